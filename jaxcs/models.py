@@ -1,0 +1,334 @@
+"""Structured sparsity models: block (𝓜_k), pooling, and plain top-k (model.md §4).
+
+All three are one idea, a :class:`RegionModel`: the code ``(*spatial, K)`` is cut, per channel,
+into regions; a model-sparse code has **at most one non-zero per region** and at most ``k``
+non-zero regions, optionally all non-negative.
+
+- :class:`BlockModel`: one region per filter (all ``n`` shifts of channel ``i``), the theory's
+  𝓜_k; ``k ≤ K``.
+- :class:`PoolingModel`: the regions are pooling windows of each channel's map.
+- :class:`TopKModel`: every entry is its own region (classical k-sparsity).
+
+The methods act on **one** code ``(*spatial, K)``; use ``jax.vmap`` for batches (``sample`` draws
+a batch itself). ``k`` is an array leaf, so a sweep over ``k`` (or ``jax.vmap`` over a stack of
+models) does not recompile. Sparse codes in index form (:class:`SparseCode`) have a static
+*capacity* ``max_k``; any ``k ≤ max_k`` shares the compiled code. By default ``max_k`` is ``k``
+rounded up to a multiple of 8 (capped at the number of regions).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+
+from jaxcs.pooling import _cells, check_window, keep_largest, pooled_shape, pool_project
+from jaxcs.pytree import PytreeNode
+
+CAPACITY_QUANTUM = 8
+DISTRIBUTIONS = ("uniform", "normal", "rademacher")
+
+
+def concrete_int(value) -> int | None:
+    """``value`` as a Python int if it is concrete (not traced, scalar), else ``None``."""
+    if value is None or isinstance(value, jax.core.Tracer):
+        return None
+    array = np.asarray(value)
+    return int(array) if array.ndim == 0 else None
+
+
+def _check_k(k, name="k"):
+    if k is None:
+        return None
+    if isinstance(k, jax.core.Tracer):
+        return k
+    array = np.asarray(k)
+    if not np.issubdtype(array.dtype, np.integer) and not (
+        np.issubdtype(array.dtype, np.floating) and np.all(array == np.round(array))
+    ):
+        raise ValueError(f"{name} must be a non-negative integer (or integer array); got {k!r}")
+    if np.any(array < 0):
+        raise ValueError(f"{name} must be >= 0; got {k!r}")
+    return int(array) if array.ndim == 0 else jnp.asarray(array, jnp.int32)
+
+
+class SparseCode(PytreeNode):
+    """A model-sparse code in index form, ``max_k`` slots of which the first ``k`` are used.
+
+    Attributes:
+        indices: ``(*batch, max_k)`` int32 flat indices into a code of shape ``shape``.
+        values: ``(*batch, max_k)`` non-zero values (0 in unused slots).
+        mask: ``(*batch, max_k)`` bool, ``True`` for used slots.
+        shape: the dense code shape ``(*spatial, K)`` (static).
+    """
+
+    _leaves = ("indices", "values", "mask")
+    _static = ("shape",)
+
+    def __init__(self, indices, values, mask, shape):
+        self._set(indices=indices, values=values, mask=mask, shape=tuple(shape))
+
+    def to_dense(self) -> jax.Array:
+        """``(*batch, *shape)`` dense codes."""
+        batch = self.indices.shape[:-1]
+        size = math.prod(self.shape)
+        flat = self.indices.reshape(-1, self.indices.shape[-1])
+        vals = jnp.where(self.mask, self.values, 0).reshape(flat.shape)
+        rows = jnp.arange(flat.shape[0])[:, None]
+        dense = jnp.zeros((flat.shape[0], size), self.values.dtype).at[rows, flat].add(vals)
+        return dense.reshape(batch + self.shape)
+
+
+class RegionModel(PytreeNode):
+    """At most one non-zero per region, at most ``k`` non-zero regions (model.md §4).
+
+    Subclasses define :meth:`window`. Args common to all: ``k`` (``None``: no budget, where the
+    model allows it), ``max_k`` (static capacity of index-form codes) and ``nonnegative``.
+    """
+
+    _leaves = ("k",)
+    _static = ("max_k", "nonnegative")
+
+    def __init__(self, k, *, max_k: int | None = None, nonnegative: bool = False):
+        k = _check_k(k)
+        if max_k is not None:
+            if int(max_k) != max_k or max_k < 1:
+                raise ValueError(f"max_k must be a positive int; got {max_k!r}")
+            max_k = int(max_k)
+            kc = None if k is None or isinstance(k, jax.core.Tracer) else np.max(np.asarray(k))
+            if kc is not None and kc > max_k:
+                raise ValueError(f"k={k} exceeds max_k={max_k}")
+        self._set(k=k, max_k=max_k, nonnegative=bool(nonnegative))
+
+    # ------------------------------------------------------------------ geometry
+    def window(self, code_shape: Sequence[int]) -> tuple[int, ...]:
+        """The region shape for a code of shape ``(*spatial, K)``."""
+        raise NotImplementedError
+
+    def num_regions(self, code_shape: Sequence[int]) -> int:
+        """Number of regions (the largest meaningful ``k``)."""
+        code_shape = tuple(code_shape)
+        return math.prod(pooled_shape(code_shape[:-1], self.window(code_shape))) * code_shape[-1]
+
+    def capacity(self, code_shape: Sequence[int]) -> int:
+        """Static number of slots of index-form codes (see the module docstring)."""
+        regions = self.num_regions(code_shape)
+        if self.max_k is not None:
+            return min(self.max_k, regions)
+        k = concrete_int(self.k) if self.k is not None else regions
+        if k is None:  # traced or batched k and no max_k: room for every region
+            return regions
+        return max(1, min(regions, -(-k // CAPACITY_QUANTUM) * CAPACITY_QUANTUM))
+
+    def check_code_shape(self, code_shape: Sequence[int], name: str = "code_shape"):
+        """Validate a code shape (and a concrete ``k``) for this model; return it as a tuple."""
+        code_shape = tuple(int(s) for s in code_shape)
+        if len(code_shape) < 1 or min(code_shape) < 1:
+            raise ValueError(f"{name} must be (*spatial, K) with positive sizes; got {code_shape}")
+        self.window(code_shape)
+        regions = self.num_regions(code_shape)
+        if self.k is not None and not isinstance(self.k, jax.core.Tracer):
+            k_max = int(np.max(np.asarray(self.k)))
+            if k_max > regions:
+                raise ValueError(
+                    f"k={k_max} is out of range for {type(self).__name__} on a code of shape "
+                    f"{code_shape}: at most {regions} regions"
+                )
+        return code_shape
+
+    def _k_or_regions(self, code_shape):
+        return self.num_regions(code_shape) if self.k is None else self.k
+
+    # ------------------------------------------------------------------ projection
+    def project(self, v: jax.Array, *, switches: str = "known") -> jax.Array:
+        """Closest model-sparse code to ``v`` (Euclidean), model.md §4–5.
+
+        Args:
+            v: ``(*spatial, K)``.
+            switches: ``"known"`` gives the exact projection ``𝕄_known``; ``"fixed"`` gives
+                ``𝕄_fixed`` (pooled values at each region's top-left cell; not a projection).
+
+        Returns:
+            ``(*spatial, K)``. Ties are broken as described in :mod:`jaxcs.pooling`.
+        """
+        v = jnp.asarray(v)
+        self.check_code_shape(v.shape, "v.shape")
+        return pool_project(
+            v, self.window(v.shape), self.k, nonnegative=self.nonnegative, switches=switches
+        )
+
+    def support(self, v: jax.Array) -> jax.Array:
+        """Boolean mask ``(*spatial, K)`` of the non-zeros of :meth:`project`."""
+        return self.project(v) != 0
+
+    def contains(self, v: jax.Array) -> jax.Array:
+        """Whether ``v`` lies in the model (a boolean scalar)."""
+        v = jnp.asarray(v)
+        self.check_code_shape(v.shape, "v.shape")
+        cells = _cells(v != 0, self.window(v.shape), False)
+        per_region = cells.sum(axis=-1)
+        ok = jnp.all(per_region <= 1)
+        if self.k is not None:
+            ok = ok & (jnp.sum(per_region > 0) <= self.k)
+        if self.nonnegative:
+            ok = ok & jnp.all(v >= 0)
+        return ok
+
+    # ------------------------------------------------------------------ sampling
+    def sample_sparse(
+        self,
+        key: jax.Array,
+        code_shape: Sequence[int],
+        batch_shape: Sequence[int] = (),
+        *,
+        distribution: str = "uniform",
+        dtype=jnp.float32,
+    ) -> SparseCode:
+        """Random model-sparse codes in index form, a whole batch from one key (model.md §3).
+
+        ``k`` distinct regions are drawn uniformly (the top-``k`` of i.i.d. uniforms; all
+        regions when ``k`` is ``None``), one cell uniformly inside each, and the value from
+        ``distribution``: ``"uniform"`` U[−1, 1] (the paper; U[0, 1] when non-negative),
+        ``"normal"`` N(0, 1) or ``"rademacher"`` ±1 (absolute values when non-negative).
+
+        Returns:
+            A :class:`SparseCode` with ``(*batch_shape, capacity)`` arrays.
+        """
+        code_shape = self.check_code_shape(code_shape)
+        if distribution not in DISTRIBUTIONS:
+            raise ValueError(f"distribution must be one of {DISTRIBUTIONS}; got {distribution!r}")
+        batch_shape = tuple(int(b) for b in batch_shape)
+        spatial, K = code_shape[:-1], code_shape[-1]
+        window = self.window(code_shape)
+        pooled = pooled_shape(spatial, window)
+        regions = math.prod(pooled) * K
+        cap = self.capacity(code_shape)
+        k_region, k_cell, k_value = jr.split(key, 3)
+        if self.k is None and cap == regions:
+            region = jnp.broadcast_to(jnp.arange(regions), batch_shape + (regions,))
+        else:
+            scores = jr.uniform(k_region, batch_shape + (regions,))
+            region = jax.lax.top_k(scores, cap)[1]
+        mask = jnp.arange(cap) < self._k_or_regions(code_shape)
+        mask = jnp.broadcast_to(mask, region.shape)
+        # region -> (pooled coordinates, channel) -> a uniform cell inside its (maybe partial) window
+        channel = region % K
+        rest = region // K
+        flat_pos = jnp.zeros_like(region)
+        u = jr.uniform(k_cell, region.shape + (len(spatial),))
+        for axis in reversed(range(len(spatial))):
+            p = rest % pooled[axis]
+            rest = rest // pooled[axis]
+            start = p * window[axis]
+            extent = jnp.minimum(window[axis], spatial[axis] - start)
+            offset = jnp.minimum((u[..., axis] * extent).astype(jnp.int32), extent - 1)
+            stride = math.prod(spatial[axis + 1 :])
+            flat_pos = flat_pos + (start + offset) * stride
+        indices = (flat_pos * K + channel).astype(jnp.int32)
+        values = _draw_values(k_value, region.shape, distribution, self.nonnegative, dtype)
+        values = jnp.where(mask, values, 0)
+        return SparseCode(indices, values, mask, code_shape)
+
+    def sample(
+        self,
+        key: jax.Array,
+        code_shape: Sequence[int],
+        batch_shape: Sequence[int] = (),
+        *,
+        distribution: str = "uniform",
+        dtype=jnp.float32,
+    ) -> jax.Array:
+        """Random model-sparse dense codes ``(*batch_shape, *code_shape)``; see
+        :meth:`sample_sparse`."""
+        return self.sample_sparse(
+            key, code_shape, batch_shape, distribution=distribution, dtype=dtype
+        ).to_dense()
+
+
+def _draw_values(key, shape, distribution, nonnegative, dtype):
+    if distribution == "uniform":
+        values = jr.uniform(key, shape, dtype, minval=-1.0, maxval=1.0)
+    elif distribution == "normal":
+        values = jr.normal(key, shape, dtype)
+    else:
+        values = jr.rademacher(key, shape, dtype)
+    return jnp.abs(values) if nonnegative else values
+
+
+class BlockModel(RegionModel):
+    """𝓜_k: at most one non-zero per filter block and at most ``k`` non-zeros (model.md §4).
+
+    A block is all ``n`` shifts of one filter (one channel of the code), so ``0 ≤ k ≤ K``.
+
+    Args:
+        k: number of blocks (required), an int, an integer array (for ``vmap``) or traced.
+        max_k: static capacity of index-form codes (see the module docstring).
+        nonnegative: restrict to non-negative codes.
+    """
+
+    def __init__(self, k, *, max_k: int | None = None, nonnegative: bool = False):
+        if k is None:
+            raise ValueError("BlockModel needs k (the number of non-zero blocks)")
+        super().__init__(k, max_k=max_k, nonnegative=nonnegative)
+
+    def window(self, code_shape):
+        return tuple(code_shape[:-1])
+
+
+class PoolingModel(RegionModel):
+    """At most one non-zero per pooling window per channel, optionally at most ``k`` windows.
+
+    Args:
+        window: pooling region shape, one size per spatial axis (e.g. ``(2, 2)``); a window that
+            does not divide the map leaves partial regions at the border.
+        k: number of non-zero regions (``None``: no budget).
+        max_k: static capacity of index-form codes.
+        nonnegative: non-negative codes (after a ReLU): projection = ReLU + max pooling.
+    """
+
+    _static = RegionModel._static + ("pool_window",)
+
+    def __init__(
+        self,
+        window: Sequence[int] = (2, 2),
+        k=None,
+        *,
+        max_k: int | None = None,
+        nonnegative: bool = False,
+    ):
+        if isinstance(window, (int, np.integer)):
+            window = (int(window),)
+        window = tuple(int(w) for w in window)
+        if not window or any(w < 1 for w in window):
+            raise ValueError(f"window must be positive sizes, one per spatial axis; got {window}")
+        super().__init__(k, max_k=max_k, nonnegative=nonnegative)
+        self._set(pool_window=window)
+
+    def window(self, code_shape):
+        return check_window(self.pool_window, tuple(code_shape)[:-1], "window")
+
+
+class TopKModel(RegionModel):
+    """Plain ``k``-sparsity: the ``k`` entries of largest magnitude (classical CS)."""
+
+    def __init__(self, k, *, max_k: int | None = None, nonnegative: bool = False):
+        if k is None:
+            raise ValueError("TopKModel needs k (the number of non-zeros)")
+        super().__init__(k, max_k=max_k, nonnegative=nonnegative)
+
+    def window(self, code_shape):
+        return (1,) * (len(code_shape) - 1)
+
+
+__all__ = [
+    "BlockModel",
+    "PoolingModel",
+    "RegionModel",
+    "SparseCode",
+    "TopKModel",
+    "keep_largest",
+]

@@ -1,0 +1,188 @@
+"""Max pooling with switches, unpooling, and the model projection ``𝕄`` (model.md §5, eqs. 2–3).
+
+A code ``v`` of shape ``(*spatial, K)`` is cut, per channel, into non-overlapping pooling regions
+of shape ``window``; when ``window`` does not divide ``spatial`` the last region along an axis is
+partial (as pooling with ``ceil`` mode). The pooled array has shape ``(*pooled, K)`` with
+``pooled = ceil(spatial / window)``; a *switch* is the position of the kept entry inside its
+region, as a C-order index into ``window``.
+
+``𝕄(v, k) = unpool(block_sparsify(maxpool(v), k))``: keep the largest entry of each region
+(largest ``|v|``, or largest ``v`` clipped at 0 when non-negative, i.e. ReLU then max pooling),
+keep the ``k`` regions whose kept values are largest in magnitude, and put each kept value back
+at its switch (``𝕄_known``) or at a fixed position of its region (``𝕄_fixed``).
+
+Ties go to the lowest flat index at each stage: within a region, to the entry with the lowest
+flat index (C order over ``(*spatial, K)``); among regions, to the lowest flat index of the
+pooled array (C order over ``(*pooled, K)``). For a top-k model (``window`` of ones) both are the
+flat index of the code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def pooled_shape(spatial: Sequence[int], window: Sequence[int]) -> tuple[int, ...]:
+    """``ceil(spatial / window)`` per axis: the number of pooling regions per axis."""
+    return tuple(-(-n // w) for n, w in zip(spatial, window, strict=True))
+
+
+def check_window(window: Sequence[int], spatial: Sequence[int], name: str = "window"):
+    """Validate a pooling window against a code's spatial shape; return it as a tuple."""
+    window = tuple(int(w) for w in window)
+    if len(window) != len(spatial) or any(w < 1 for w in window):
+        raise ValueError(
+            f"{name} must have one positive size per spatial axis of the code "
+            f"(spatial shape {tuple(spatial)}); got {window}"
+        )
+    return window
+
+
+def _cells(v: jax.Array, window: tuple[int, ...], fill) -> jax.Array:
+    """``(*spatial, K)`` -> ``(*pooled, K, prod(window))``, partial regions padded with fill."""
+    spatial, K, d = v.shape[:-1], v.shape[-1], len(window)
+    pooled = pooled_shape(spatial, window)
+    pad = [(0, p * w - n) for p, w, n in zip(pooled, window, spatial, strict=True)] + [(0, 0)]
+    v = jnp.pad(v, pad, constant_values=fill)
+    v = v.reshape(sum(((p, w) for p, w in zip(pooled, window, strict=True)), ()) + (K,))
+    order = tuple(range(0, 2 * d, 2)) + (2 * d,) + tuple(range(1, 2 * d, 2))
+    return v.transpose(order).reshape(pooled + (K, math.prod(window)))
+
+
+def _uncells(cells: jax.Array, window: tuple[int, ...], spatial: tuple[int, ...]) -> jax.Array:
+    """Inverse of :func:`_cells`: ``(*pooled, K, prod(window))`` -> ``(*spatial, K)``."""
+    d = len(window)
+    pooled, K = cells.shape[:d], cells.shape[d]
+    v = cells.reshape(pooled + (K,) + window)
+    order = sum(((a, d + 1 + a) for a in range(d)), ()) + (d,)
+    v = v.transpose(order).reshape(tuple(p * w for p, w in zip(pooled, window, strict=True)) + (K,))
+    return v[tuple(slice(0, n) for n in spatial)]
+
+
+def _valid_cells(spatial: tuple[int, ...], window: tuple[int, ...]) -> np.ndarray:
+    """Static ``(*pooled, 1, prod(window))`` mask of the cells inside the code."""
+    ones = np.ones(spatial + (1,), dtype=bool)
+    return np.asarray(_cells(jnp.asarray(ones), window, False))
+
+
+def max_pool(v: jax.Array, window: Sequence[int], *, nonnegative: bool = False):
+    """Max pooling that records its switches (model.md §5).
+
+    Args:
+        v: ``(*spatial, K)``.
+        window: pooling region shape, one size per spatial axis (stride = window).
+        nonnegative: ``True``: ``max(v)`` clipped at 0 (ReLU then max pooling, as a CNN);
+            ``False``: the entry of largest ``|v|``, with its sign (the theory's signed model).
+
+    Returns:
+        ``(values, switches)``, both ``(*pooled, K)``; ``switches`` are C-order indices into
+        ``window`` (ties: the lowest index).
+    """
+    v = jnp.asarray(v)
+    window = check_window(window, v.shape[:-1])
+    cells = _cells(v, window, 0)
+    score = cells if nonnegative else jnp.abs(cells)
+    score = jnp.where(_valid_cells(v.shape[:-1], window), score, -jnp.inf)
+    switches = jnp.argmax(score, axis=-1)
+    values = jnp.take_along_axis(cells, switches[..., None], axis=-1)[..., 0]
+    if nonnegative:
+        values = jnp.maximum(values, 0)
+    return values, switches
+
+
+def unpool(values, switches, window: Sequence[int], spatial: Sequence[int]) -> jax.Array:
+    """Put each pooled value back at its switch: ``(*pooled, K)`` -> ``(*spatial, K)``."""
+    values = jnp.asarray(values)
+    spatial = tuple(int(n) for n in spatial)
+    window = check_window(window, spatial)
+    cells = jnp.arange(math.prod(window)) == jnp.asarray(switches)[..., None]
+    return _uncells(jnp.where(cells, values[..., None], 0), window, spatial)
+
+
+def fixed_switches(
+    spatial: Sequence[int], window: Sequence[int], position: Sequence[int] | None = None
+) -> np.ndarray:
+    """Switches of ``𝕄_fixed``: every region's value at ``position`` (default: top-left).
+
+    ``position`` is an offset inside the window, one per axis; in a partial border region it is
+    clamped to the region's last cell. Returns ``(*pooled, 1)`` C-order switch indices.
+    """
+    spatial = tuple(int(n) for n in spatial)
+    window = check_window(window, spatial)
+    position = (0,) * len(window) if position is None else tuple(int(p) for p in position)
+    if len(position) != len(window) or any(
+        not 0 <= p < w for p, w in zip(position, window, strict=True)
+    ):
+        raise ValueError(f"position must be an offset inside window {window}; got {position}")
+    pooled = pooled_shape(spatial, window)
+    coords = []
+    for axis, (p, w, n) in enumerate(zip(position, window, spatial, strict=True)):
+        starts = np.arange(pooled[axis]) * w
+        size = np.minimum(w, n - starts)
+        shape = [1] * len(window)
+        shape[axis] = -1
+        coords.append(np.minimum(p, size - 1).reshape(shape))
+    grids = np.broadcast_arrays(*coords)
+    return np.ravel_multi_index(tuple(grids), window)[..., None]
+
+
+def keep_largest(values: jax.Array, k) -> jax.Array:
+    """Boolean mask of the ``k`` entries of largest magnitude (ties: lowest flat index).
+
+    ``k`` may be a traced integer (a stable sort ranks the entries, so no shape depends on it);
+    ``k = None`` keeps everything.
+    """
+    values = jnp.asarray(values)
+    if k is None:
+        return jnp.ones(values.shape, bool)
+    flat = jnp.abs(values).reshape(-1)
+    order = jnp.argsort(-flat, stable=True)
+    rank = jnp.zeros(flat.shape, jnp.int32).at[order].set(jnp.arange(flat.size, dtype=jnp.int32))
+    return (rank < k).reshape(values.shape)
+
+
+def block_sparsify(values: jax.Array, k) -> jax.Array:
+    """Keep the ``k`` largest-magnitude pooled values and zero the rest (model.md §5)."""
+    values = jnp.asarray(values)
+    return jnp.where(keep_largest(values, k), values, 0)
+
+
+def pool_project(
+    v: jax.Array,
+    window: Sequence[int],
+    k=None,
+    *,
+    nonnegative: bool = False,
+    switches: str = "known",
+    position: Sequence[int] | None = None,
+) -> jax.Array:
+    """``𝕄(v, k) = unpool(block_sparsify(maxpool(v), k))`` (model.md §5, eqs. 2–3).
+
+    With ``switches="known"`` this is the exact Euclidean projection onto the pooling model
+    (at most one non-zero per region, at most ``k`` non-zero regions, optionally non-negative).
+
+    Args:
+        v: ``(*spatial, K)``.
+        window: pooling region shape.
+        k: number of regions kept (``None``: all), may be traced.
+        nonnegative: ReLU then max pooling instead of max-|·| pooling.
+        switches: ``"known"`` (``𝕄_known``, the argmax positions) or ``"fixed"`` (``𝕄_fixed``).
+        position: the fixed position for ``switches="fixed"`` (default: top-left).
+
+    Returns:
+        ``(*spatial, K)``, model-sparse.
+    """
+    v = jnp.asarray(v)
+    values, known = max_pool(v, window, nonnegative=nonnegative)
+    if switches == "known":
+        where = known
+    elif switches == "fixed":
+        where = fixed_switches(v.shape[:-1], window, position)
+    else:
+        raise ValueError(f"switches must be 'known' or 'fixed'; got {switches!r}")
+    return unpool(block_sparsify(values, k), where, window, v.shape[:-1])
