@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
-from jaxcs.pooling import _cells, check_window, keep_largest, pooled_shape, pool_project
+from jaxcs.pooling import _cells, check_window, keep_largest, pool_project, pooled_shape
 from jaxcs.pytree import PytreeNode
 
 CAPACITY_QUANTUM = 8
@@ -215,7 +215,7 @@ class RegionModel(PytreeNode):
             region = jax.lax.top_k(scores, cap)[1]
         mask = jnp.arange(cap) < self._k_or_regions(code_shape)
         mask = jnp.broadcast_to(mask, region.shape)
-        # region -> (pooled coordinates, channel) -> a uniform cell inside its (maybe partial) window
+        # region -> (pooled coordinates, channel) -> a uniform cell of its (maybe partial) window
         channel = region % K
         rest = region // K
         flat_pos = jnp.zeros_like(region)
