@@ -132,7 +132,7 @@ class Statistics(PytreeNode):
         return float(np.clip(value, float(self.min), float(self.max)))
 
     def summary(self) -> dict:
-        """Python numbers: ``count, nonfinite, mean, std, min, max, q01, q50, q99`` (not jit-able)."""
+        """Python numbers: count, nonfinite, mean, std, min, max, q01, q50, q99 (not jit-able)."""
         return {
             "count": int(self.count),
             "nonfinite": int(self.nonfinite),
