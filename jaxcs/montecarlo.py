@@ -171,10 +171,10 @@ _BARS: dict[int, object] = {}
 _BAR_IDS = count(1)
 
 
-def _tick(bar_id, done):
+def _tick(bar_id, increment):
     bar = _BARS.get(int(np.max(np.asarray(bar_id))))
-    if bar is not None:
-        bar.update(int(np.max(np.asarray(done))) - bar.n)
+    if bar is not None:  # under vmap every member reports the same increment
+        bar.update(int(np.max(np.asarray(increment))))
 
 
 class progress_bar:
@@ -260,8 +260,8 @@ def monte_carlo(
                 for name in kept
             }
         if progress_id is not None:
-            done = jnp.minimum((c + 1) * chunk_size, num_samples)
-            jax.debug.callback(_tick, progress_id, done)
+            increment = jnp.clip(num_samples - c * chunk_size, 0, chunk_size)
+            jax.debug.callback(_tick, progress_id, increment)
         return stats, kept
 
     stats, kept = jax.lax.fori_loop(0, num_chunks, body, (stats0, kept0))

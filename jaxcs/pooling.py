@@ -44,11 +44,15 @@ def check_window(window: Sequence[int], spatial: Sequence[int], name: str = "win
 
 
 def _cells(v: jax.Array, window: tuple[int, ...], fill) -> jax.Array:
-    """``(*spatial, K)`` -> ``(*pooled, K, prod(window))``, partial regions padded with fill."""
+    """``(*spatial, K)`` -> ``(*pooled, K, prod(window))``, partial regions padded with fill.
+
+    NumPy in, NumPy out (static masks); anything else goes through ``jax.numpy``.
+    """
+    xp = np if isinstance(v, np.ndarray) else jnp
     spatial, K, d = v.shape[:-1], v.shape[-1], len(window)
     pooled = pooled_shape(spatial, window)
     pad = [(0, p * w - n) for p, w, n in zip(pooled, window, spatial, strict=True)] + [(0, 0)]
-    v = jnp.pad(v, pad, constant_values=fill)
+    v = xp.pad(v, pad, constant_values=fill)
     v = v.reshape(sum(((p, w) for p, w in zip(pooled, window, strict=True)), ()) + (K,))
     order = tuple(range(0, 2 * d, 2)) + (2 * d,) + tuple(range(1, 2 * d, 2))
     return v.transpose(order).reshape(pooled + (K, math.prod(window)))
@@ -66,8 +70,7 @@ def _uncells(cells: jax.Array, window: tuple[int, ...], spatial: tuple[int, ...]
 
 def _valid_cells(spatial: tuple[int, ...], window: tuple[int, ...]) -> np.ndarray:
     """Static ``(*pooled, 1, prod(window))`` mask of the cells inside the code."""
-    ones = np.ones(spatial + (1,), dtype=bool)
-    return np.asarray(_cells(jnp.asarray(ones), window, False))
+    return _cells(np.ones(spatial + (1,), dtype=bool), window, False)
 
 
 def max_pool(v: jax.Array, window: Sequence[int], *, nonnegative: bool = False):

@@ -1,0 +1,187 @@
+"""The paper's Fig. 2 (1-D synthetic model-RIP and one-step reconstruction), model.md §10.
+
+Setup: Gaussian filters ``l × M × K = 5 × 32 × 96`` scaled by ``1/sqrt(l·M)``, ``D = 32``,
+stride 1, valid padding; ``z ∈ 𝓜_k`` (``BlockModel(k=10)``) with Uniform[−1, 1] non-zeros;
+``x = Wᵀ z``. Reported per sample:
+
+- (a) ``ratio_wt = ‖Wᵀz‖/‖z‖``;
+- (b) ``ratio_wwt = ‖(WWᵀz)_S‖/‖z‖`` (restricted to the support; model.md §6) and, beside it,
+  the unrestricted ``ratio_wwt_full = ‖WWᵀz‖/‖z‖``;
+- (c) ``recon_error = ‖x̂ − x‖/‖x‖`` with ``x̂ = Wᵀ 𝕄_known(W x, k)`` (the caption's
+  ``𝕄_fixed`` cannot work when a block spans all shifts: it is reported as a variant);
+- the exact extreme eigenvalues of each sampled support's restricted Gram (δ lower bound);
+- variants of (c) that each change one unstated choice: fixed switches, ``2k`` blocks kept by
+  ``𝕄``, unit-norm (row-normalised) filters, and more IHT steps.
+
+The run goes in rounds of ``checkpoint_every`` samples (round ``r`` uses ``fold_in(key, r)``);
+after each round the merged results are handed to ``on_round`` (the CLI writes its JSON there),
+so an interrupted run keeps every completed round.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from functools import partial
+
+import jax
+import jax.random as jr
+import numpy as np
+
+from jaxcs.correlation import correlation_table
+from jaxcs.models import BlockModel
+from jaxcs.montecarlo import monte_carlo, progress_bar, summarize_samples
+from jaxcs.operators import ConvOperator, gaussian_filters, normalize_filters
+from jaxcs.reconstruction import iht_codes, one_step_reconstruction, relative_error
+from jaxcs.rip import code_ratios
+
+MAIN_QUANTITIES = ("ratio_wt", "ratio_wwt", "recon_error")
+
+
+@dataclasses.dataclass(frozen=True)
+class Fig2Setup:
+    """The paper's Fig. 2 setup (model.md §10); every field can be changed from the CLI."""
+
+    filter_length: int = 5
+    in_channels: int = 32
+    out_channels: int = 96
+    input_size: int = 32
+    stride: int = 1
+    k: int = 10
+    num_samples: int = 20_000
+    iht_steps: int = 10
+    seed: int = 0
+    checkpoint_every: int = 5_000
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{field.name} must be an int; got {value!r}")
+            low = 0 if field.name == "seed" else 1
+            if value < low:
+                raise ValueError(f"{field.name} must be >= {low}; got {value}")
+        if self.k > self.out_channels:
+            raise ValueError(
+                f"k must be <= out_channels (one non-zero per filter block); got k={self.k}, "
+                f"out_channels={self.out_channels}"
+            )
+
+    def operator(self, key: jax.Array) -> ConvOperator:
+        """``W`` with Gaussian filters ``N(0, 1/(l·M))`` (Theorem 3.1), valid padding."""
+        w = gaussian_filters(key, (self.filter_length,), self.in_channels, self.out_channels)
+        return ConvOperator(w, (self.input_size,), stride=self.stride, padding="valid")
+
+
+def _variant_names(setup: Fig2Setup) -> dict[str, str]:
+    names = {
+        "recon_error_fixed_switches": "x̂ = Wᵀ 𝕄_fixed(Wx, k) (the caption's fixed switches)",
+        "recon_error_unit_norm": "unit-norm (row-normalised) filters, 𝕄_known, k",
+        f"recon_error_iht_{setup.iht_steps}": f"{setup.iht_steps} IHT steps (step 1) from z = 0",
+    }
+    if 2 * setup.k <= setup.out_channels:
+        names["recon_error_2k"] = "𝕄 keeps 2k blocks"
+    return names
+
+
+@partial(jax.jit, static_argnames=("setup", "num_samples", "chunk_size"))
+def _round(key, op, setup: Fig2Setup, num_samples: int, chunk_size: int, progress_id):
+    model = BlockModel(setup.k)
+    unit_op = ConvOperator(
+        normalize_filters(op.filters), op.input_shape, stride=op.stride, padding=op.padding
+    )
+    table = correlation_table(op)
+    signal_ndim = len(op.in_shape)
+    variants = _variant_names(setup)
+
+    def chunk_fn(chunk_key):
+        code = model.sample_sparse(chunk_key, op.out_shape, (chunk_size,))
+        out = code_ratios(op, code, method="gram", eigenvalues=True, full_ratio=True, table=table)
+        z = code.to_dense()
+        x = op.rmv(z)
+
+        def error(x_hat, x=x):
+            return relative_error(x, x_hat, signal_ndim)
+
+        out["recon_error"] = error(one_step_reconstruction(op, x, model))
+        out["recon_error_fixed_switches"] = error(
+            one_step_reconstruction(op, x, model, switches="fixed")
+        )
+        x_unit = unit_op.rmv(z)
+        out["recon_error_unit_norm"] = error(
+            one_step_reconstruction(unit_op, x_unit, model), x_unit
+        )
+        out[f"recon_error_iht_{setup.iht_steps}"] = error(
+            op.rmv(iht_codes(op, x, model, setup.iht_steps))
+        )
+        if "recon_error_2k" in variants:
+            out["recon_error_2k"] = error(one_step_reconstruction(op, x, BlockModel(2 * setup.k)))
+        return out
+
+    return monte_carlo(
+        key, chunk_fn, num_samples, chunk_size, keep_samples=num_samples, progress_id=progress_id
+    )
+
+
+def run_fig2(
+    setup: Fig2Setup = Fig2Setup(),
+    *,
+    chunk_size: int = 1000,
+    progress: bool = False,
+    on_round: Callable[[dict], None] | None = None,
+) -> dict:
+    """Run the Fig. 2 experiment; return a JSON-ready dict (see the module docstring).
+
+    Args:
+        setup: the experiment's parameters.
+        chunk_size: samples per vectorised chunk.
+        progress: show a tqdm progress bar (``progress`` extra).
+        on_round: called with the results so far after every completed round.
+
+    Returns:
+        ``{"setup", "quantities": {name: {mean, std, min, max, q01, q50, q99, count,
+        nonfinite}}, "histograms": {name: {"edges", "counts"}}, "delta_lower_bound", ...}``.
+    """
+    if int(chunk_size) != chunk_size or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive int; got {chunk_size!r}")
+    key = jr.key(setup.seed)
+    key_op, key_data = jr.split(key)
+    op = setup.operator(key_op)
+    rounds = math.ceil(setup.num_samples / setup.checkpoint_every)
+    samples: dict[str, list[np.ndarray]] = {}
+    result: dict = {}
+    with progress_bar(setup.num_samples, "Fig. 2", enabled=progress) as bar_id:
+        for r in range(rounds):
+            n = min(setup.checkpoint_every, setup.num_samples - r * setup.checkpoint_every)
+            chunk = min(int(chunk_size), n)
+            _, kept = _round(jr.fold_in(key_data, r), op, setup, n, chunk, bar_id or None)
+            for name, values in kept.items():
+                samples.setdefault(name, []).append(np.asarray(values))
+            result = _summarize(setup, samples, completed=r * setup.checkpoint_every + n)
+            if on_round is not None:
+                on_round(result)
+    return result
+
+
+def _summarize(setup: Fig2Setup, samples: dict[str, list[np.ndarray]], completed: int) -> dict:
+    edges = np.linspace(0.0, 3.0, 301)
+    quantities, histograms = {}, {}
+    for name, parts in samples.items():
+        values = np.concatenate(parts)
+        quantities[name] = summarize_samples(values)
+        finite = values[np.isfinite(values)]
+        counts, _ = np.histogram(np.clip(finite, edges[0], edges[-1]), bins=edges)
+        histograms[name] = {"edges": edges.tolist(), "counts": counts.tolist()}
+    eig_min, eig_max = quantities["eig_min"]["min"], quantities["eig_max"]["max"]
+    ratio = quantities["ratio_wt"]
+    return {
+        "experiment": "fig2",
+        "setup": dataclasses.asdict(setup) | {"padding": "valid", "filters": "gaussian"},
+        "completed_samples": completed,
+        "quantities": quantities,
+        "variants": _variant_names(setup),
+        "delta_lower_bound": max(1 - eig_min, eig_max - 1),
+        "delta_lower_bound_random_z": max(1 - ratio["min"] ** 2, ratio["max"] ** 2 - 1),
+        "histograms": histograms,
+    }

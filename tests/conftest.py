@@ -1,0 +1,153 @@
+"""Shared fixtures: x64 scoping, float32/float64 parametrisation, a no-compile guard, and the
+plain-NumPy reference matrix of the convolutional layer ``W`` (model.md §2).
+
+x64 is never switched on globally: float64 tests enter ``jax.enable_x64(True)`` for their own
+duration only, so float32 tests see JAX's default behaviour.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import math
+
+import jax
+import numpy as np
+import pytest
+
+
+# --------------------------------------------------------------------------- precision
+@pytest.fixture
+def x64():
+    """Run the test with 64-bit types enabled (scoped to this test only)."""
+    with jax.enable_x64(True):
+        yield
+
+
+@pytest.fixture(params=[np.float32, np.float64], ids=["float32", "float64"])
+def dtype(request):
+    """float32, then float64 with x64 enabled for the test's duration."""
+    if request.param == np.float64:
+        with jax.enable_x64(True):
+            yield np.dtype(np.float64)
+    else:
+        yield np.dtype(np.float32)
+
+
+# --------------------------------------------------------------------------- compile guard
+class _CompileRecords(logging.Handler):
+    """Collects the "Compiling ..." records that ``jax.log_compiles`` emits."""
+
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("Compiling"):
+            self.messages.append(message)
+
+
+@contextlib.contextmanager
+def compile_log():
+    """Yield the list of compile messages logged inside the block."""
+    handler = _CompileRecords()
+    logger = logging.getLogger("jax")
+    logger.addHandler(handler)
+    try:
+        with jax.log_compiles(True):
+            yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+
+
+@contextlib.contextmanager
+def _no_compiles_block():
+    with compile_log() as messages:
+        yield
+    if messages:
+        pytest.fail(
+            f"expected no compilation, but JAX compiled {len(messages)} time(s):\n"
+            + "\n".join(m[:300] for m in messages)
+        )
+
+
+def _assert_no_compiles(fn=None, *args, **kwargs):
+    """``assert_no_compiles(fn, *args)`` calls ``fn`` and fails if JAX compiled anything;
+    ``with assert_no_compiles():`` does the same for a block. Build every input array *before*
+    the block: creating arrays eagerly compiles small XLA programs too."""
+    if fn is None:
+        return _no_compiles_block()
+    with _no_compiles_block():
+        return jax.block_until_ready(fn(*args, **kwargs))
+
+
+@pytest.fixture
+def assert_no_compiles():
+    return _assert_no_compiles
+
+
+@pytest.fixture
+def compile_messages():
+    """The context manager :func:`compile_log` (for testing the guard itself)."""
+    return compile_log
+
+
+# --------------------------------------------------------------------------- NumPy reference
+def reference_geometry(input_shape, filter_shape, stride, padding):
+    """``(out_spatial, pad_lo)`` per axis, from model.md §2 and Flax/lax ``"SAME"``."""
+    out, lo = [], []
+    for D, L, t in zip(input_shape, filter_shape, stride, strict=True):
+        if padding == "valid":
+            assert (D - L) % t == 0 and D >= L
+            out.append((D - L) // t + 1)
+            lo.append(0)
+        elif padding == "circular":
+            assert D % t == 0
+            out.append(D // t)
+            lo.append(0)
+        elif padding == "same":
+            n = -(-D // t)
+            total = max((n - 1) * t + L - D, 0)
+            out.append(n)
+            lo.append(total // 2)
+        else:
+            raise AssertionError(padding)
+    return tuple(out), tuple(lo)
+
+
+def numpy_conv_matrix(filters, input_shape, stride, padding):
+    """Dense float64 ``W`` (``prod(out_spatial)·K × prod(input_shape)·M``) built by loops.
+
+    Row ``(j, i)`` is filter ``i`` placed at input position ``t·j + s − pad_lo``: wrapped mod
+    ``D`` for ``"circular"`` (aliased taps add up), dropped when out of range for zero padding.
+    Rows and columns are C-order over ``(*out_spatial, K)`` and ``(*input_shape, M)``.
+    """
+    w = np.asarray(filters, dtype=np.float64)
+    d = len(input_shape)
+    fshape, (M, K) = w.shape[:d], w.shape[d:]
+    if isinstance(stride, int):
+        stride = (stride,) * d
+    out, lo = reference_geometry(input_shape, fshape, stride, padding)
+    W = np.zeros((math.prod(out) * K, math.prod(input_shape) * M))
+    for j in itertools.product(*map(range, out)):
+        for i in range(K):
+            row = np.ravel_multi_index(j + (i,), out + (K,))
+            for s in itertools.product(*map(range, fshape)):
+                pos = [t * jj + ss - p for t, jj, ss, p in zip(stride, j, s, lo, strict=True)]
+                if padding == "circular":
+                    pos = [q % D for q, D in zip(pos, input_shape, strict=True)]
+                elif any(q < 0 or q >= D for q, D in zip(pos, input_shape, strict=True)):
+                    assert padding == "same", "a valid row never leaves the input"
+                    continue
+                # Columns (pos, m) for m = 0..M-1 are contiguous in C order.
+                col = np.ravel_multi_index(tuple(pos), tuple(input_shape)) * M
+                W[row, col : col + M] += w[s + (slice(None), i)]
+    return W
+
+
+@pytest.fixture(scope="session")
+def dense_reference():
+    """The NumPy reference builder :func:`numpy_conv_matrix`."""
+    return numpy_conv_matrix
