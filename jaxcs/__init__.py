@@ -4,6 +4,7 @@ Invertibility of CNNs (Gilbert et al., IJCAI 2017): the layer ``W``, its adjoint
 structured sparsity models, the model-RIP, and model-based recovery.
 """
 
+from jaxcs.coherence import coherence as coherence
 from jaxcs.correlation import CorrelationTable as CorrelationTable
 from jaxcs.correlation import correlation_table as correlation_table
 from jaxcs.correlation import restricted_gram as restricted_gram
@@ -12,6 +13,8 @@ from jaxcs.models import PoolingModel as PoolingModel
 from jaxcs.models import RegionModel as RegionModel
 from jaxcs.models import SparseCode as SparseCode
 from jaxcs.models import TopKModel as TopKModel
+from jaxcs.montecarlo import Statistics as Statistics
+from jaxcs.montecarlo import monte_carlo as monte_carlo
 from jaxcs.operators import ConvOperator as ConvOperator
 from jaxcs.operators import MatrixOperator as MatrixOperator
 from jaxcs.operators import TransposedOperator as TransposedOperator
@@ -26,5 +29,13 @@ from jaxcs.pooling import fixed_switches as fixed_switches
 from jaxcs.pooling import max_pool as max_pool
 from jaxcs.pooling import pool_project as pool_project
 from jaxcs.pooling import unpool as unpool
+from jaxcs.reconstruction import iht_codes as iht_codes
+from jaxcs.reconstruction import map_codes as map_codes
+from jaxcs.reconstruction import one_step_reconstruction as one_step_reconstruction
+from jaxcs.reconstruction import relative_error as relative_error
+from jaxcs.rip import RIPEstimate as RIPEstimate
+from jaxcs.rip import code_ratios as code_ratios
+from jaxcs.rip import estimate_model_rip as estimate_model_rip
+from jaxcs.rip import theorem_3_3_bound as theorem_3_3_bound
 
 __version__ = "0.1.0"

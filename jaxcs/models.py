@@ -12,8 +12,11 @@ non-zero regions, optionally all non-negative.
 The methods act on **one** code ``(*spatial, K)``; use ``jax.vmap`` for batches (``sample`` draws
 a batch itself). ``k`` is an array leaf, so a sweep over ``k`` (or ``jax.vmap`` over a stack of
 models) does not recompile. Sparse codes in index form (:class:`SparseCode`) have a static
-*capacity* ``max_k``; any ``k ≤ max_k`` shares the compiled code. By default ``max_k`` is ``k``
-rounded up to a multiple of 8 (capped at the number of regions).
+*capacity* ``max_k``, fixed when the model is built (a static field, so it also holds inside
+``jit`` where ``k`` is traced); any ``k ≤ max_k`` shares the compiled code. By default ``max_k``
+is ``k`` rounded up to a multiple of 8 (at least 8; for an array of ``k``, its largest entry),
+capped at the number of regions when used; a model built with a traced ``k`` and no ``max_k``
+has room for every region.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from jaxcs.pooling import _cells, check_window, keep_largest, pool_project, pool
 from jaxcs.pytree import PytreeNode
 
 CAPACITY_QUANTUM = 8
+FLOYD_MAX_CAPACITY = 64  # distinct-region sampling: Floyd's algorithm up to here, else top-k
 DISTRIBUTIONS = ("uniform", "normal", "rademacher")
 
 
@@ -95,13 +99,15 @@ class RegionModel(PytreeNode):
 
     def __init__(self, k, *, max_k: int | None = None, nonnegative: bool = False):
         k = _check_k(k)
+        kc = None if k is None or isinstance(k, jax.core.Tracer) else int(np.max(np.asarray(k)))
         if max_k is not None:
-            if int(max_k) != max_k or max_k < 1:
+            if isinstance(max_k, bool) or int(max_k) != max_k or max_k < 1:
                 raise ValueError(f"max_k must be a positive int; got {max_k!r}")
             max_k = int(max_k)
-            kc = None if k is None or isinstance(k, jax.core.Tracer) else np.max(np.asarray(k))
             if kc is not None and kc > max_k:
-                raise ValueError(f"k={k} exceeds max_k={max_k}")
+                raise ValueError(f"k={kc} exceeds max_k={max_k}")
+        elif kc is not None:
+            max_k = max(CAPACITY_QUANTUM, -(-kc // CAPACITY_QUANTUM) * CAPACITY_QUANTUM)
         self._set(k=k, max_k=max_k, nonnegative=bool(nonnegative))
 
     # ------------------------------------------------------------------ geometry
@@ -117,12 +123,7 @@ class RegionModel(PytreeNode):
     def capacity(self, code_shape: Sequence[int]) -> int:
         """Static number of slots of index-form codes (see the module docstring)."""
         regions = self.num_regions(code_shape)
-        if self.max_k is not None:
-            return min(self.max_k, regions)
-        k = concrete_int(self.k) if self.k is not None else regions
-        if k is None:  # traced or batched k and no max_k: room for every region
-            return regions
-        return max(1, min(regions, -(-k // CAPACITY_QUANTUM) * CAPACITY_QUANTUM))
+        return regions if self.max_k is None else min(self.max_k, regions)
 
     def check_code_shape(self, code_shape: Sequence[int], name: str = "code_shape"):
         """Validate a code shape (and a concrete ``k``) for this model; return it as a tuple."""
@@ -208,13 +209,15 @@ class RegionModel(PytreeNode):
         regions = math.prod(pooled) * K
         cap = self.capacity(code_shape)
         k_region, k_cell, k_value = jr.split(key, 3)
+        k = self._k_or_regions(code_shape)
         if self.k is None and cap == regions:
             region = jnp.broadcast_to(jnp.arange(regions), batch_shape + (regions,))
+        elif cap <= FLOYD_MAX_CAPACITY:
+            region = _distinct_floyd(k_region, regions, k, cap, batch_shape)
         else:
             scores = jr.uniform(k_region, batch_shape + (regions,))
             region = jax.lax.top_k(scores, cap)[1]
-        mask = jnp.arange(cap) < self._k_or_regions(code_shape)
-        mask = jnp.broadcast_to(mask, region.shape)
+        mask = jnp.broadcast_to(jnp.arange(cap) < k, region.shape)
         # region -> (pooled coordinates, channel) -> a uniform cell of its (maybe partial) window
         channel = region % K
         rest = region // K
@@ -247,6 +250,25 @@ class RegionModel(PytreeNode):
         return self.sample_sparse(
             key, code_shape, batch_shape, distribution=distribution, dtype=dtype
         ).to_dense()
+
+
+def _distinct_floyd(key, n: int, k, capacity: int, batch_shape) -> jax.Array:
+    """A uniformly random ``k``-subset of ``range(n)`` per batch entry (Floyd's algorithm).
+
+    Slot ``i < k`` draws ``t`` uniformly from ``[0, n − k + i]`` and takes ``n − k + i`` instead
+    when ``t`` was already chosen; slots ``i ≥ k`` hold 0 (masked by the caller). ``O(capacity²)``
+    comparisons and ``capacity`` random numbers per subset, against ``n`` random numbers and a
+    top-k for the sort-of-uniforms method: much cheaper for small ``k``.
+    """
+    u = jr.uniform(key, tuple(batch_shape) + (capacity,))
+    chosen = []
+    for i in range(capacity):
+        top = n - k + i  # traced when k is
+        t = jnp.minimum((u[..., i] * (top + 1)).astype(jnp.int32), top)
+        if chosen:
+            t = jnp.where(jnp.any(jnp.stack(chosen, -1) == t[..., None], axis=-1), top, t)
+        chosen.append(jnp.where(i < k, t, -1))
+    return jnp.maximum(jnp.stack(chosen, -1), 0).astype(jnp.int32)
 
 
 def _draw_values(key, shape, distribution, nonnegative, dtype):
