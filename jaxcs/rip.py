@@ -20,7 +20,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcs.correlation import CorrelationTable, correlation_table, restricted_gram
+from jaxcs.correlation import (
+    CorrelationTable,
+    correlation_table,
+    restricted_gram,
+    restricted_gram_pairs,
+)
 from jaxcs.models import RegionModel, SparseCode, concrete_int
 from jaxcs.montecarlo import DEFAULT_BINS, DEFAULT_RANGE, monte_carlo, progress_bar
 from jaxcs.operators import ConvOperator, MatrixOperator
@@ -313,11 +318,15 @@ def code_ratios(
     batch = z.shape[0]
     znorm = jnp.linalg.norm(z, axis=-1)
     out = {}
-    if method == "gram" or eigenvalues:
-        gram = restricted_gram(op, code.indices, code.mask, table=table)
+    gram = restricted_gram(op, code.indices, code.mask, table=table) if eigenvalues else None
     if method == "gram":
-        gz = jnp.einsum("bij,bj->bi", gram, z)
-        out["ratio_wt"] = jnp.sqrt(jnp.maximum(jnp.sum(z * gz, axis=-1), 0)) / znorm
+        if gram is None:  # the ratios alone: gather only the distinct entries of G_S
+            diagonal, upper = restricted_gram_pairs(op, code.indices, code.mask, table=table)
+            quadratic, gz = _symmetric_forms(diagonal, upper, z)
+        else:
+            gz = jnp.einsum("bij,bj->bi", gram, z)
+            quadratic = jnp.sum(z * gz, axis=-1)
+        out["ratio_wt"] = jnp.sqrt(jnp.maximum(quadratic, 0)) / znorm
         out["ratio_wwt"] = jnp.linalg.norm(gz, axis=-1) / znorm
     elif method != "conv":
         raise ValueError(f"method must be 'gram' or 'conv'; got {method!r}")
@@ -340,6 +349,21 @@ def code_ratios(
         out["eig_min"] = evals[:, 0]
         out["eig_max"] = evals[:, -1]
     return out
+
+
+def _symmetric_forms(diagonal, upper, z):
+    """``zᵀ G z`` and ``G z`` for a symmetric ``G`` given as (diagonal, strict upper triangle).
+
+    The triangle's scatter back to rows is a product with static one-hot matrices (a few
+    thousand multiply-adds per code, far cheaper than gathering the full ``G``).
+    """
+    k = z.shape[-1]
+    rows, cols = np.triu_indices(k, 1)
+    eye = np.eye(k, dtype=z.dtype)
+    z_rows, z_cols = z @ eye[:, rows], z @ eye[:, cols]
+    quadratic = jnp.sum(diagonal * z * z, -1) + 2 * jnp.sum(upper * z_rows * z_cols, -1)
+    gz = diagonal * z + (upper * z_cols) @ eye[rows] + (upper * z_rows) @ eye[cols]
+    return quadratic, gz
 
 
 def theorem_3_3_bound(delta_k, delta_2k):
