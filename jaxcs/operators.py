@@ -156,6 +156,11 @@ class ConvOperator(PytreeNode):
             pads=tuple((int(a), int(b)) for a, b in pads),
         )
 
+    @classmethod
+    def from_flax(cls, params, input_shape, **kwargs) -> ConvOperator:
+        """From a Flax ``nn.Conv`` kernel or params tree; see :func:`conv_operator_from_flax`."""
+        return conv_operator_from_flax(params, input_shape, **kwargs)
+
     # ----------------------------------------------------------------------------- shapes
     @property
     def ndim(self) -> int:
