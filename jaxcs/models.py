@@ -132,6 +132,11 @@ class RegionModel(PytreeNode):
             raise ValueError(f"{name} must be (*spatial, K) with positive sizes; got {code_shape}")
         self.window(code_shape)
         regions = self.num_regions(code_shape)
+        if self.k is None and self.max_k is not None and self.max_k < regions:
+            raise ValueError(
+                f"max_k={self.max_k} is smaller than the {regions} regions of a code of shape "
+                f"{code_shape}, but k=None asks for one non-zero in every region"
+            )
         if self.k is not None and not isinstance(self.k, jax.core.Tracer):
             k_max = int(np.max(np.asarray(self.k)))
             if k_max > regions:

@@ -406,13 +406,6 @@ def test_compile_log_detects_a_compilation():
     assert not messages
 
 
-JIT_BUG = (
-    "BUG: project/max_pool cannot be jitted: pooling._valid_cells calls np.asarray on "
-    "_cells(jnp.asarray(ones)), which is a tracer under jit -> TracerArrayConversionError"
-)
-
-
-@pytest.mark.xfail(strict=True, raises=jax.errors.TracerArrayConversionError, reason=JIT_BUG)
 def test_traced_k_does_not_recompile_and_matches_eager():
     f = jax.jit(lambda m, v: m.project(v))
     v = np.random.default_rng(13).standard_normal((5, 4)).astype(np.float32)
@@ -430,7 +423,6 @@ def test_traced_k_does_not_recompile_and_matches_eager():
     assert np.count_nonzero(out2) == 2 and np.count_nonzero(out3) == 3
 
 
-@pytest.mark.xfail(strict=True, raises=jax.errors.TracerArrayConversionError, reason=JIT_BUG)
 def test_traced_k_pooling_projection_does_not_recompile():
     shape = (4, 6, 2)
     v = np.random.default_rng(14).standard_normal(shape).astype(np.float32)
@@ -447,13 +439,22 @@ def test_traced_k_sampling_shares_compiled_code():
     # any k <= max_k shares the compiled code and matches eager sampling
     key = jax.random.key(15)
     sa, sb = BlockModel(1, max_k=2), BlockModel(2, max_k=2)
-    sa_shape = (4, 2)
-    sample = jax.jit(lambda m, key: m.sample(key, sa_shape, (3,)))
+    shape = (4, 2)
+    sample = jax.jit(lambda m, key: m.sample(key, shape, (3,)))
     sample(sa, key).block_until_ready()
     with compile_log() as messages:
         out = sample(sb, key).block_until_ready()
     assert messages == []
-    np.testing.assert_array_equal(out, sb.sample(key, sa_shape, (3,)))
+    np.testing.assert_array_equal(out, sb.sample(key, shape, (3,)))
+    assert (np.count_nonzero(np.asarray(out).reshape(3, -1), axis=1) == 2).all()
+    # default capacity: a sweep over small k under jit does not recompile either
+    shape = (3, 10)
+    sample = jax.jit(lambda m, key: m.sample(key, shape, (5,)))
+    sample(BlockModel(2), key).block_until_ready()
+    with compile_log() as messages:
+        out = sample(BlockModel(3), key).block_until_ready()
+    assert messages == []
+    assert (np.count_nonzero(np.asarray(out).reshape(5, -1), axis=1) == 3).all()
 
 
 def test_vmap_over_stacked_models_equals_separate_projections():
@@ -483,8 +484,13 @@ SAMPLE_MODELS = [
     ("pool-1d-partial-none", PoolingModel((2,)), (5, 2)),
     ("pool-2d-partial-none", PoolingModel((2, 2)), (3, 3, 1)),
     ("pool-2d-partial-k-nonneg", PoolingModel((2, 2), 3, nonnegative=True), (3, 3, 2)),
+    # window 3 on 5: a partial region of 2 cells, smaller than the window but not a single cell
+    ("pool-1d-window3-none", PoolingModel((3,)), (5, 1)),
+    ("pool-2d-partial-2x3-k", PoolingModel((2, 3), 2), (3, 5, 1)),
     ("topk", TopKModel(4), (6, 3)),
     ("topk-1d-nonneg", TopKModel(4, nonnegative=True), (10,)),
+    # capacity 72: the large-capacity path of the region sampler, partial regions of one cell
+    ("pool-1d-partial-k65", PoolingModel((2,), 65), (3, 50)),
 ]
 
 
@@ -558,6 +564,13 @@ def test_sample_positions_uniform_in_partial_regions():
         assert abs(grid[i, j] - N / 2) < 6 * math.sqrt(N / 4)
     for i, j in itertools.product(range(2), range(2)):  # the full region
         assert abs(grid[i, j] - N / 4) < 6 * math.sqrt(N * 3 / 16)
+    # 1-D, window 3 on 5: cells 0-2 w.p. 1/3, the two border cells w.p. 1/2
+    model, shape = PoolingModel((3,)), (5, 1)
+    hits = check_cell_frequencies(model, shape, model.sample(jax.random.key(20), shape, (N,)))
+    for i in range(3):
+        assert abs(hits[i] - N / 3) < 6 * math.sqrt(N * 2 / 9)
+    for i in (3, 4):
+        assert abs(hits[i] - N / 2) < 6 * math.sqrt(N / 4)
     # 1-D, window 2 on 5, k = 2 of 6 regions: the lone border cell gets all its region's hits
     model, shape = PoolingModel((2,), 2), (5, 2)
     hits = check_cell_frequencies(model, shape, model.sample(jax.random.key(20), shape, (N,)))
@@ -572,6 +585,21 @@ def test_sample_blocks_uniform():
     hits = check_cell_frequencies(model, shape, model.sample(jax.random.key(20), shape, (N,)))
     per_block = hits.reshape(3, 6).sum(axis=0)  # each block is picked w.p. k / K = 1/3
     assert np.all(np.abs(per_block - N / 3) < 6 * math.sqrt(N * (1 / 3) * (2 / 3)))
+
+
+def test_sample_block_subsets_uniform():
+    """Not only each block but each *set* of k blocks is equally likely (15 pairs of 6)."""
+    model, shape, N = BlockModel(2), (3, 6), N_SAMPLES
+    codes = np.asarray(model.sample(jax.random.key(20), shape, (N,)))
+    used = (codes != 0).any(axis=1)  # (N, K): which blocks are non-zero
+    pairs = list(itertools.combinations(range(6), 2))
+    counts = np.array([np.sum(used[:, i] & used[:, j]) for i, j in pairs])
+    assert counts.sum() == N
+    assert chi_square(counts, np.full(len(pairs), N / len(pairs))) < generous_threshold(14)
+    # a sampler biased towards the last blocks, with the right marginals per slot, would fail:
+    biased = np.zeros_like(counts)
+    biased[-5:] = N // 5
+    assert chi_square(biased, np.full(len(pairs), N / len(pairs))) > generous_threshold(14)
 
 
 def test_uniformity_check_can_fail():
@@ -625,17 +653,12 @@ def test_capacity_rule():
         assert (np.count_nonzero(np.asarray(sparse.to_dense()).reshape(7, -1), axis=1) == k).all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: PoolingModel(k=None, max_k < regions).sample silently draws only max_k "
-    "regions instead of one non-zero per region (or raising as for max_k < k)",
-)
-def test_pooling_k_none_with_small_max_k_samples_every_region_or_raises():
+def test_pooling_k_none_with_small_max_k_raises():
+    """k=None means one non-zero in every region: a smaller capacity is an error, not a cap."""
     model, shape = PoolingModel((2,), None, max_k=2), (5, 2)  # 6 regions
-    try:
-        codes = model.sample(jax.random.key(0), shape, (3,))
-    except ValueError:
-        return
+    with pytest.raises(ValueError, match="max_k"):
+        model.sample(jax.random.key(0), shape, (3,))
+    codes = PoolingModel((2,), None, max_k=6).sample(jax.random.key(0), shape, (3,))
     assert (np.count_nonzero(np.asarray(codes).reshape(3, -1), axis=1) == 6).all()
 
 

@@ -161,6 +161,17 @@ def test_max_pool_partial_region_ignores_padding():
     np.testing.assert_array_equal(switches[:, 0], [1, 0])
 
 
+def test_max_pool_and_pool_project_under_jit_match_eager():
+    v = np.random.default_rng(6).standard_normal((3, 3, 2)).astype(np.float32)
+    values, switches = jax.jit(jaxcs.max_pool, static_argnums=1)(v, (2, 2))
+    ref_values, ref_switches = numpy_max_pool(v, (2, 2), nonnegative=False)
+    np.testing.assert_array_equal(values, ref_values)
+    np.testing.assert_array_equal(switches, ref_switches)
+    project = jax.jit(jaxcs.pool_project, static_argnums=1)
+    for k in [0, 2, 8]:  # a traced k
+        np.testing.assert_array_equal(project(v, (2, 2), k), jaxcs.pool_project(v, (2, 2), k))
+
+
 # --------------------------------------------------------------------------- unpool
 @pytest.mark.parametrize(("shape", "window"), SHAPES, ids=str)
 def test_unpool_puts_values_at_switches(shape, window):
