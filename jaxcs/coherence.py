@@ -26,6 +26,13 @@ def _normalized_offdiag_max(gram: jax.Array, norms_a: jax.Array, norms_b: jax.Ar
     return jnp.max(jnp.where(exclude, 0, cos), initial=0)
 
 
+def _interior_positions(op: ConvOperator, axis: int) -> int:
+    """Number of shifts along ``axis`` whose column is not truncated by "same" zero padding."""
+    t, (lo, _), D, l = op.stride[axis], op.pads[axis], op.input_shape[axis], op.filter_shape[axis]
+    j = np.arange(op.out_spatial[axis])
+    return int(np.sum((t * j - lo >= 0) & (t * j - lo + l <= D)))
+
+
 def coherence(op, shifts: bool = False) -> jax.Array:
     """Mutual coherence of the columns of ``Wᵀ`` (model.md §9). jit- and vmap-able.
 
@@ -35,8 +42,8 @@ def coherence(op, shifts: bool = False) -> jax.Array:
         shifts: ``False``: filter-level, over the ``K`` flattened filters;
             ``True``: shift-aware, over all pairs of distinct columns ``(j, i) ≠ (j', i')`` that
             occur in ``Wᵀ`` (only shifts ``|j − j'| < n`` realised by the layer; circular shifts
-            wrap). For ``padding="same"`` the columns are taken untruncated (exact for interior
-            columns; the zero-padding-truncated border columns are not included).
+            wrap). For ``padding="same"`` only the interior columns (those the zero padding does
+            not truncate) take part; with no two interior columns the result is 0.
 
     Returns:
         A scalar in ``[0, 1]`` (0 when there is a single column; zero filters are ignored).
@@ -67,7 +74,9 @@ def coherence(op, shifts: bool = False) -> jax.Array:
             continue
         centre.append(R)
         delta = np.arange(size) - R
-        if table.periods is None:  # a shift δ occurs only if |δ| < n
+        if table.periods is None:  # a shift δ occurs between two (interior) columns iff |δ| < n
+            if op.padding == "same":
+                n = _interior_positions(op, axis)
             realised &= (np.abs(delta) < n).reshape(shape)
     zero_shift = np.zeros(values.shape[2:], dtype=bool)
     zero_shift[tuple(centre)] = True

@@ -30,8 +30,9 @@ class Statistics(PytreeNode):
         count: number of finite samples.
         mean, m2: running mean and sum of squared deviations (``std = sqrt(m2 / count)``).
         min, max: extremes of the finite samples (``+inf``/``-inf`` when there are none).
-        histogram: ``(bins,)`` counts over ``histogram_range`` split in equal bins.
-        below, above: finite samples under / over the histogram range.
+        histogram: ``(bins,)`` counts over ``histogram_range`` split in equal half-open bins
+            ``[lo + b·w, lo + (b+1)·w)``.
+        below, above: finite samples ``< lo`` / ``≥ hi``.
         nonfinite: NaN or ±Inf samples (reported, excluded from everything else).
         histogram_range: ``(lo, hi)`` (static).
     """
@@ -223,8 +224,8 @@ def monte_carlo(
         chunk_fn: ``key -> {name: (chunk_size,) array}`` of per-sample scalars.
         num_samples: total number of samples (may be traced); the last chunk is masked.
         chunk_size: static samples per chunk.
-        keep_samples: if an int ``N`` (static, ``≥ num_samples``), also return the first ``N``
-            samples of every quantity (``(N,)`` arrays; NaN beyond ``num_samples``).
+        keep_samples: if an int ``N`` (static), also return the first ``N`` samples of every
+            quantity (``(N,)`` arrays; NaN beyond ``num_samples``).
         progress_id: traced int from :class:`progress_bar` (``None``: no progress callbacks).
 
     Returns:
@@ -237,7 +238,7 @@ def monte_carlo(
         name: Statistics.of(jnp.zeros((0,), s.dtype), histogram_range=histogram_range, bins=bins)
         for name, s in shapes.items()
     }
-    kept0 = None
+    kept0, padded = None, 0
     if keep_samples is not None:
         padded = -(-int(keep_samples) // chunk_size) * chunk_size
         kept0 = {name: jnp.full((padded,), jnp.nan, s.dtype) for name, s in shapes.items()}
@@ -253,12 +254,18 @@ def monte_carlo(
             for name in stats
         }
         if kept is not None:
-            kept = {
-                name: jax.lax.dynamic_update_slice(
-                    kept[name], jnp.where(valid, values[name], jnp.nan), (c * chunk_size,)
-                )
-                for name in kept
-            }
+            # Chunks past the kept prefix are skipped (a clamped write would overwrite it).
+            kept = jax.lax.cond(
+                c * chunk_size < padded,
+                lambda kept: {
+                    name: jax.lax.dynamic_update_slice(
+                        kept[name], jnp.where(valid, values[name], jnp.nan), (c * chunk_size,)
+                    )
+                    for name in kept
+                },
+                lambda kept: kept,
+                kept,
+            )
         if progress_id is not None:
             increment = jnp.clip(num_samples - c * chunk_size, 0, chunk_size)
             jax.debug.callback(_tick, progress_id, increment)

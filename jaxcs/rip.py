@@ -111,13 +111,20 @@ class RIPEstimate(PytreeNode):
         return out
 
 
+def operator_is_finite(op) -> jax.Array:
+    """Whether every entry of the operator (filters or matrix) is finite (a boolean scalar)."""
+    return jnp.all(jnp.isfinite(op.filters if isinstance(op, ConvOperator) else op.matrix))
+
+
 def _check_operator(op):
     if not isinstance(op, (ConvOperator, MatrixOperator)):
         raise TypeError(f"op must be a ConvOperator or MatrixOperator; got {type(op).__name__}")
 
 
 def _check_num_samples(num_samples) -> int:
-    if isinstance(num_samples, bool) or int(num_samples) != num_samples:
+    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer, float)):
+        raise ValueError(f"num_samples must be a positive int; got {num_samples!r}")
+    if int(num_samples) != num_samples:
         raise ValueError(f"num_samples must be a positive int; got {num_samples!r}")
     num_samples = int(num_samples)
     if not 0 < num_samples < 2**31:
@@ -209,8 +216,13 @@ def estimate_model_rip(
             f"eigenvalues=True needs the model's capacity (k slots) <= {MAX_EXACT_EIGEN_K}; "
             f"got {capacity}: pass eigenvalues=False"
         )
-    lo, hi = (float(r) for r in histogram_range)
-    if not hi > lo or int(bins) < 1:
+    try:
+        lo, hi = (float(r) for r in histogram_range)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"histogram_range must be two numbers (lo, hi); got {histogram_range!r}"
+        ) from None
+    if not hi > lo or isinstance(bins, bool) or int(bins) != bins or bins < 1:
         raise ValueError(
             f"histogram_range must be (lo, hi) with hi > lo and bins >= 1; got "
             f"{histogram_range}, bins={bins}"
@@ -219,7 +231,11 @@ def estimate_model_rip(
     use_conv = method == "conv" or full_ratio
     if chunk_size is None:
         chunk_size = min(_auto_chunk(op, capacity, use_gram, use_conv), num_samples)
-    elif int(chunk_size) != chunk_size or chunk_size < 1:
+    elif (
+        not isinstance(chunk_size, (int, np.integer))
+        or isinstance(chunk_size, bool)
+        or chunk_size < 1
+    ):
         raise ValueError(f"chunk_size must be a positive int; got {chunk_size!r}")
     config = dict(
         method=method,
@@ -288,8 +304,7 @@ def _estimate(
         keep_samples=keep,
         progress_id=progress_id,
     )
-    filters = op.filters if isinstance(op, ConvOperator) else op.matrix
-    return RIPEstimate(stats, jnp.all(jnp.isfinite(filters)), num_samples, kept)
+    return RIPEstimate(stats, operator_is_finite(op), num_samples, kept)
 
 
 def code_ratios(
@@ -317,6 +332,9 @@ def code_ratios(
     z = code.values
     batch = z.shape[0]
     znorm = jnp.linalg.norm(z, axis=-1)
+    # A non-finite operator makes every quantity non-finite, whichever entries a code touches,
+    # so that the gram and conv paths report the same thing.
+    znorm = jnp.where(operator_is_finite(op), znorm, jnp.nan)
     out = {}
     gram = restricted_gram(op, code.indices, code.mask, table=table) if eigenvalues else None
     if method == "gram":
@@ -346,8 +364,10 @@ def code_ratios(
         evals = jnp.linalg.eigvalsh(
             gram + fill[:, :, None] * jnp.eye(gram.shape[-1], dtype=gram.dtype)
         )
-        out["eig_min"] = evals[:, 0]
-        out["eig_max"] = evals[:, -1]
+        # eigvalsh does not propagate NaN: report a non-finite Gram as non-finite eigenvalues.
+        finite = jnp.all(jnp.isfinite(gram), axis=(-2, -1)) & jnp.isfinite(znorm)
+        out["eig_min"] = jnp.where(finite, evals[:, 0], jnp.nan)
+        out["eig_max"] = jnp.where(finite, evals[:, -1], jnp.nan)
     return out
 
 
