@@ -37,5 +37,14 @@ from jaxcs.rip import RIPEstimate as RIPEstimate
 from jaxcs.rip import code_ratios as code_ratios
 from jaxcs.rip import estimate_model_rip as estimate_model_rip
 from jaxcs.rip import theorem_3_3_bound as theorem_3_3_bound
+from jaxcs.solvers import HTP as HTP
+from jaxcs.solvers import IHT as IHT
+from jaxcs.solvers import NIHT as NIHT
+from jaxcs.solvers import STATUS as STATUS
+from jaxcs.solvers import CoSaMP as CoSaMP
+from jaxcs.solvers import Solution as Solution
+from jaxcs.solvers import Status as Status
+from jaxcs.solvers import recover as recover
+from jaxcs.spectral import operator_norm as operator_norm
 
 __version__ = "0.1.0"
