@@ -44,6 +44,8 @@ from jaxcs.solvers import STATUS as STATUS
 from jaxcs.solvers import CoSaMP as CoSaMP
 from jaxcs.solvers import Solution as Solution
 from jaxcs.solvers import Status as Status
+from jaxcs.solvers import algorithm2 as algorithm2
+from jaxcs.solvers import lasso as lasso
 from jaxcs.solvers import recover as recover
 from jaxcs.spectral import operator_norm as operator_norm
 
