@@ -25,3 +25,15 @@ def test_rip_sweep(capsys):
     # the same supports; on average over draws the larger k must give the larger bound.
     assert delta[:, 1].mean() > delta[:, 0].mean()
     assert "lower bound" in capsys.readouterr().out
+
+
+def test_image_reconstruction(capsys, tmp_path):
+    errors = _load("image_reconstruction").main(
+        ["--size", "16", "--steps", "150", "--plot", str(tmp_path / "img.png")]
+    )
+    one, many = errors.values()
+    # one step is a rough inverse; many NIHT steps are a much better one
+    assert 0.1 < one < 2.0
+    assert many < 0.5 * one
+    out = capsys.readouterr().out
+    assert "one IHT step" in out and (tmp_path / "img.png").exists()
