@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
+from jaxcs.arguments import float_dtype, positive_ints
 from jaxcs.pooling import _cells, check_window, keep_largest, pool_project, pooled_shape
 from jaxcs.pytree import PytreeNode
 
@@ -127,8 +128,8 @@ class RegionModel(PytreeNode):
 
     def check_code_shape(self, code_shape: Sequence[int], name: str = "code_shape"):
         """Validate a code shape (and a concrete ``k``) for this model; return it as a tuple."""
-        code_shape = tuple(int(s) for s in code_shape)
-        if len(code_shape) < 1 or min(code_shape) < 1:
+        code_shape = positive_ints(code_shape, name)
+        if len(code_shape) < 1:
             raise ValueError(f"{name} must be (*spatial, K) with positive sizes; got {code_shape}")
         self.window(code_shape)
         regions = self.num_regions(code_shape)
@@ -192,7 +193,7 @@ class RegionModel(PytreeNode):
         batch_shape: Sequence[int] = (),
         *,
         distribution: str = "uniform",
-        dtype=jnp.float32,
+        dtype=None,
     ) -> SparseCode:
         """Random model-sparse codes in index form, a whole batch from one key (model.md §3).
 
@@ -207,14 +208,18 @@ class RegionModel(PytreeNode):
         code_shape = self.check_code_shape(code_shape)
         if distribution not in DISTRIBUTIONS:
             raise ValueError(f"distribution must be one of {DISTRIBUTIONS}; got {distribution!r}")
-        batch_shape = tuple(int(b) for b in batch_shape)
+        batch_shape = positive_ints(batch_shape, "batch_shape", minimum=0)
+        dtype = float_dtype(dtype)
         spatial, K = code_shape[:-1], code_shape[-1]
         window = self.window(code_shape)
         pooled = pooled_shape(spatial, window)
         regions = math.prod(pooled) * K
         cap = self.capacity(code_shape)
         k_region, k_cell, k_value = jr.split(key, 3)
-        k = self._k_or_regions(code_shape)
+        k_requested = self._k_or_regions(code_shape)
+        # A traced k beyond the capacity cannot be drawn: those codes come out NaN (reported as
+        # non-finite downstream), never as codes of another model.
+        k = jnp.minimum(k_requested, cap)
         if self.k is None and cap == regions:
             region = jnp.broadcast_to(jnp.arange(regions), batch_shape + (regions,))
         elif cap <= FLOYD_MAX_CAPACITY:
@@ -239,6 +244,7 @@ class RegionModel(PytreeNode):
         indices = (flat_pos * K + channel).astype(jnp.int32)
         values = _draw_values(k_value, region.shape, distribution, self.nonnegative, dtype)
         values = jnp.where(mask, values, 0)
+        values = jnp.where(jnp.asarray(k_requested) > cap, jnp.nan, values)
         return SparseCode(indices, values, mask, code_shape)
 
     def sample(
@@ -248,7 +254,7 @@ class RegionModel(PytreeNode):
         batch_shape: Sequence[int] = (),
         *,
         distribution: str = "uniform",
-        dtype=jnp.float32,
+        dtype=None,
     ) -> jax.Array:
         """Random model-sparse dense codes ``(*batch_shape, *code_shape)``; see
         :meth:`sample_sparse`."""
@@ -327,11 +333,9 @@ class PoolingModel(RegionModel):
         max_k: int | None = None,
         nonnegative: bool = False,
     ):
-        if isinstance(window, (int, np.integer)):
-            window = (int(window),)
-        window = tuple(int(w) for w in window)
-        if not window or any(w < 1 for w in window):
-            raise ValueError(f"window must be positive sizes, one per spatial axis; got {window}")
+        window = positive_ints(window, "window")
+        if not window:
+            raise ValueError("window must have one positive size per spatial axis; got ()")
         super().__init__(k, max_k=max_k, nonnegative=nonnegative)
         self._set(pool_window=window)
 

@@ -18,21 +18,16 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
+from jaxcs.arguments import float_dtype, positive_ints
 from jaxcs.pytree import PytreeNode
 
 PADDINGS = ("valid", "circular", "same")
 
 
 def _as_tuple(value: int | Sequence[int], ndim: int, name: str) -> tuple[int, ...]:
-    if isinstance(value, (int, np.integer)):
-        value = (int(value),) * ndim
-    value = tuple(int(v) for v in value)
-    if len(value) != ndim or any(v < 1 for v in value):
-        raise ValueError(f"{name} must be a positive int or {ndim} positive ints; got {value}")
-    return value
+    return positive_ints(value, name, ndim)
 
 
 def _check_trailing(array: jax.Array, shape: tuple[int, ...], name: str) -> tuple[int, ...]:
@@ -121,13 +116,11 @@ class ConvOperator(PytreeNode):
         padding: str = "valid",
         precision: Any = None,
     ):
-        if isinstance(input_shape, (int, np.integer)):
-            input_shape = (int(input_shape),)
-        input_shape = tuple(int(d) for d in input_shape)
+        input_shape = positive_ints(input_shape, "input_shape")
         ndim = len(input_shape)
-        if ndim < 1 or any(d < 1 for d in input_shape):
-            raise ValueError(f"input_shape must be positive spatial sizes; got {input_shape}")
-        if not hasattr(filters, "shape"):
+        if ndim < 1:
+            raise ValueError(f"input_shape must have at least one spatial size; got {input_shape}")
+        if not isinstance(filters, jax.Array):  # NumPy in: a JAX array of JAX's dtype
             filters = jnp.asarray(filters)
         if len(filters.shape) != ndim + 2:
             raise ValueError(
@@ -394,35 +387,35 @@ class TransposedOperator(PytreeNode):
 
 # --------------------------------------------------------------------------- constructors
 def _filter_shape_of(filter_shape, in_channels: int, out_channels: int) -> tuple[int, ...]:
-    if isinstance(filter_shape, (int, np.integer)):
-        filter_shape = (int(filter_shape),)
-    filter_shape = tuple(int(s) for s in filter_shape)
-    if not filter_shape or any(s < 1 for s in filter_shape):
-        raise ValueError(f"filter_shape must be positive spatial sizes; got {filter_shape}")
-    for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-        if int(value) != value or value < 1:
-            raise ValueError(f"{name} must be a positive int; got {value!r}")
-    return filter_shape + (int(in_channels), int(out_channels))
+    filter_shape = positive_ints(filter_shape, "filter_shape")
+    if not filter_shape:
+        raise ValueError("filter_shape must have at least one spatial size")
+    channels = positive_ints((in_channels, out_channels), "in_channels/out_channels", 2)
+    return filter_shape + channels
 
 
-def gaussian_filters(key, filter_shape, in_channels: int, out_channels: int, dtype=jnp.float32):
+def gaussian_filters(key, filter_shape, in_channels: int, out_channels: int, dtype=None):
     """I.i.d. ``N(0, 1/(M·l))`` filters (Theorem 3.1), shape ``(*filter_shape, M, K)``.
 
     Each filter then has unit expected squared norm, so ``W``'s rows have unit norm on average.
+    ``dtype=None`` is JAX's default floating type (float32; float64 under x64), as for the
+    other constructors.
     """
     shape = _filter_shape_of(filter_shape, in_channels, out_channels)
+    dtype = float_dtype(dtype)
     fan_in = math.prod(shape[:-1])
     return jax.random.normal(key, shape, dtype) / jnp.sqrt(jnp.asarray(fan_in, dtype))
 
 
-def unit_norm_filters(key, filter_shape, in_channels: int, out_channels: int, dtype=jnp.float32):
+def unit_norm_filters(key, filter_shape, in_channels: int, out_channels: int, dtype=None):
     """Gaussian filters normalised so every filter ``w[..., i]`` has unit ℓ2 norm."""
     return normalize_filters(gaussian_filters(key, filter_shape, in_channels, out_channels, dtype))
 
 
-def rademacher_filters(key, filter_shape, in_channels: int, out_channels: int, dtype=jnp.float32):
+def rademacher_filters(key, filter_shape, in_channels: int, out_channels: int, dtype=None):
     """I.i.d. ``±1/sqrt(M·l)`` filters (each filter has exactly unit norm)."""
     shape = _filter_shape_of(filter_shape, in_channels, out_channels)
+    dtype = float_dtype(dtype)
     fan_in = math.prod(shape[:-1])
     signs = jax.random.rademacher(key, shape, dtype)
     return signs / jnp.sqrt(jnp.asarray(fan_in, dtype))

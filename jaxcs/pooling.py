@@ -26,6 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxcs.arguments import positive_ints
+
 
 def pooled_shape(spatial: Sequence[int], window: Sequence[int]) -> tuple[int, ...]:
     """``ceil(spatial / window)`` per axis: the number of pooling regions per axis."""
@@ -34,8 +36,8 @@ def pooled_shape(spatial: Sequence[int], window: Sequence[int]) -> tuple[int, ..
 
 def check_window(window: Sequence[int], spatial: Sequence[int], name: str = "window"):
     """Validate a pooling window against a code's spatial shape; return it as a tuple."""
-    window = tuple(int(w) for w in window)
-    if len(window) != len(spatial) or any(w < 1 for w in window):
+    window = positive_ints(window, name)
+    if len(window) != len(spatial):
         raise ValueError(
             f"{name} must have one positive size per spatial axis of the code "
             f"(spatial shape {tuple(spatial)}); got {window}"
@@ -103,7 +105,12 @@ def unpool(values, switches, window: Sequence[int], spatial: Sequence[int]) -> j
     values = jnp.asarray(values)
     spatial = tuple(int(n) for n in spatial)
     window = check_window(window, spatial)
-    cells = jnp.arange(math.prod(window)) == jnp.asarray(switches)[..., None]
+    switches = jnp.asarray(switches)
+    if not isinstance(switches, jax.core.Tracer) and (
+        jnp.any(switches < 0) or jnp.any(switches >= math.prod(window))
+    ):
+        raise ValueError(f"switches must be indices in [0, {math.prod(window)}) of window {window}")
+    cells = jnp.arange(math.prod(window)) == switches[..., None]
     return _uncells(jnp.where(cells, values[..., None], 0), window, spatial)
 
 
@@ -134,6 +141,15 @@ def fixed_switches(
     return np.ravel_multi_index(tuple(grids), window)[..., None]
 
 
+def _check_k(k):
+    """A concrete ``k`` must be a non-negative integer (traced values are not checked)."""
+    if k is None or isinstance(k, jax.core.Tracer):
+        return
+    array = np.asarray(k)
+    if array.dtype == bool or not np.issubdtype(array.dtype, np.integer) or np.any(array < 0):
+        raise ValueError(f"k must be None or a non-negative integer; got {k!r}")
+
+
 def keep_largest(values: jax.Array, k) -> jax.Array:
     """Boolean mask of the ``k`` entries of largest magnitude (ties: lowest flat index).
 
@@ -141,6 +157,7 @@ def keep_largest(values: jax.Array, k) -> jax.Array:
     ``k = None`` keeps everything.
     """
     values = jnp.asarray(values)
+    _check_k(k)
     if k is None:
         return jnp.ones(values.shape, bool)
     flat = jnp.abs(values).reshape(-1)
@@ -181,6 +198,7 @@ def pool_project(
         ``(*spatial, K)``, model-sparse.
     """
     v = jnp.asarray(v)
+    _check_k(k)
     values, known = max_pool(v, window, nonnegative=nonnegative)
     if switches == "known":
         where = known
@@ -188,4 +206,7 @@ def pool_project(
         where = fixed_switches(v.shape[:-1], window, position)
     else:
         raise ValueError(f"switches must be 'known' or 'fixed'; got {switches!r}")
-    return unpool(block_sparsify(values, k), where, window, v.shape[:-1])
+    projected = unpool(block_sparsify(values, k), where, window, v.shape[:-1])
+    # NaN has no place in a ranking: a NaN input makes the whole projection NaN (reported by
+    # the callers' finiteness checks) instead of being dropped silently.
+    return jnp.where(jnp.any(jnp.isnan(v)), jnp.nan, projected)
