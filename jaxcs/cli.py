@@ -63,7 +63,11 @@ def _fig2(args: argparse.Namespace) -> int:
         print(f"jaxcs fig2: {err}", file=sys.stderr)
         return 2
     out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        print(f"jaxcs fig2: --output {out}: {err.strerror or err}", file=sys.stderr)
+        return 2
     json_path = out / "fig2.json"
     env = environment()
     started = time.perf_counter()

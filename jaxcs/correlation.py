@@ -20,6 +20,7 @@ that touch the border; :func:`restricted_gram` then uses an exact per-pair overl
 from __future__ import annotations
 
 import itertools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -129,6 +130,16 @@ def _check_support(op, support):
         raise ValueError(
             "support must be an integer array (*batch, k) of flat indices into the code "
             f"(C-order over {tuple(op.out_shape)}); got {support.dtype}{list(support.shape)}"
+        )
+    size = math.prod(op.out_shape)
+    if (
+        not isinstance(support, jax.core.Tracer)
+        and support.size
+        and (int(support.min()) < 0 or int(support.max()) >= size)
+    ):
+        raise ValueError(
+            f"support indices must be in [0, {size}) (the code size); got "
+            f"[{int(support.min())}, {int(support.max())}]"
         )
     return support
 

@@ -133,7 +133,14 @@ class Statistics(PytreeNode):
         return float(np.clip(value, float(self.min), float(self.max)))
 
     def summary(self) -> dict:
-        """Python numbers: count, nonfinite, mean, std, min, max, q01, q50, q99 (not jit-able)."""
+        """Python numbers: count, nonfinite, mean, std, min, max, q01, q50, q99 (not jit-able).
+
+        With no finite sample every statistic is NaN (not 0 or ±inf)."""
+        if int(self.count) == 0:
+            nan = float("nan")
+            return {"count": 0, "nonfinite": int(self.nonfinite)} | dict.fromkeys(
+                ("mean", "std", "min", "max", "q01", "q50", "q99"), nan
+            )
         return {
             "count": int(self.count),
             "nonfinite": int(self.nonfinite),
@@ -232,7 +239,8 @@ def monte_carlo(
         ``({name: Statistics}, {name: samples} or None)``.
     """
     num_samples = jnp.asarray(num_samples, jnp.int32)
-    num_chunks = (num_samples + chunk_size - 1) // chunk_size
+    # no (num_samples + chunk_size - 1): that overflows int32 near 2**31
+    num_chunks = num_samples // chunk_size + (num_samples % chunk_size > 0)
     shapes = jax.eval_shape(chunk_fn, key)
     stats0 = {
         name: Statistics.of(jnp.zeros((0,), s.dtype), histogram_range=histogram_range, bins=bins)

@@ -26,7 +26,7 @@ from jaxcs.correlation import (
     restricted_gram,
     restricted_gram_pairs,
 )
-from jaxcs.models import RegionModel, SparseCode, concrete_int
+from jaxcs.models import FLOYD_MAX_CAPACITY, RegionModel, SparseCode, concrete_int
 from jaxcs.montecarlo import DEFAULT_BINS, DEFAULT_RANGE, monte_carlo, progress_bar
 from jaxcs.operators import ConvOperator, MatrixOperator
 from jaxcs.pytree import PytreeNode
@@ -85,12 +85,14 @@ class RIPEstimate(PytreeNode):
         from the random-code ratios (see the module docstring)."""
         if self.eig_min is None:
             return self.delta_lower_bound_random_z
-        return jnp.maximum(1 - self.eig_min.min, self.eig_max.max - 1)
+        bound = jnp.maximum(1 - self.eig_min.min, self.eig_max.max - 1)
+        return jnp.where(self.eig_min.count > 0, bound, jnp.nan)  # no finite sample: unknown
 
     @property
     def delta_lower_bound_random_z(self):
         """Lower bound on ``δ_k`` from ``‖Wᵀz‖²/‖z‖²`` of the random codes alone."""
-        return jnp.maximum(1 - self.ratio_wt.min**2, self.ratio_wt.max**2 - 1)
+        bound = jnp.maximum(1 - self.ratio_wt.min**2, self.ratio_wt.max**2 - 1)
+        return jnp.where(self.ratio_wt.count > 0, bound, jnp.nan)
 
     def summary(self) -> dict:
         """Python numbers for reports and JSON (not jit-able). Quantiles come from the kept
@@ -132,7 +134,7 @@ def _check_num_samples(num_samples) -> int:
     return num_samples
 
 
-def _auto_chunk(op, capacity: int, use_gram: bool, use_conv: bool) -> int:
+def _auto_chunk(op, capacity: int, regions: int, use_gram: bool, use_conv: bool) -> int:
     per_sample = 1
     if use_gram:
         per_sample += capacity**2
@@ -142,6 +144,8 @@ def _auto_chunk(op, capacity: int, use_gram: bool, use_conv: bool) -> int:
             per_sample += capacity * math.prod(op.in_shape)
     if use_conv:
         per_sample += 2 * (math.prod(op.out_shape) + math.prod(op.in_shape))
+    if capacity > FLOYD_MAX_CAPACITY:  # region sampling draws one uniform per region
+        per_sample += regions
     return int(max(1, min(MAX_CHUNK, CHUNK_BUDGET // per_sample)))
 
 
@@ -230,7 +234,10 @@ def estimate_model_rip(
     use_gram = method == "gram" or eigenvalues
     use_conv = method == "conv" or full_ratio
     if chunk_size is None:
-        chunk_size = min(_auto_chunk(op, capacity, use_gram, use_conv), num_samples)
+        chunk_size = min(
+            _auto_chunk(op, capacity, model.num_regions(code_shape), use_gram, use_conv),
+            num_samples,
+        )
     elif (
         not isinstance(chunk_size, (int, np.integer))
         or isinstance(chunk_size, bool)
@@ -366,6 +373,7 @@ def code_ratios(
         )
         # eigvalsh does not propagate NaN: report a non-finite Gram as non-finite eigenvalues.
         finite = jnp.all(jnp.isfinite(gram), axis=(-2, -1)) & jnp.isfinite(znorm)
+        finite = finite & jnp.any(code.mask, axis=-1)  # an empty support (traced k = 0)
         out["eig_min"] = jnp.where(finite, evals[:, 0], jnp.nan)
         out["eig_max"] = jnp.where(finite, evals[:, -1], jnp.nan)
     return out
@@ -396,11 +404,18 @@ def theorem_3_3_bound(delta_k, delta_2k):
     dk, d2k = jnp.asarray(delta_k), jnp.asarray(delta_2k)
     if not isinstance(dk, jax.core.Tracer) and not isinstance(d2k, jax.core.Tracer):
         a, b = np.asarray(dk), np.asarray(d2k)
-        if np.any(a < 0) or np.any(a > b) or np.any(b >= 1):
+        if (
+            np.isnan(a).any()
+            or np.isnan(b).any()
+            or (a < 0).any()
+            or (a > b).any()
+            or (b >= 1).any()
+        ):
             raise ValueError(
                 f"theorem_3_3_bound needs 0 <= delta_k <= delta_2k < 1; got delta_k={delta_k}, "
                 f"delta_2k={delta_2k}"
             )
     valid = (dk >= 0) & (dk <= d2k) & (d2k < 1)
     bound = 5 * d2k / (1 - dk) * jnp.sqrt((1 + d2k) / (1 - d2k))
-    return jnp.where(valid, bound, jnp.inf)
+    unknown = jnp.isnan(dk) | jnp.isnan(d2k)
+    return jnp.where(unknown, jnp.nan, jnp.where(valid, bound, jnp.inf))

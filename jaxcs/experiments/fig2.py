@@ -62,6 +62,8 @@ class Fig2Setup:
             low = 0 if field.name == "seed" else 1
             if value < low:
                 raise ValueError(f"{field.name} must be >= {low}; got {value}")
+        if self.seed >= 2**32:
+            raise ValueError(f"seed must be < 2**32; got {self.seed}")
         if self.k > self.out_channels:
             raise ValueError(
                 f"k must be <= out_channels (one non-zero per filter block); got k={self.k}, "
@@ -171,8 +173,13 @@ def _summarize(setup: Fig2Setup, samples: dict[str, list[np.ndarray]], completed
         values = np.concatenate(parts)
         quantities[name] = summarize_samples(values)
         finite = values[np.isfinite(values)]
-        counts, _ = np.histogram(np.clip(finite, edges[0], edges[-1]), bins=edges)
-        histograms[name] = {"edges": edges.tolist(), "counts": counts.tolist()}
+        counts, _ = np.histogram(finite, bins=edges)
+        histograms[name] = {
+            "edges": edges.tolist(),
+            "counts": counts.tolist(),
+            "below": int(np.sum(finite < edges[0])),
+            "above": int(np.sum(finite > edges[-1])),
+        }
     eig_min, eig_max = quantities["eig_min"]["min"], quantities["eig_max"]["max"]
     ratio = quantities["ratio_wt"]
     return {
