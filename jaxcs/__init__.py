@@ -8,6 +8,13 @@ from jaxcs.coherence import coherence as coherence
 from jaxcs.correlation import CorrelationTable as CorrelationTable
 from jaxcs.correlation import correlation_table as correlation_table
 from jaxcs.correlation import restricted_gram as restricted_gram
+from jaxcs.layers import IHTEncoder as IHTEncoder
+from jaxcs.layers import IHTLayer as IHTLayer
+from jaxcs.layers import LayerOutput as LayerOutput
+from jaxcs.layers import decode_layer as decode_layer
+from jaxcs.layers import decode_stack as decode_stack
+from jaxcs.layers import layer_operator as layer_operator
+from jaxcs.layers import plus_minus_filters as plus_minus_filters
 from jaxcs.models import BlockModel as BlockModel
 from jaxcs.models import PoolingModel as PoolingModel
 from jaxcs.models import RegionModel as RegionModel

@@ -188,7 +188,8 @@ class IHTLayer(nn.Module):
     Raises:
         ValueError: at construction, naming the field: ``features`` not a positive int,
             ``kernel_size``/``pool_window``/``strides`` not positive sizes with one per spatial
-            axis, ``padding`` not ``"VALID"``/``"SAME"``, ``k`` negative or not an integer. At
+            axis, ``padding`` not ``"VALID"``/``"SAME"``, ``k`` negative or not an integer, ``relu``
+            not a bool. At
             call time, naming ``x``: too few axes, a channel count that differs from the kernel's
             ``M``, or a ``"VALID"`` spatial size that leaves a non-integer number of shifts.
     """
@@ -520,7 +521,7 @@ def decode_stack(
             window = tuple(layers[i - 1].pool_window)
             out_spatial = tuple(results[i - 1].code.shape[-d - 1 : -1])
             u = _over_batch(
-                lambda v, s, w=window, n=out_spatial: unpool(v, 0 * s, w, n), [y, switches], d + 1
+                lambda v, s, w=window, n=out_spatial: unpool(v, s, w, n), [y, switches], d + 1
             )
     return y
 

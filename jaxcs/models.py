@@ -35,6 +35,7 @@ from jaxcs.pytree import PytreeNode
 
 CAPACITY_QUANTUM = 8
 FLOYD_MAX_CAPACITY = 64  # distinct-region sampling: Floyd's algorithm up to here, else top-k
+FLOYD_UNROLL = 16  # Floyd's loop is unrolled up to this capacity
 DISTRIBUTIONS = ("uniform", "normal", "rademacher")
 
 
@@ -267,19 +268,23 @@ def _distinct_floyd(key, n: int, k, capacity: int, batch_shape) -> jax.Array:
     """A uniformly random ``k``-subset of ``range(n)`` per batch entry (Floyd's algorithm).
 
     Slot ``i < k`` draws ``t`` uniformly from ``[0, n − k + i]`` and takes ``n − k + i`` instead
-    when ``t`` was already chosen; slots ``i ≥ k`` hold 0 (masked by the caller). ``O(capacity²)``
-    comparisons and ``capacity`` random numbers per subset, against ``n`` random numbers and a
-    top-k for the sort-of-uniforms method: much cheaper for small ``k``.
+    when ``t`` was already chosen; slots ``i ≥ k`` hold 0 (masked by the caller). The *set* is
+    uniform; the order of the slots is not (slot 0 never holds the last region), which no
+    caller relies on. ``O(capacity²)`` comparisons and ``capacity`` random numbers per subset,
+    against ``n`` random numbers and a top-k for the sort-of-uniforms method. The loop is
+    unrolled for small capacities (fastest) and rolled beyond (compile time stays flat).
     """
     u = jr.uniform(key, tuple(batch_shape) + (capacity,))
-    chosen = []
-    for i in range(capacity):
+
+    def slot(i, chosen):
         top = n - k + i  # traced when k is
         t = jnp.minimum((u[..., i] * (top + 1)).astype(jnp.int32), top)
-        if chosen:
-            t = jnp.where(jnp.any(jnp.stack(chosen, -1) == t[..., None], axis=-1), top, t)
-        chosen.append(jnp.where(i < k, t, -1))
-    return jnp.maximum(jnp.stack(chosen, -1), 0).astype(jnp.int32)
+        t = jnp.where(jnp.any(chosen == t[..., None], axis=-1), top, t)
+        return chosen.at[..., i].set(jnp.where(i < k, t, -1))
+
+    empty = jnp.full(tuple(batch_shape) + (capacity,), -1, jnp.int32)
+    chosen = jax.lax.fori_loop(0, capacity, slot, empty, unroll=capacity <= FLOYD_UNROLL)
+    return jnp.maximum(chosen, 0)
 
 
 def _draw_values(key, shape, distribution, nonnegative, dtype):
