@@ -19,6 +19,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
+from jaxcs.arguments import is_int
 from jaxcs.models import RegionModel
 from jaxcs.operators import ConvOperator, MatrixOperator, _check_trailing
 from jaxcs.solvers.iht import NIHT
@@ -67,22 +68,42 @@ def recover(
     if not isinstance(model, RegionModel):
         raise TypeError(f"model must be a RegionModel; got {type(model).__name__}")
     solver = NIHT() if solver is None else solver
-    if not (hasattr(solver, "init") and hasattr(solver, "step")):
-        raise TypeError(f"solver must have init and step (e.g. jaxcs.NIHT()); got {solver!r}")
+    if isinstance(solver, type) or not (hasattr(solver, "init") and hasattr(solver, "step")):
+        raise TypeError(f"solver must be a solver instance, e.g. jaxcs.NIHT(); got {solver!r}")
     x = jnp.asarray(x)
     batch = _check_trailing(x, tuple(op.in_shape), "x")
+    # one floating dtype for data and iterates (integer data, or data of another precision)
+    floating = jnp.issubdtype(x.dtype, jnp.floating)
+    x = x.astype(jnp.result_type(op.dtype, x.dtype) if floating else op.dtype)
     model.check_code_shape(op.out_shape, "op.out_shape")
-    if isinstance(max_steps, bool) or int(max_steps) != max_steps or max_steps < 1:
+    check_scalar_model(model)
+    if not is_int(max_steps) or max_steps < 1:
         raise ValueError(f"max_steps must be a positive int; got {max_steps!r}")
-    if not tol >= 0:
-        raise ValueError(f"tol must be >= 0; got {tol!r}")
+    if not _is_number(tol) or not tol >= 0:
+        raise ValueError(f"tol must be a number >= 0; got {tol!r}")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
-    if not divergence_factor > 0:
-        raise ValueError(f"divergence_factor must be > 0; got {divergence_factor!r}")
+    if not _is_number(divergence_factor) or not divergence_factor > 0:
+        raise ValueError(f"divergence_factor must be a number > 0; got {divergence_factor!r}")
     flat = x.reshape((-1,) + tuple(op.in_shape))
     solution = _recover(op, flat, model, solver, int(max_steps), tol, mode, divergence_factor)
     return jax.tree.map(lambda a: a.reshape(batch + a.shape[1:]), solution)
+
+
+def _is_number(value) -> bool:
+    return hasattr(value, "dtype") or (
+        isinstance(value, (int, float)) and not isinstance(value, bool)
+    )
+
+
+def check_scalar_model(model) -> None:
+    """A stacked model (array ``k``) must be mapped over with ``vmap``, not passed whole."""
+    k = model.k
+    if k is not None and not isinstance(k, jax.core.Tracer) and jnp.ndim(k) != 0:
+        raise ValueError(
+            f"model.k must be a scalar here; got shape {jnp.shape(k)}: use jax.vmap over a "
+            "stacked model to solve for several k"
+        )
 
 
 @partial(jax.jit, static_argnums=(4, 6))

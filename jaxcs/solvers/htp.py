@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from jax.scipy.sparse.linalg import cg
 
 from jaxcs.pytree import PytreeNode
-from jaxcs.solvers.iht import IterateState, zero_state
+from jaxcs.solvers.iht import IterateState, check_step_size, initial_step_size, zero_state
 
 
 def restricted_least_squares(op, x, mask, start, *, max_iterations: int, tol: float = 1e-7):
@@ -32,7 +32,7 @@ def restricted_least_squares(op, x, mask, start, *, max_iterations: int, tol: fl
 
 
 def _check_iterations(value, name):
-    if isinstance(value, bool) or int(value) != value or value < 1:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive int; got {value!r}")
     return int(value)
 
@@ -49,22 +49,23 @@ class HTP(PytreeNode):
     constraint.
 
     Args:
-        step_size: ``μ`` of the support-selection step.
+        step_size: ``μ`` of the support-selection step, or ``"auto"`` (``1/‖Φ‖₂²``, as IHT).
         cg_iterations: CG iterations per least-squares solve.
     """
 
     _leaves = ("step_size",)
-    _static = ("cg_iterations",)
+    _static = ("cg_iterations", "auto")
 
-    def __init__(self, step_size: float = 1.0, cg_iterations: int = 50):
-        if not hasattr(step_size, "dtype") and not step_size > 0:
-            raise ValueError(f"step_size must be > 0; got {step_size!r}")
+    def __init__(self, step_size: float | str = 1.0, cg_iterations: int = 50):
+        step_size, auto = check_step_size(step_size)
         self._set(
-            step_size=step_size, cg_iterations=_check_iterations(cg_iterations, "cg_iterations")
+            step_size=step_size,
+            cg_iterations=_check_iterations(cg_iterations, "cg_iterations"),
+            auto=auto,
         )
 
     def init(self, op, x, model) -> IterateState:
-        return zero_state(op, x, self.step_size)
+        return zero_state(op, x, initial_step_size(op, self.step_size, self.auto))
 
     def step(self, op, x, model, state: IterateState) -> IterateState:
         proxy = model.project(state.z + state.step_size * op.mv(state.residual))

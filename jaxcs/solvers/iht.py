@@ -23,6 +23,24 @@ class IterateState(PytreeNode):
         self._set(z=z, residual=residual, step_size=step_size)
 
 
+def check_step_size(step_size) -> tuple[float | None, bool]:
+    """``(value, auto)`` for a step size that is a positive number, an array, or ``"auto"``."""
+    if isinstance(step_size, str):
+        if step_size != "auto":
+            raise ValueError(f"step_size must be a positive number or 'auto'; got {step_size!r}")
+        return None, True
+    if hasattr(step_size, "dtype"):  # arrays (sweeps, traced values) are not checked
+        return step_size, False
+    if isinstance(step_size, bool) or not isinstance(step_size, (int, float)) or not step_size > 0:
+        raise ValueError(f"step_size must be a positive number or 'auto'; got {step_size!r}")
+    return step_size, False
+
+
+def initial_step_size(op, step_size, auto: bool):
+    """The step size itself, or ``1 / ‖Φ‖₂²`` by power iteration when ``auto``."""
+    return 1 / operator_norm(op) ** 2 if auto else step_size
+
+
 def zero_state(op, x, step_size) -> IterateState:
     z = jnp.zeros(tuple(op.out_shape), jnp.result_type(op.dtype, x.dtype))
     return IterateState(z, x, jnp.asarray(step_size, z.dtype))
@@ -43,21 +61,11 @@ class IHT(PytreeNode):
     _static = ("auto",)
 
     def __init__(self, step_size: float | str = 1.0):
-        auto = isinstance(step_size, str)
-        if auto and step_size != "auto":
-            raise ValueError(f"step_size must be a positive number or 'auto'; got {step_size!r}")
-        if not auto and not hasattr(step_size, "dtype"):  # arrays (sweeps) are not checked
-            if isinstance(step_size, bool) or not isinstance(step_size, (int, float)):
-                raise ValueError(
-                    f"step_size must be a positive number or 'auto'; got {step_size!r}"
-                )
-            if not step_size > 0:
-                raise ValueError(f"step_size must be > 0; got {step_size!r}")
-        self._set(step_size=None if auto else step_size, auto=auto)
+        step_size, auto = check_step_size(step_size)
+        self._set(step_size=step_size, auto=auto)
 
     def init(self, op, x, model) -> IterateState:
-        mu = 1 / operator_norm(op) ** 2 if self.auto else self.step_size
-        return zero_state(op, x, mu)
+        return zero_state(op, x, initial_step_size(op, self.step_size, self.auto))
 
     def step(self, op, x, model, state: IterateState) -> IterateState:
         z = model.project(state.z + state.step_size * op.mv(state.residual))
