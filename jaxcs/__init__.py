@@ -33,6 +33,7 @@ from jaxcs.operators import rademacher_filters as rademacher_filters
 from jaxcs.operators import unit_norm_filters as unit_norm_filters
 from jaxcs.pooling import block_sparsify as block_sparsify
 from jaxcs.pooling import fixed_switches as fixed_switches
+from jaxcs.pooling import keep_largest as keep_largest
 from jaxcs.pooling import max_pool as max_pool
 from jaxcs.pooling import pool_project as pool_project
 from jaxcs.pooling import unpool as unpool

@@ -165,8 +165,16 @@ class RegionModel(PytreeNode):
         """
         v = jnp.asarray(v)
         self.check_code_shape(v.shape, "v.shape")
+        capacity = None if self.max_k is None else self.capacity(v.shape)
+        if capacity is not None and capacity >= self.num_regions(v.shape):
+            capacity = None  # every region fits: nothing to rank beyond k
         return pool_project(
-            v, self.window(v.shape), self.k, nonnegative=self.nonnegative, switches=switches
+            v,
+            self.window(v.shape),
+            self.k,
+            nonnegative=self.nonnegative,
+            switches=switches,
+            capacity=capacity,
         )
 
     def support(self, v: jax.Array) -> jax.Array:

@@ -150,26 +150,33 @@ def _check_k(k):
         raise ValueError(f"k must be None or a non-negative integer; got {k!r}")
 
 
-def keep_largest(values: jax.Array, k) -> jax.Array:
+def keep_largest(values: jax.Array, k, capacity: int | None = None) -> jax.Array:
     """Boolean mask of the ``k`` entries of largest magnitude (ties: lowest flat index).
 
-    ``k`` may be a traced integer (a stable sort ranks the entries, so no shape depends on it);
-    ``k = None`` keeps everything.
+    ``k`` may be a traced integer: no shape depends on it. With a static ``capacity ≥ k`` the
+    ranking is ``lax.top_k`` of ``capacity`` entries (fast); without one, a stable sort of all
+    entries. A traced ``k`` above ``capacity`` cannot be honoured: the mask is then all ``True``
+    and callers report NaN (see :func:`pool_project`). ``k = None`` keeps everything.
     """
     values = jnp.asarray(values)
     _check_k(k)
     if k is None:
         return jnp.ones(values.shape, bool)
     flat = jnp.abs(values).reshape(-1)
+    if capacity is not None and capacity < flat.size:
+        # top_k breaks ties towards the lower index, as the stable sort does
+        chosen = jax.lax.top_k(flat, capacity)[1]
+        keep = jnp.zeros(flat.shape, bool).at[chosen].set(jnp.arange(capacity) < k)
+        return keep.reshape(values.shape)
     order = jnp.argsort(-flat, stable=True)
     rank = jnp.zeros(flat.shape, jnp.int32).at[order].set(jnp.arange(flat.size, dtype=jnp.int32))
     return (rank < k).reshape(values.shape)
 
 
-def block_sparsify(values: jax.Array, k) -> jax.Array:
+def block_sparsify(values: jax.Array, k, capacity: int | None = None) -> jax.Array:
     """Keep the ``k`` largest-magnitude pooled values and zero the rest (model.md §5)."""
     values = jnp.asarray(values)
-    return jnp.where(keep_largest(values, k), values, 0)
+    return jnp.where(keep_largest(values, k, capacity), values, 0)
 
 
 def pool_project(
@@ -180,6 +187,7 @@ def pool_project(
     nonnegative: bool = False,
     switches: str = "known",
     position: Sequence[int] | None = None,
+    capacity: int | None = None,
 ) -> jax.Array:
     """``𝕄(v, k) = unpool(block_sparsify(maxpool(v), k))`` (model.md §5, eqs. 2–3).
 
@@ -193,6 +201,8 @@ def pool_project(
         nonnegative: ReLU then max pooling instead of max-|·| pooling.
         switches: ``"known"`` (``𝕄_known``, the argmax positions) or ``"fixed"`` (``𝕄_fixed``).
         position: the fixed position for ``switches="fixed"`` (default: top-left).
+        capacity: a static upper bound on ``k`` (enables the fast ``lax.top_k`` ranking; a
+            traced ``k`` above it makes the result NaN rather than wrong).
 
     Returns:
         ``(*spatial, K)``, model-sparse.
@@ -206,7 +216,11 @@ def pool_project(
         where = fixed_switches(v.shape[:-1], window, position)
     else:
         raise ValueError(f"switches must be 'known' or 'fixed'; got {switches!r}")
-    projected = unpool(block_sparsify(values, k), where, window, v.shape[:-1])
+    projected = unpool(block_sparsify(values, k, capacity), where, window, v.shape[:-1])
     # NaN has no place in a ranking: a NaN input makes the whole projection NaN (reported by
-    # the callers' finiteness checks) instead of being dropped silently.
-    return jnp.where(jnp.any(jnp.isnan(v)), jnp.nan, projected)
+    # the callers' finiteness checks) instead of being dropped silently. So does a k that the
+    # static capacity cannot hold.
+    invalid = jnp.any(jnp.isnan(v))
+    if capacity is not None and k is not None:
+        invalid = invalid | (jnp.asarray(k) > capacity)
+    return jnp.where(invalid, jnp.nan, projected)

@@ -302,3 +302,19 @@ def test_bad_switches_raises():
         jaxcs.pool_project(v, (2, 2), switches="argmax")
     with pytest.raises(ValueError, match="switches"):
         jaxcs.PoolingModel((2, 2)).project(v, switches="random")
+
+
+def test_keep_largest_top_k_path_equals_sort_path_with_ties():
+    """The static-capacity ranking (lax.top_k) keeps exactly what the stable sort keeps."""
+    rng = np.random.default_rng(3)
+    values = jnp.asarray(rng.integers(-3, 4, size=(40,)).astype(np.float32))  # many ties
+    for k in range(0, 9):
+        fast = jaxcs.keep_largest(values, k, capacity=8)
+        slow = jaxcs.keep_largest(values, k)
+        np.testing.assert_array_equal(fast, slow)
+    model = jaxcs.TopKModel(5)  # capacity 8 < 40 entries: the top_k path
+    np.testing.assert_array_equal(
+        model.project(values[:, None]), jaxcs.block_sparsify(values, 5)[:, None]
+    )
+    too_many = jax.jit(lambda k, v: jaxcs.TopKModel(k, max_k=8).project(v))(9, values[:, None])
+    assert np.isnan(np.asarray(too_many)).all()
