@@ -284,15 +284,22 @@ def _distinct_floyd(key, n: int, k, capacity: int, batch_shape) -> jax.Array:
     """
     u = jr.uniform(key, tuple(batch_shape) + (capacity,))
 
-    def slot(i, chosen):
+    def draw(i, earlier):  # earlier: (..., j) slots drawn so far (-1 where empty), or None
         top = n - k + i  # traced when k is
         t = jnp.minimum((u[..., i] * (top + 1)).astype(jnp.int32), top)
-        t = jnp.where(jnp.any(chosen == t[..., None], axis=-1), top, t)
-        return chosen.at[..., i].set(jnp.where(i < k, t, -1))
+        if earlier is not None:
+            t = jnp.where(jnp.any(earlier == t[..., None], axis=-1), top, t)
+        return jnp.where(i < k, t, -1)
 
-    empty = jnp.full(tuple(batch_shape) + (capacity,), -1, jnp.int32)
-    chosen = jax.lax.fori_loop(0, capacity, slot, empty, unroll=capacity <= FLOYD_UNROLL)
-    return jnp.maximum(chosen, 0)
+    if capacity <= FLOYD_UNROLL:
+        chosen = []
+        for i in range(capacity):
+            chosen.append(draw(i, jnp.stack(chosen, -1) if chosen else None))
+        chosen = jnp.stack(chosen, -1)
+    else:
+        empty = jnp.full(tuple(batch_shape) + (capacity,), -1, jnp.int32)
+        chosen = jax.lax.fori_loop(0, capacity, lambda i, c: c.at[..., i].set(draw(i, c)), empty)
+    return jnp.maximum(chosen, 0).astype(jnp.int32)
 
 
 def _draw_values(key, shape, distribution, nonnegative, dtype):

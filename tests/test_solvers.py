@@ -579,3 +579,19 @@ def test_operator_norm_matches_dense_spectral_norm(dense_reference):
     np.testing.assert_allclose(float(jaxcs.operator_norm(matrix)), expected, rtol=1e-3)
     with pytest.raises(ValueError, match="num_steps"):
         jaxcs.operator_norm(op, num_steps=0)
+
+
+def test_cosamp_proxy_beyond_capacity():
+    """CoSaMP's 2k proxy must not be capped by the model's capacity (k=10 → max_k=16 < 20)."""
+    rng = np.random.default_rng(5)
+    M, N, K = 60, 120, 10
+    Phi = (rng.standard_normal((M, N)) / np.sqrt(M)).astype(np.float32)
+    z = np.zeros((8, N), np.float32)
+    for b in range(8):
+        z[b, rng.choice(N, K, replace=False)] = rng.standard_normal(K)
+    sol = jaxcs.recover(
+        jaxcs.MatrixOperator(Phi.T), z @ Phi.T, jaxcs.TopKModel(K), jaxcs.CoSaMP(), max_steps=50
+    )
+    err = np.linalg.norm(np.asarray(sol.z) - z, axis=1) / np.linalg.norm(z, axis=1)
+    assert np.all(np.asarray(sol.status) == int(jaxcs.Status.CONVERGED))
+    assert np.all(err < 1e-3)

@@ -101,7 +101,10 @@ class CoSaMP(PytreeNode):
         proxy_model = model
         if model.k is not None:
             regions = model.num_regions(state.z.shape)
-            proxy_model = model.replace(k=jnp.minimum(2 * jnp.asarray(model.k), regions))
+            max_k = None if model.max_k is None else min(2 * model.max_k, regions)
+            proxy_model = model.replace(
+                k=jnp.minimum(2 * jnp.asarray(model.k), regions), max_k=max_k
+            )
         omega = proxy_model.project(op.mv(state.residual)) != 0
         merged = omega | (state.z != 0)
         b = restricted_least_squares(op, x, merged, state.z, max_iterations=self.cg_iterations)
