@@ -595,28 +595,3 @@ def test_cosamp_proxy_beyond_capacity():
     err = np.linalg.norm(np.asarray(sol.z) - z, axis=1) / np.linalg.norm(z, axis=1)
     assert np.all(np.asarray(sol.status) == int(jaxcs.Status.CONVERGED))
     assert np.all(err < 1e-3)
-
-
-@pytest.mark.parametrize("solver", [jaxcs.HTP(cg_iterations=100), jaxcs.CoSaMP(cg_iterations=100)])
-def test_least_squares_paths_agree(solver):
-    """Without a budget k the support least squares runs by CG; with one, exactly from the
-    restricted Gram. On a problem that both recover, the iterates agree."""
-    w = jaxcs.gaussian_filters(jax.random.key(11), (5,), 16, 24)
-    op = jaxcs.ConvOperator(w, (24,), padding="valid")
-    budget = jaxcs.PoolingModel((20,), k=4)  # 24 regions (one per channel), at most 4 used
-    z = budget.sample(jax.random.key(12), op.out_shape, (4,))
-    x = op.rmv(z)
-    exact = jaxcs.recover(op, x, budget, solver, max_steps=30)
-    assert np.all(np.asarray(exact.status) == int(jaxcs.Status.CONVERGED))
-    err = np.linalg.norm(np.asarray(exact.z - z).reshape(4, -1), axis=1)
-    assert np.all(err < 1e-3 * np.linalg.norm(np.asarray(z).reshape(4, -1), axis=1))
-    with jax.enable_x64(True):
-        mask = np.asarray(z[0]) != 0
-        op64 = jaxcs.ConvOperator(jnp.asarray(w, jnp.float64), (24,), padding="valid")
-        x64 = op64.rmv(jnp.asarray(z[0], jnp.float64))
-        cg_b = jaxcs.solvers.restricted_least_squares(
-            op64, x64, jnp.asarray(mask), jnp.zeros(op.out_shape), max_iterations=100, tol=1e-12
-        )
-        direct = jaxcs.solvers.htp.support_least_squares(op64, x64, jnp.asarray(mask), 8)
-        np.testing.assert_allclose(cg_b, direct, atol=1e-8)
-        np.testing.assert_allclose(direct, np.asarray(z[0], np.float64), atol=1e-6)

@@ -1,23 +1,15 @@
 """Model-based HTP and CoSaMP: support selection by the model, then least squares on it.
 
-Both solve ``min ‖x − Φ b‖`` over codes ``b`` supported on a set ``T``. When the model has a
-static capacity (``max_k``), ``T`` fits in a fixed number of slots and the restricted normal
-equations ``G_T b_T = (W x)_T`` are solved exactly from the restricted Gram
-(:func:`jaxcs.restricted_gram`, ``O(|T|²)`` from the correlation table, then a ``|T| × |T|``
-solve). Otherwise (no budget ``k``) they are solved by conjugate gradients on
-``P_T W Wᵀ P_T b = P_T W x`` (two convolutions per iteration, warm-started from the current
-iterate), :func:`jax.scipy.sparse.linalg.cg`.
+Both solve ``min ‖x − Φ b‖`` over codes ``b`` supported on a set ``T`` by conjugate gradients
+on the restricted normal equations ``P_T W Wᵀ P_T b = P_T W x`` (two convolutions per
+iteration, warm-started from the current iterate), :func:`jax.scipy.sparse.linalg.cg`.
 """
 
 from __future__ import annotations
 
-import math
-
-import jax
 import jax.numpy as jnp
 from jax.scipy.sparse.linalg import cg
 
-from jaxcs.correlation import restricted_gram
 from jaxcs.pytree import PytreeNode
 from jaxcs.solvers.iht import IterateState, check_step_size, initial_step_size, zero_state
 
@@ -39,35 +31,6 @@ def restricted_least_squares(op, x, mask, start, *, max_iterations: int, tol: fl
     return mask * b
 
 
-def support_least_squares(op, x, mask, slots: int):
-    """``argmin_b ‖x − Wᵀ b‖`` over ``b`` with ``b = 0`` outside ``mask``, exactly.
-
-    ``mask`` must have at most ``slots`` (static) true entries; they are gathered into
-    ``slots`` positions, the restricted Gram is built without any convolution, and the normal
-    equations are solved directly (unused slots get a unit diagonal and a zero right side).
-    A singular restricted Gram (linearly dependent columns) gives non-finite values, which the
-    driver reports as ``NONFINITE``.
-    """
-    flat = mask.reshape(-1)
-    slots = min(slots, flat.size)
-    index = jax.lax.top_k(flat.astype(jnp.int8), slots)[1]
-    used = flat[index]
-    gram = restricted_gram(op, index, used)
-    gram = gram + jnp.diag(jnp.where(used, 0, 1).astype(gram.dtype))
-    rhs = jnp.where(used, op.mv(x).reshape(-1)[index], 0)
-    solution = jnp.linalg.solve(gram, rhs)
-    b = jnp.zeros(flat.shape, solution.dtype).at[index].add(jnp.where(used, solution, 0))
-    return b.reshape(mask.shape)
-
-
-def _least_squares(op, x, mask, start, model, budget_factor, cg_iterations):
-    """Exact on the support when the model's capacity bounds it, else CG."""
-    if model.k is None or model.max_k is None:
-        return restricted_least_squares(op, x, mask, start, max_iterations=cg_iterations)
-    slots = min(budget_factor * model.max_k, math.prod(mask.shape))
-    return support_least_squares(op, x, mask, slots)
-
-
 def _check_iterations(value, name):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive int; got {value!r}")
@@ -80,14 +43,14 @@ class HTP(PytreeNode):
     ``Γ = supp 𝕄(z + μ Φᵀ r)``, then ``z = argmin_{supp b ⊆ Γ} ‖x − Φ b‖``.
 
     Departures from the published rule: the support comes from the model's projection; the
-    least squares is solved exactly on the support when the model has a capacity, else by at
-    most ``cg_iterations`` CG iterations (exact once they reach the support size); for a
-    non-negative model the least-squares solution is projected back onto the model (clipping
-    negative entries), since the published HTP has no sign constraint.
+    least squares is solved by at most ``cg_iterations`` CG iterations (exact once they reach
+    the support size); for a non-negative model the least-squares solution is projected back
+    onto the model (clipping negative entries), since the published HTP has no sign
+    constraint.
 
     Args:
         step_size: ``μ`` of the support-selection step, or ``"auto"`` (``1/‖Φ‖₂²``, as IHT).
-        cg_iterations: CG iterations per least-squares solve (models without a budget ``k``).
+        cg_iterations: CG iterations per least-squares solve.
     """
 
     _leaves = ("step_size",)
@@ -106,7 +69,7 @@ class HTP(PytreeNode):
 
     def step(self, op, x, model, state: IterateState) -> IterateState:
         proxy = model.project(state.z + state.step_size * op.mv(state.residual))
-        b = _least_squares(op, x, proxy != 0, state.z, model, 1, self.cg_iterations)
+        b = restricted_least_squares(op, x, proxy != 0, state.z, max_iterations=self.cg_iterations)
         z = model.project(b) if model.nonnegative else b
         return IterateState(z, x - op.rmv(z), state.step_size)
 
@@ -123,7 +86,7 @@ class CoSaMP(PytreeNode):
     approximation of that projection, and this one keeps every solver on the same ``𝕄``.
 
     Args:
-        cg_iterations: CG iterations per least-squares solve (models without a budget ``k``).
+        cg_iterations: CG iterations per least-squares solve.
     """
 
     _static = ("cg_iterations",)
@@ -144,7 +107,6 @@ class CoSaMP(PytreeNode):
             )
         omega = proxy_model.project(op.mv(state.residual)) != 0
         merged = omega | (state.z != 0)
-        # |Ω ∪ supp z| ≤ 2k + k slots
-        b = _least_squares(op, x, merged, state.z, model, 3, self.cg_iterations)
+        b = restricted_least_squares(op, x, merged, state.z, max_iterations=self.cg_iterations)
         z = model.project(b)
         return IterateState(z, x - op.rmv(z), state.step_size)
