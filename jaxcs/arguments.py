@@ -12,6 +12,22 @@ def is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
+def positive_int(value, name: str) -> int:
+    """``value`` as a Python int ``≥ 1`` (ints only: no bools, no floats), or a ValueError."""
+    if not is_int(value) or value < 1:
+        raise ValueError(f"{name} must be a positive int; got {value!r}")
+    return int(value)
+
+
+def non_negative_number(value, name: str):
+    """A real number ``≥ 0`` (Python or NumPy scalar; JAX arrays pass unchecked: traced)."""
+    if hasattr(value, "dtype") and not isinstance(value, np.generic):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value >= 0:
+        raise ValueError(f"{name} must be a number >= 0; got {value!r}")
+    return value
+
+
 def positive_ints(value, name: str, ndim: int | None = None, minimum: int = 1) -> tuple[int, ...]:
     """``value`` (an int or a sequence of ints) as a tuple of ints ``≥ minimum``.
 

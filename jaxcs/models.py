@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
-from jaxcs.arguments import float_dtype, positive_ints
+from jaxcs.arguments import float_dtype, positive_int, positive_ints
 from jaxcs.pooling import _cells, check_window, keep_largest, pool_project, pooled_shape
 from jaxcs.pytree import PytreeNode
 
@@ -103,9 +103,7 @@ class RegionModel(PytreeNode):
         k = _check_k(k)
         kc = None if k is None or isinstance(k, jax.core.Tracer) else int(np.max(np.asarray(k)))
         if max_k is not None:
-            if isinstance(max_k, bool) or int(max_k) != max_k or max_k < 1:
-                raise ValueError(f"max_k must be a positive int; got {max_k!r}")
-            max_k = int(max_k)
+            max_k = positive_int(max_k, "max_k")
             if kc is not None and kc > max_k:
                 raise ValueError(f"k={kc} exceeds max_k={max_k}")
         elif kc is not None:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from jaxcs.arguments import positive_int
 from jaxcs.models import RegionModel
 
 
@@ -50,8 +51,7 @@ def iht_codes(
     Returns:
         ``(*batch, *op.out_shape)`` codes.
     """
-    if int(num_steps) != num_steps or num_steps < 1:
-        raise ValueError(f"num_steps must be a positive int; got {num_steps!r}")
+    num_steps = positive_int(num_steps, "num_steps")
     x = jnp.asarray(x)
     code_ndim = len(op.out_shape)
 

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxcs.arguments import positive_int
 from jaxcs.correlation import (
     CorrelationTable,
     correlation_table,
@@ -124,12 +125,8 @@ def _check_operator(op):
 
 
 def _check_num_samples(num_samples) -> int:
-    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer, float)):
-        raise ValueError(f"num_samples must be a positive int; got {num_samples!r}")
-    if int(num_samples) != num_samples:
-        raise ValueError(f"num_samples must be a positive int; got {num_samples!r}")
-    num_samples = int(num_samples)
-    if not 0 < num_samples < 2**31:
+    num_samples = positive_int(num_samples, "num_samples")
+    if num_samples >= 2**31:
         raise ValueError(f"num_samples must be in [1, 2**31 - 1]; got {num_samples}")
     return num_samples
 
@@ -238,12 +235,8 @@ def estimate_model_rip(
             _auto_chunk(op, capacity, model.num_regions(code_shape), use_gram, use_conv),
             num_samples,
         )
-    elif (
-        not isinstance(chunk_size, (int, np.integer))
-        or isinstance(chunk_size, bool)
-        or chunk_size < 1
-    ):
-        raise ValueError(f"chunk_size must be a positive int; got {chunk_size!r}")
+    else:
+        chunk_size = positive_int(chunk_size, "chunk_size")
     config = dict(
         method=method,
         eigenvalues=bool(eigenvalues),

@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 
+from jaxcs.arguments import positive_int
+
 
 def operator_norm(op, num_steps: int = 100) -> jax.Array:
     """``‖W‖₂ = ‖Wᵀ‖₂`` by ``num_steps`` power iterations on ``WᵀW`` (two convolutions each).
@@ -14,8 +16,7 @@ def operator_norm(op, num_steps: int = 100) -> jax.Array:
     deterministic; it is a lower estimate that converges to ``‖W‖₂`` at a rate set by the gap
     between the two largest singular values. jit- and vmap-able (over operators).
     """
-    if int(num_steps) != num_steps or num_steps < 1:
-        raise ValueError(f"num_steps must be a positive int; got {num_steps!r}")
+    num_steps = positive_int(num_steps, "num_steps")
     v = jr.normal(jr.key(0), tuple(op.in_shape), op.dtype)
     v = v / jnp.linalg.norm(v)
 

@@ -29,6 +29,7 @@ import jax
 import jax.random as jr
 import numpy as np
 
+from jaxcs.arguments import positive_int
 from jaxcs.correlation import correlation_table
 from jaxcs.models import BlockModel
 from jaxcs.montecarlo import monte_carlo, progress_bar, summarize_samples
@@ -145,8 +146,7 @@ def run_fig2(
         ``{"setup", "quantities": {name: {mean, std, min, max, q01, q50, q99, count,
         nonfinite}}, "histograms": {name: {"edges", "counts"}}, "delta_lower_bound", ...}``.
     """
-    if int(chunk_size) != chunk_size or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive int; got {chunk_size!r}")
+    chunk_size = positive_int(chunk_size, "chunk_size")
     key = jr.key(setup.seed)
     key_op, key_data = jr.split(key)
     op = setup.operator(key_op)

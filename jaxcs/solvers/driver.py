@@ -19,7 +19,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from jaxcs.arguments import is_int
+from jaxcs.arguments import non_negative_number, positive_int
 from jaxcs.models import RegionModel
 from jaxcs.operators import ConvOperator, MatrixOperator, _check_trailing
 from jaxcs.solvers.iht import NIHT
@@ -77,23 +77,15 @@ def recover(
     x = x.astype(jnp.result_type(op.dtype, x.dtype) if floating else op.dtype)
     model.check_code_shape(op.out_shape, "op.out_shape")
     check_scalar_model(model)
-    if not is_int(max_steps) or max_steps < 1:
-        raise ValueError(f"max_steps must be a positive int; got {max_steps!r}")
-    if not _is_number(tol) or not tol >= 0:
-        raise ValueError(f"tol must be a number >= 0; got {tol!r}")
+    max_steps = positive_int(max_steps, "max_steps")
+    non_negative_number(tol, "tol")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
-    if not _is_number(divergence_factor) or not divergence_factor > 0:
-        raise ValueError(f"divergence_factor must be a number > 0; got {divergence_factor!r}")
+    if non_negative_number(divergence_factor, "divergence_factor") == 0:
+        raise ValueError("divergence_factor must be a number > 0; got 0")
     flat = x.reshape((-1,) + tuple(op.in_shape))
-    solution = _recover(op, flat, model, solver, int(max_steps), tol, mode, divergence_factor)
+    solution = _recover(op, flat, model, solver, max_steps, tol, mode, divergence_factor)
     return jax.tree.map(lambda a: a.reshape(batch + a.shape[1:]), solution)
-
-
-def _is_number(value) -> bool:
-    return hasattr(value, "dtype") or (
-        isinstance(value, (int, float)) and not isinstance(value, bool)
-    )
 
 
 def check_scalar_model(model) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax.scipy.sparse.linalg import cg
 
+from jaxcs.arguments import positive_int
 from jaxcs.pytree import PytreeNode
 from jaxcs.solvers.iht import IterateState, check_step_size, initial_step_size, zero_state
 
@@ -29,12 +30,6 @@ def restricted_least_squares(op, x, mask, start, *, max_iterations: int, tol: fl
 
     b, _ = cg(normal, mask * op.mv(x), x0=mask * start, tol=tol, maxiter=max_iterations)
     return mask * b
-
-
-def _check_iterations(value, name):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int; got {value!r}")
-    return int(value)
 
 
 class HTP(PytreeNode):
@@ -60,7 +55,7 @@ class HTP(PytreeNode):
         step_size, auto = check_step_size(step_size)
         self._set(
             step_size=step_size,
-            cg_iterations=_check_iterations(cg_iterations, "cg_iterations"),
+            cg_iterations=positive_int(cg_iterations, "cg_iterations"),
             auto=auto,
         )
 
@@ -92,7 +87,7 @@ class CoSaMP(PytreeNode):
     _static = ("cg_iterations",)
 
     def __init__(self, cg_iterations: int = 50):
-        self._set(cg_iterations=_check_iterations(cg_iterations, "cg_iterations"))
+        self._set(cg_iterations=positive_int(cg_iterations, "cg_iterations"))
 
     def init(self, op, x, model) -> IterateState:
         return zero_state(op, x, 1.0)

@@ -15,6 +15,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
+from jaxcs.arguments import non_negative_number, positive_int
 from jaxcs.models import RegionModel
 from jaxcs.operators import _check_trailing
 from jaxcs.pytree import PytreeNode
@@ -42,12 +43,9 @@ class Algorithm2Solution(PytreeNode):
 def _check_common(op, x, lam, max_steps, tol):
     x = jnp.asarray(x)
     batch = _check_trailing(x, tuple(op.in_shape), "x")
-    if not hasattr(lam, "dtype") and not lam >= 0:
-        raise ValueError(f"lam must be >= 0; got {lam!r}")
-    if isinstance(max_steps, bool) or int(max_steps) != max_steps or max_steps < 1:
-        raise ValueError(f"max_steps must be a positive int; got {max_steps!r}")
-    if not tol >= 0:
-        raise ValueError(f"tol must be >= 0; got {tol!r}")
+    non_negative_number(lam, "lam")
+    positive_int(max_steps, "max_steps")
+    non_negative_number(tol, "tol")
     return x, batch
 
 
