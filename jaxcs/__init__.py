@@ -6,7 +6,9 @@ structured sparsity models, the model-RIP, and model-based recovery.
 
 from jaxcs.coherence import coherence as coherence
 from jaxcs.correlation import CorrelationTable as CorrelationTable
+from jaxcs.correlation import DenseGram as DenseGram
 from jaxcs.correlation import correlation_table as correlation_table
+from jaxcs.correlation import gram_table as gram_table
 from jaxcs.correlation import restricted_gram as restricted_gram
 from jaxcs.layers import IHTEncoder as IHTEncoder
 from jaxcs.layers import IHTLayer as IHTLayer

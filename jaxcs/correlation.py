@@ -116,6 +116,34 @@ def correlation_table(op: ConvOperator) -> CorrelationTable:
     return CorrelationTable(values, radius, periods, folded)
 
 
+DENSE_GRAM_MAX_ENTRIES = 2**24  # 64 MiB of float32: beyond this, Grams come from the rows
+
+
+class DenseGram(PytreeNode):
+    """The whole Gram ``W Wᵀ`` (``m × m``) of a :class:`MatrixOperator`: its "table"."""
+
+    _leaves = ("values",)
+
+    def __init__(self, values):
+        self._set(values=values)
+
+
+def gram_table(op) -> CorrelationTable | DenseGram | None:
+    """What :func:`restricted_gram` gathers ``G_S`` from, computed once per operator.
+
+    A :class:`CorrelationTable` for a ``"valid"`` or ``"circular"`` :class:`ConvOperator`, the
+    whole Gram (:class:`DenseGram`) for a :class:`MatrixOperator` with at most
+    ``DENSE_GRAM_MAX_ENTRIES`` Gram entries, else ``None`` (``"same"`` padding, large matrices:
+    ``restricted_gram`` then works from the filters or rows).
+    """
+    if isinstance(op, ConvOperator):
+        return None if op.padding == "same" else correlation_table(op)
+    if isinstance(op, MatrixOperator):
+        m = op.matrix.shape[0]
+        return DenseGram(op.matrix @ op.matrix.T) if m * m <= DENSE_GRAM_MAX_ENTRIES else None
+    raise TypeError(f"op must be a ConvOperator or MatrixOperator; got {type(op).__name__}")
+
+
 def _decode(op: ConvOperator, support: jax.Array):
     """Flat code indices -> (filter index i, shift position j of shape (..., d))."""
     K = op.out_channels
@@ -153,17 +181,22 @@ def restricted_gram(op, support, mask=None, *, table: CorrelationTable | None = 
             (C order). Indices must be in range (they are clipped, not checked, under ``jit``).
         mask: optional ``(*batch, k)`` booleans; masked-out entries get zero rows and columns
             (the Gram of zero columns), so a fixed-size support array can hold any ``k``.
-        table: a precomputed :func:`correlation_table` (saves recomputing it per call).
+        table: a precomputed :func:`gram_table` (saves recomputing it per call; for a
+            :class:`MatrixOperator`, the whole Gram, from which ``G_S`` is a gather).
 
     Returns:
         ``(*batch, k, k)`` symmetric Grams. Cost ``O(k²)`` per support from the table
         (``"valid"``/``"circular"``), ``O(k² · l · M)`` for ``"same"`` (exact border overlaps),
-        ``O(k² · MD)`` for a dense :class:`MatrixOperator`.
+        ``O(k² · MD)`` for a dense :class:`MatrixOperator` (``O(k²)`` given its
+        :class:`DenseGram`).
     """
     support = _check_support(op, support)
     if isinstance(op, MatrixOperator):
-        rows = op.matrix[support]  # columns of Φ = Wᵀ are rows of W
-        gram = jnp.einsum("...an,...bn->...ab", rows, rows)
+        if isinstance(table, DenseGram):
+            gram = table.values[support[..., :, None], support[..., None, :]]
+        else:
+            rows = op.matrix[support]  # columns of Φ = Wᵀ are rows of W
+            gram = jnp.einsum("...an,...bn->...ab", rows, rows)
     elif isinstance(op, ConvOperator):
         i, j = _decode(op, support)
         if op.padding == "same":

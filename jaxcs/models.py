@@ -30,7 +30,16 @@ import jax.random as jr
 import numpy as np
 
 from jaxcs.arguments import float_dtype, positive_int, positive_ints
-from jaxcs.pooling import _cells, check_window, keep_largest, pool_project, pooled_shape
+from jaxcs.pooling import (
+    _cells,
+    check_window,
+    code_index,
+    keep_largest,
+    pool_project,
+    pool_project_sparse,
+    pooled_shape,
+    region_coordinates,
+)
 from jaxcs.pytree import PytreeNode
 
 CAPACITY_QUANTUM = 8
@@ -79,13 +88,17 @@ class SparseCode(PytreeNode):
         self._set(indices=indices, values=values, mask=mask, shape=tuple(shape))
 
     def to_dense(self) -> jax.Array:
-        """``(*batch, *shape)`` dense codes."""
+        """``(*batch, *shape)`` dense codes (NaN throughout where any slot's value is NaN)."""
         batch = self.indices.shape[:-1]
         size = math.prod(self.shape)
         flat = self.indices.reshape(-1, self.indices.shape[-1])
-        vals = jnp.where(self.mask, self.values, 0).reshape(flat.shape)
+        values = self.values.reshape(flat.shape)
+        vals = jnp.where(self.mask.reshape(flat.shape), values, 0)
         rows = jnp.arange(flat.shape[0])[:, None]
         dense = jnp.zeros((flat.shape[0], size), self.values.dtype).at[rows, flat].add(vals)
+        # a NaN in any slot (a projection of NaN data, a k beyond the capacity) spoils the
+        # whole code, as it does for the dense projection
+        dense = jnp.where(jnp.any(jnp.isnan(values), axis=-1, keepdims=True), jnp.nan, dense)
         return dense.reshape(batch + self.shape)
 
 
@@ -175,6 +188,28 @@ class RegionModel(PytreeNode):
             capacity=capacity,
         )
 
+    def project_sparse(self, v: jax.Array) -> SparseCode:
+        """:meth:`project` (known switches) in index form, with ``capacity`` slots.
+
+        ``project_sparse(v).to_dense() == project(v)``: the same entries, ties and NaN rule.
+        The mask marks the non-zeros; solvers use the indices to apply ``Wᵀ`` and restricted
+        Grams at ``O(capacity)`` cost instead of over the whole code.
+
+        Args:
+            v: ``(*spatial, K)``.
+
+        Returns:
+            A :class:`SparseCode` with ``(capacity,)`` arrays (``capacity`` = number of
+            regions when the model has no ``max_k``).
+        """
+        v = jnp.asarray(v)
+        self.check_code_shape(v.shape, "v.shape")
+        capacity = None if self.max_k is None else self.capacity(v.shape)
+        indices, values, used = pool_project_sparse(
+            v, self.window(v.shape), self.k, nonnegative=self.nonnegative, capacity=capacity
+        )
+        return SparseCode(indices, values, used, v.shape)
+
     def support(self, v: jax.Array) -> jax.Array:
         """Boolean mask ``(*spatial, K)`` of the non-zeros of :meth:`project`."""
         return self.project(v) != 0
@@ -236,19 +271,15 @@ class RegionModel(PytreeNode):
             region = jax.lax.top_k(scores, cap)[1]
         mask = jnp.broadcast_to(jnp.arange(cap) < k, region.shape)
         # region -> (pooled coordinates, channel) -> a uniform cell of its (maybe partial) window
-        channel = region % K
-        rest = region // K
-        flat_pos = jnp.zeros_like(region)
+        channel, coords = region_coordinates(region, pooled, K)
         u = jr.uniform(k_cell, region.shape + (len(spatial),))
-        for axis in reversed(range(len(spatial))):
-            p = rest % pooled[axis]
-            rest = rest // pooled[axis]
+        positions = []
+        for axis, p in enumerate(coords):
             start = p * window[axis]
             extent = jnp.minimum(window[axis], spatial[axis] - start)
             offset = jnp.minimum((u[..., axis] * extent).astype(jnp.int32), extent - 1)
-            stride = math.prod(spatial[axis + 1 :])
-            flat_pos = flat_pos + (start + offset) * stride
-        indices = (flat_pos * K + channel).astype(jnp.int32)
+            positions.append(start + offset)
+        indices = code_index(channel, positions, spatial, K)
         values = _draw_values(k_value, region.shape, distribution, self.nonnegative, dtype)
         values = jnp.where(mask, values, 0)
         values = jnp.where(jnp.asarray(k_requested) > cap, jnp.nan, values)

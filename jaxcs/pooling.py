@@ -34,6 +34,25 @@ def pooled_shape(spatial: Sequence[int], window: Sequence[int]) -> tuple[int, ..
     return tuple(-(-n // w) for n, w in zip(spatial, window, strict=True))
 
 
+def region_coordinates(region: jax.Array, pooled: Sequence[int], K: int):
+    """Flat region indices (C order over ``(*pooled, K)``) -> ``(channel, [p_0, p_1, …])``."""
+    channel = region % K
+    rest = region // K
+    coords = []
+    for size in reversed(pooled):
+        coords.append(rest % size)
+        rest = rest // size
+    return channel, coords[::-1]
+
+
+def code_index(channel: jax.Array, positions, spatial: Sequence[int], K: int) -> jax.Array:
+    """Flat code index (C order over ``(*spatial, K)``) of a cell at ``positions`` (per axis)."""
+    flat = jnp.zeros_like(channel)
+    for axis, position in enumerate(positions):
+        flat = flat * spatial[axis] + position
+    return (flat * K + channel).astype(jnp.int32)
+
+
 def check_window(window: Sequence[int], spatial: Sequence[int], name: str = "window"):
     """Validate a pooling window against a code's spatial shape; return it as a tuple."""
     window = positive_ints(window, name)
@@ -90,6 +109,8 @@ def max_pool(v: jax.Array, window: Sequence[int], *, nonnegative: bool = False):
     """
     v = jnp.asarray(v)
     window = check_window(window, v.shape[:-1])
+    if math.prod(window) == 1:  # every cell is its own region (top-k): nothing to pool
+        return (jnp.maximum(v, 0) if nonnegative else v), jnp.zeros(v.shape, int)
     cells = _cells(v, window, 0)
     score = cells if nonnegative else jnp.abs(cells)
     score = jnp.where(_valid_cells(v.shape[:-1], window), score, -jnp.inf)
@@ -150,6 +171,25 @@ def _check_k(k):
         raise ValueError(f"k must be None or a non-negative integer; got {k!r}")
 
 
+def rank_largest(values: jax.Array, k, capacity: int | None = None):
+    """The entries of ``values`` of largest magnitude, best first: ``(indices, used)``.
+
+    ``indices`` are flat (C-order) indices of the ``capacity`` largest entries (all entries,
+    sorted, when ``capacity`` is ``None`` or not smaller than the size); ``used`` marks the
+    first ``k`` slots (``k`` may be traced; ``None``: all). Ties go to the lowest flat index
+    (``lax.top_k`` with a static ``capacity``, else a stable sort).
+    """
+    flat = jnp.abs(jnp.asarray(values)).reshape(-1)
+    if capacity is not None and capacity < flat.size:
+        # top_k breaks ties towards the lower index, as the stable sort does
+        chosen = jax.lax.top_k(flat, capacity)[1]
+    else:
+        chosen = jnp.argsort(-flat, stable=True)
+    slots = jnp.arange(chosen.size)
+    used = jnp.ones(chosen.shape, bool) if k is None else slots < k
+    return chosen.astype(jnp.int32), used
+
+
 def keep_largest(values: jax.Array, k, capacity: int | None = None) -> jax.Array:
     """Boolean mask of the ``k`` entries of largest magnitude (ties: lowest flat index).
 
@@ -162,15 +202,9 @@ def keep_largest(values: jax.Array, k, capacity: int | None = None) -> jax.Array
     _check_k(k)
     if k is None:
         return jnp.ones(values.shape, bool)
-    flat = jnp.abs(values).reshape(-1)
-    if capacity is not None and capacity < flat.size:
-        # top_k breaks ties towards the lower index, as the stable sort does
-        chosen = jax.lax.top_k(flat, capacity)[1]
-        keep = jnp.zeros(flat.shape, bool).at[chosen].set(jnp.arange(capacity) < k)
-        return keep.reshape(values.shape)
-    order = jnp.argsort(-flat, stable=True)
-    rank = jnp.zeros(flat.shape, jnp.int32).at[order].set(jnp.arange(flat.size, dtype=jnp.int32))
-    return (rank < k).reshape(values.shape)
+    chosen, used = rank_largest(values, k, capacity)
+    keep = jnp.zeros(values.size, bool).at[chosen].set(used)
+    return keep.reshape(values.shape)
 
 
 def block_sparsify(values: jax.Array, k, capacity: int | None = None) -> jax.Array:
@@ -224,3 +258,42 @@ def pool_project(
     if capacity is not None and k is not None:
         invalid = invalid | (jnp.asarray(k) > capacity)
     return jnp.where(invalid, jnp.nan, projected)
+
+
+def pool_project_sparse(
+    v: jax.Array,
+    window: Sequence[int],
+    k=None,
+    *,
+    nonnegative: bool = False,
+    capacity: int | None = None,
+):
+    """:func:`pool_project` with known switches, in index form: ``(indices, values, used)``.
+
+    The same kept entries, ties and NaN rule as :func:`pool_project`, as ``capacity`` slots
+    (``capacity`` ≥ ``k``; ``None``: one slot per region) of flat code indices, values and a
+    mask of the used slots (a kept value of exactly 0 is not used: ``used`` marks the
+    non-zeros of the dense projection). Unused slots hold value 0. A NaN in ``v``, or a traced
+    ``k`` above ``capacity``, makes every value NaN.
+    """
+    v = jnp.asarray(v)
+    _check_k(k)
+    spatial, K = v.shape[:-1], v.shape[-1]
+    values, switches = max_pool(v, window, nonnegative=nonnegative)
+    values, switches = values.reshape(-1), switches.reshape(-1)
+    if k is None:
+        region = jnp.arange(values.size, dtype=jnp.int32)
+        used = jnp.ones(values.shape, bool)
+    else:
+        region, used = rank_largest(values, k, capacity)
+    kept = values[region]
+    used = used & (kept != 0)
+    channel, coords = region_coordinates(region, pooled_shape(spatial, window), K)
+    offsets = jnp.unravel_index(switches[region], tuple(window))
+    positions = [p * w + o for p, w, o in zip(coords, window, offsets, strict=True)]
+    indices = code_index(channel, positions, spatial, K)
+    kept = jnp.where(used, kept, 0)
+    invalid = jnp.any(jnp.isnan(v))
+    if capacity is not None and k is not None:
+        invalid = invalid | (jnp.asarray(k) > capacity)
+    return indices, jnp.where(invalid, jnp.nan, kept), used

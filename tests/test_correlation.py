@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import jaxcs
+from jaxcs.correlation import DenseGram, gram_table
 
 TOL = {
     np.dtype(np.float32): dict(rtol=2e-5, atol=2e-5),
@@ -321,3 +322,31 @@ def test_restricted_gram_fig2_size(dense_reference):
     # Unit expected row norm (Theorem 3.1 scaling): the diagonal is close to 1.
     assert abs(np.mean(np.diagonal(expected, axis1=1, axis2=2)) - 1) < 0.2
     assert np.abs(expected[3] - np.diag(np.diag(expected[3]))).max() > 0.05  # overlaps exist
+
+
+def test_gram_table_dense_gram_gives_the_same_restricted_grams(dtype):
+    """A MatrixOperator's whole Gram (its "table") gives the restricted Gram by a gather,
+    equal to the one from its rows; convolutions get their correlation table, "same" none."""
+    rng = np.random.default_rng(5)
+    M_ = rng.standard_normal((12, 7)).astype(dtype)
+    op = jaxcs.MatrixOperator(M_, out_shape=(4, 3))
+    table = gram_table(op)
+    assert isinstance(table, DenseGram) and table.values.shape == (12, 12)
+    support = rng.integers(0, 12, size=(3, 5))
+    mask = rng.random((3, 5)) < 0.8
+    np.testing.assert_allclose(
+        jaxcs.restricted_gram(op, support, mask, table=table),
+        _gram_jit(op, support, mask),
+        **TOL[dtype],
+    )
+    np.testing.assert_allclose(
+        jaxcs.restricted_gram(op, support, table=table),
+        numpy_gram(M_.astype(np.float64), support),
+        **TOL[dtype],
+    )
+    conv, _ = random_op((6,), (3,), 1, "valid", 2, 2, dtype)
+    assert isinstance(gram_table(conv), jaxcs.CorrelationTable)
+    same, _ = random_op((6,), (3,), 1, "same", 2, 2, dtype)
+    assert gram_table(same) is None
+    with pytest.raises(TypeError, match="op"):
+        gram_table(conv.T)

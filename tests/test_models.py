@@ -715,3 +715,59 @@ def test_float64_project_and_sample():
         dense = BlockModel(2).sample(jax.random.key(0), (3, 6), (4,), dtype=jnp.float64)
         assert dense.dtype == jnp.float64
         np.testing.assert_array_equal(dense, codes)
+
+
+# --------------------------------------------------------------------------- index form
+@SIGNS
+@CASE_PARAMS
+def test_project_sparse_follows_tie_rule_with_tight_capacity(kind, window, shape, nonnegative):
+    """``project_sparse`` against the documented rule, on tied integer data, with a capacity
+    equal to ``k`` (the ``lax.top_k`` ranking) and with none (the sort): the used slots are the
+    non-zeros of the projection, each once, and unused slots hold 0."""
+    rng = np.random.default_rng(17)
+    probe = make_model(kind, 0, nonnegative, window)
+    regions = regions_of(shape, model_window(probe, shape))
+    vs = rng.integers(-2, 3, size=(4,) + shape).astype(np.float32)
+    for k in case_ks(kind, len(regions)):
+        for max_k in sorted({max(k or len(regions), 1), len(regions)}):
+            model = make_model(kind, k, nonnegative, window)
+            model = model.replace(max_k=max_k) if k is not None else model
+            for v in vs:
+                code = model.project_sparse(v)
+                expected = reference_projection(v, regions, k, nonnegative)
+                np.testing.assert_array_equal(code.to_dense(), expected)
+                indices, mask = np.asarray(code.indices), np.asarray(code.mask)
+                values = np.asarray(code.values)
+                assert indices.shape == (model.capacity(shape),)
+                np.testing.assert_array_equal(np.sort(indices[mask]), np.flatnonzero(expected))
+                np.testing.assert_array_equal(values[mask], expected.reshape(-1)[indices[mask]])
+                assert np.all(values[~mask] == 0)
+
+
+def test_project_sparse_nan_and_capacity_overflow():
+    v = np.random.default_rng(18).standard_normal((6, 4)).astype(np.float32)
+    model = BlockModel(2, max_k=2)
+    bad = v.copy()
+    bad[3, 1] = np.nan
+    assert np.all(np.isnan(model.project_sparse(bad).to_dense()))
+    # a traced k beyond the static capacity cannot be honoured: NaN, as project does
+    over = jax.jit(lambda k: model.replace(k=k).project_sparse(v).to_dense())(3)
+    assert np.all(np.isnan(over))
+    np.testing.assert_array_equal(
+        jax.jit(lambda k: model.replace(k=k).project_sparse(v).to_dense())(1),
+        model.replace(k=1).project(v),
+    )
+
+
+def test_project_sparse_vmaps_and_shares_code_across_k():
+    model = PoolingModel((2, 2), 3, max_k=8)
+    vs = np.random.default_rng(19).standard_normal((5, 4, 4, 3)).astype(np.float32)
+    batched = jax.vmap(model.project_sparse)(vs)
+    assert batched.indices.shape == (5, 8)
+    np.testing.assert_array_equal(batched.to_dense(), jax.vmap(model.project)(vs))
+    fn = jax.jit(lambda m, v: m.project_sparse(v).to_dense())
+    fn(model, vs[0])
+    with compile_log() as messages:
+        out = fn(model.replace(k=jnp.asarray(5)), vs[1])
+    assert messages == []
+    np.testing.assert_array_equal(out, model.replace(k=5).project(vs[1]))

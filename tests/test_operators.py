@@ -606,3 +606,36 @@ def test_mv_rmv_reject_bad_shapes(input_shape, filter_shape, padding, x_shape, z
         op.rmv(np.ones(z_shape, np.float32))
     with pytest.raises(ValueError, match=r"\bz\b"):
         op.T.mv(np.ones(z_shape, np.float32))
+
+
+def test_rmv_sparse_equals_dense_rmv(dtype):
+    """``rmv_sparse`` (a code in index form) against ``rmv`` of the dense code and against
+    NumPy, for both operator kinds, with batch axes, unused slots and a NaN value."""
+    rng = np.random.default_rng(8)
+    A = rng.standard_normal((12, 5)).astype(dtype)
+    conv = jaxcs.ConvOperator(
+        jnp.asarray(rng.standard_normal((3, 2, 4)).astype(dtype)), (8,), padding="same"
+    )
+    for op in (jaxcs.MatrixOperator(A, out_shape=(4, 3)), conv):
+        size = math.prod(op.out_shape)
+        indices = np.stack([rng.permutation(size)[:5] for _ in range(6)]).reshape(2, 3, 5)
+        values = rng.standard_normal((2, 3, 5)).astype(dtype)
+        mask = rng.random((2, 3, 5)) < 0.7
+        code = jaxcs.SparseCode(
+            jnp.asarray(indices, jnp.int32),
+            jnp.asarray(np.where(mask, values, 0)),
+            mask,
+            op.out_shape,
+        )
+        dense = np.zeros((6, size))
+        np.put_along_axis(dense, indices.reshape(6, 5), np.where(mask, values, 0).reshape(6, 5), 1)
+        got = op.rmv_sparse(code)
+        assert got.shape == (2, 3) + tuple(op.in_shape) and got.dtype == dtype
+        expected = dense @ np.asarray(op.as_matrix(), np.float64)
+        np.testing.assert_allclose(np.asarray(got).reshape(6, -1), expected, **TOL[dtype])
+        np.testing.assert_allclose(got, op.rmv(code.to_dense()), **TOL[dtype])
+        one = jax.jit(jax.vmap(op.rmv_sparse))(code)
+        np.testing.assert_allclose(one, got, **TOL[dtype])
+        bad = code.replace(values=code.values.at[0, 0, 0].set(jnp.nan))
+        assert np.all(np.isnan(np.asarray(op.rmv_sparse(bad))[0, 0]))
+        assert np.all(np.isfinite(np.asarray(op.rmv_sparse(bad))[1]))

@@ -168,8 +168,17 @@ PROBLEMS = {"matrix-topk": _matrix_topk_problem, "conv-block": _conv_block_probl
 SOLVERS = {
     "iht": (lambda: jaxcs.IHT(0.5), lambda ref, n: ref.iht(n, 0.5)),
     "niht": (lambda: jaxcs.NIHT(), lambda ref, n: ref.niht(n)),
-    "htp": (lambda: jaxcs.HTP(cg_iterations=200), lambda ref, n: ref.htp(n)),
-    "cosamp": (lambda: jaxcs.CoSaMP(cg_iterations=200), lambda ref, n: ref.cosamp(n)),
+    "htp": (lambda: jaxcs.HTP(), lambda ref, n: ref.htp(n)),
+    "cosamp": (lambda: jaxcs.CoSaMP(), lambda ref, n: ref.cosamp(n)),
+    # the other least-squares path: CG on the masked normal equations
+    "htp-cg": (
+        lambda: jaxcs.HTP(cg_iterations=200, least_squares="cg"),
+        lambda ref, n: ref.htp(n),
+    ),
+    "cosamp-cg": (
+        lambda: jaxcs.CoSaMP(cg_iterations=200, least_squares="cg"),
+        lambda ref, n: ref.cosamp(n),
+    ),
 }
 
 
@@ -595,3 +604,53 @@ def test_cosamp_proxy_beyond_capacity():
     err = np.linalg.norm(np.asarray(sol.z) - z, axis=1) / np.linalg.norm(z, axis=1)
     assert np.all(np.asarray(sol.status) == int(jaxcs.Status.CONVERGED))
     assert np.all(err < 1e-3)
+
+
+def test_support_least_squares_matches_lstsq_and_survives_rank_deficiency(x64):
+    """The direct least squares on a support in index form against NumPy's ``lstsq``; a
+    support with more columns than rows (rank-deficient Gram) still gives a finite code whose
+    residual is the least-squares one."""
+    from jaxcs.correlation import gram_table
+    from jaxcs.solvers.htp import support_least_squares
+
+    rng = np.random.default_rng(30)
+    W = rng.normal(size=(40, 12))  # codes x signal: Φ = Wᵀ is 12 x 40
+    op = jaxcs.MatrixOperator(jnp.asarray(W))
+    x = rng.normal(size=12)
+    for slots, used in ((8, 6), (20, 16)):  # 16 columns in R^12: rank 12
+        indices = rng.permutation(40)[:slots]
+        mask = np.arange(slots) < used
+        code = jaxcs.SparseCode(jnp.asarray(indices, jnp.int32), jnp.zeros(slots), mask, (40,))
+        for table in (None, gram_table(op)):
+            b = support_least_squares(op, op.mv(jnp.asarray(x)), code, table)
+            values = np.asarray(b.values)
+            assert np.all(np.isfinite(values)) and np.all(values[~mask] == 0)
+            cols = W[indices[mask]].T
+            best = np.linalg.lstsq(cols, x, rcond=None)[0]
+            residual = np.linalg.norm(x - cols @ values[mask])
+            np.testing.assert_allclose(residual, np.linalg.norm(x - cols @ best), atol=1e-6)
+            if used <= 12:
+                np.testing.assert_allclose(values[mask], best, rtol=1e-8)
+
+
+@pytest.mark.parametrize("solver", ["htp", "cosamp"])
+def test_direct_and_cg_least_squares_agree_on_same_padding(solver):
+    """``"same"`` padding has no correlation table: the direct path builds the restricted
+    Gram from border-exact overlaps; it must agree with CG."""
+    rng = np.random.default_rng(31)
+    w = (rng.normal(size=(3, 8, 4)) / math.sqrt(24)).astype(np.float32)
+    op = jaxcs.ConvOperator(jnp.asarray(w), (9,), padding="same")
+    z = _planted(rng, (9, 4), 2, (3,), block=True).astype(np.float32)
+    x, model = op.rmv(jnp.asarray(z)), jaxcs.BlockModel(2)
+    make = jaxcs.HTP if solver == "htp" else jaxcs.CoSaMP
+    direct = _solve(op, x, model, make(least_squares="direct"))
+    iterative = _solve(op, x, model, make(cg_iterations=200, least_squares="cg"))
+    np.testing.assert_array_equal(np.asarray(direct.support), np.asarray(iterative.support))
+    np.testing.assert_allclose(np.asarray(direct.z), np.asarray(iterative.z), atol=2e-4)
+    assert _relative_errors(direct.z, z).max() < 1e-3
+
+
+def test_least_squares_choice_is_checked():
+    for make in (jaxcs.HTP, jaxcs.CoSaMP):
+        with pytest.raises(ValueError, match="least_squares"):
+            make(least_squares="qr")

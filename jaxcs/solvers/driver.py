@@ -68,7 +68,9 @@ def recover(
     if not isinstance(model, RegionModel):
         raise TypeError(f"model must be a RegionModel; got {type(model).__name__}")
     solver = NIHT() if solver is None else solver
-    if isinstance(solver, type) or not (hasattr(solver, "init") and hasattr(solver, "step")):
+    if isinstance(solver, type) or not all(
+        hasattr(solver, name) for name in ("prepare", "init", "step")
+    ):
         raise TypeError(f"solver must be a solver instance, e.g. jaxcs.NIHT(); got {solver!r}")
     x = jnp.asarray(x)
     batch = _check_trailing(x, tuple(op.in_shape), "x")
@@ -100,15 +102,17 @@ def check_scalar_model(model) -> None:
 
 @partial(jax.jit, static_argnums=(4, 6))
 def _recover(op, x, model, solver, max_steps, tol, mode, divergence_factor):
+    aux = solver.prepare(op, model)  # once per operator, shared by every problem
+
     def one(x):
-        return _solve(op, x, model, solver, max_steps, tol, mode, divergence_factor)
+        return _solve(op, x, model, solver, aux, max_steps, tol, mode, divergence_factor)
 
     return jax.vmap(one)(x)
 
 
-def _solve(op, x, model, solver, max_steps, tol, mode, divergence_factor) -> Solution:
+def _solve(op, x, model, solver, aux, max_steps, tol, mode, divergence_factor) -> Solution:
     x_norm = jnp.linalg.norm(x)
-    state = solver.init(op, x, model)
+    state = solver.init(op, x, model, aux)
     status0 = jnp.where(jnp.isfinite(x_norm), RUNNING, Status.NONFINITE).astype(jnp.int32)
 
     def status_after(new, old):
@@ -125,7 +129,7 @@ def _solve(op, x, model, solver, max_steps, tol, mode, divergence_factor) -> Sol
 
     def advance(carry):
         steps, state, status = carry
-        new = solver.step(op, x, model, state)
+        new = solver.step(op, x, model, state, aux)
         return steps + 1, new, status_after(new, state)
 
     carry = (jnp.int32(0), state, status0)

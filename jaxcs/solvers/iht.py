@@ -7,6 +7,8 @@ Notation: ``Φ = Wᵀ`` (``op.rmv``), ``Φᵀ = W`` (``op.mv``), ``𝕄 = model.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 
@@ -14,13 +16,27 @@ from jaxcs.pytree import PytreeNode
 from jaxcs.spectral import operator_norm
 
 
+class Solver(PytreeNode):
+    """A solver says how to take one step; :func:`jaxcs.recover` owns the loop.
+
+    ``prepare(op, model) -> aux`` runs once per operator, outside the per-problem ``vmap``
+    (tables shared by every problem); ``init(op, x, model, aux) -> state`` and
+    ``step(op, x, model, state, aux) -> state`` act on one problem.
+    """
+
+    def prepare(self, op, model):
+        return None
+
+
 class IterateState(PytreeNode):
-    """Iterate ``z``, residual ``r = x − Φ z`` and the step size used last."""
+    """Iterate ``z`` (dense), residual ``r = x − Φ z``, the step size used last, and optional
+    solver extras: ``code`` (a support in index form) and ``wx`` (``W x``, fixed per problem).
+    """
 
-    _leaves = ("z", "residual", "step_size")
+    _leaves = ("z", "residual", "step_size", "code", "wx")
 
-    def __init__(self, z, residual, step_size):
-        self._set(z=z, residual=residual, step_size=step_size)
+    def __init__(self, z, residual, step_size, code=None, wx=None):
+        self._set(z=z, residual=residual, step_size=step_size, code=code, wx=wx)
 
 
 def check_step_size(step_size) -> tuple[float | None, bool]:
@@ -41,12 +57,12 @@ def initial_step_size(op, step_size, auto: bool):
     return 1 / operator_norm(op) ** 2 if auto else step_size
 
 
-def zero_state(op, x, step_size) -> IterateState:
+def zero_state(op, x, step_size, code=None, wx=None) -> IterateState:
     z = jnp.zeros(tuple(op.out_shape), jnp.result_type(op.dtype, x.dtype))
-    return IterateState(z, x, jnp.asarray(step_size, z.dtype))
+    return IterateState(z, x, jnp.asarray(step_size, z.dtype), code, wx)
 
 
-class IHT(PytreeNode):
+class IHT(Solver):
     """Model-based IHT (the paper's Algorithm 1; Blumensath & Davies 2009; Baraniuk et al. 2010).
 
     ``z ← 𝕄(z + μ Φᵀ (x − Φ z))``. From ``z = 0`` the first step is one CNN layer.
@@ -64,15 +80,15 @@ class IHT(PytreeNode):
         step_size, auto = check_step_size(step_size)
         self._set(step_size=step_size, auto=auto)
 
-    def init(self, op, x, model) -> IterateState:
+    def init(self, op, x, model, aux=None) -> IterateState:
         return zero_state(op, x, initial_step_size(op, self.step_size, self.auto))
 
-    def step(self, op, x, model, state: IterateState) -> IterateState:
-        z = model.project(state.z + state.step_size * op.mv(state.residual))
-        return IterateState(z, x - op.rmv(z), state.step_size)
+    def step(self, op, x, model, state: IterateState, aux=None) -> IterateState:
+        code = model.project_sparse(state.z + state.step_size * op.mv(state.residual))
+        return IterateState(code.to_dense(), x - op.rmv_sparse(code), state.step_size)
 
 
-class NIHT(PytreeNode):
+class NIHT(Solver):
     """Normalised IHT with the step-size safeguard of Blumensath & Davies (2010), model-based.
 
     Each step: ``g = Φᵀ r``; ``Γ`` = support of ``z`` (at ``z = 0``: the support of
@@ -102,33 +118,46 @@ class NIHT(PytreeNode):
             raise ValueError(f"max_backtracks must be a non-negative int; got {max_backtracks!r}")
         self._set(c=c, kappa=kappa, max_backtracks=int(max_backtracks))
 
-    def init(self, op, x, model) -> IterateState:
-        return zero_state(op, x, 1.0)
+    def init(self, op, x, model, aux=None) -> IterateState:
+        # the support Γ of the first step: supp 𝕄(Φᵀ x), since z = 0 has none
+        return zero_state(op, x, 1.0, code=model.project_sparse(op.mv(x)))
 
-    def step(self, op, x, model, state: IterateState) -> IterateState:
-        z, r = state.z, state.residual
+    def step(self, op, x, model, state: IterateState, aux=None) -> IterateState:
+        z, r, support = state.z, state.residual, state.code
         g = op.mv(r)
-        support = jnp.where(jnp.any(z != 0), z != 0, model.project(g) != 0)
-        g_support = jnp.where(support, g, 0)
-        mu = _safe_ratio(jnp.sum(g_support**2), jnp.sum(op.rmv(g_support) ** 2))
-        z_new = model.project(z + mu * g)
+        g_support = support.replace(
+            values=jnp.where(support.mask, g.reshape(-1)[support.indices], 0)
+        )
+        mu = _safe_ratio(jnp.sum(g_support.values**2), jnp.sum(op.rmv_sparse(g_support) ** 2))
+        was = dense_mask(support)
+        phi_z = x - r
 
-        def omega(z_new):
-            dz = z_new - z
-            return (1 - self.c) * _safe_ratio(jnp.sum(dz**2), jnp.sum(op.rmv(dz) ** 2))
+        def attempt(mu):
+            code = model.project_sparse(z + mu * g)
+            return code, op.rmv_sparse(code)
 
         def needs_shrink(carry):
-            mu, z_new, count = carry
-            changed = jnp.any((z_new != 0) != support)
-            return changed & (mu > omega(z_new)) & (count < self.max_backtracks)
+            mu, code, phi_new, count = carry
+            changed = jnp.any(dense_mask(code) != was)
+            dz = code.to_dense() - z
+            # Φ dz = Φ z⁺ − Φ z, both at hand: no extra application of Φ
+            omega = (1 - self.c) * _safe_ratio(jnp.sum(dz**2), jnp.sum((phi_new - phi_z) ** 2))
+            return changed & (mu > omega) & (count < self.max_backtracks)
 
         def shrink(carry):
-            mu, _, count = carry
+            mu, _, _, count = carry
             mu = mu / (self.kappa * (1 - self.c))
-            return mu, model.project(z + mu * g), count + 1
+            return (mu, *attempt(mu), count + 1)
 
-        mu, z_new, _ = jax.lax.while_loop(needs_shrink, shrink, (mu, z_new, 0))
-        return IterateState(z_new, x - op.rmv(z_new), mu)
+        mu, code, phi_new, _ = jax.lax.while_loop(needs_shrink, shrink, (mu, *attempt(mu), 0))
+        return IterateState(code.to_dense(), x - phi_new, mu, code=code)
+
+
+def dense_mask(code) -> jax.Array:
+    """The used slots of a one-problem :class:`~jaxcs.SparseCode` as a dense boolean code."""
+    size = math.prod(code.shape)
+    flat = jnp.zeros(size, bool).at[code.indices].max(code.mask)
+    return flat.reshape(code.shape)
 
 
 def _safe_ratio(num, den):
