@@ -219,7 +219,7 @@ class RegionModel(PytreeNode):
         v = jnp.asarray(v)
         self.check_code_shape(v.shape, "v.shape")
         cells = _cells(v != 0, self.window(v.shape), False)
-        per_region = cells.sum(axis=-1)
+        per_region = cells.sum(axis=-2)
         ok = jnp.all(per_region <= 1)
         if self.k is not None:
             ok = ok & (jnp.sum(per_region > 0) <= self.k)

@@ -65,9 +65,11 @@ def check_window(window: Sequence[int], spatial: Sequence[int], name: str = "win
 
 
 def _cells(v: jax.Array, window: tuple[int, ...], fill) -> jax.Array:
-    """``(*spatial, K)`` -> ``(*pooled, K, prod(window))``, partial regions padded with fill.
+    """``(*spatial, K)`` -> ``(*pooled, prod(window), K)``, partial regions padded with fill.
 
-    NumPy in, NumPy out (static masks); anything else goes through ``jax.numpy``.
+    The channel axis stays last (contiguous), so reductions over a region's cells run along
+    a non-minor axis, vectorised over channels. NumPy in, NumPy out (static masks); anything
+    else goes through ``jax.numpy``.
     """
     xp = np if isinstance(v, np.ndarray) else jnp
     spatial, K, d = v.shape[:-1], v.shape[-1], len(window)
@@ -75,23 +77,36 @@ def _cells(v: jax.Array, window: tuple[int, ...], fill) -> jax.Array:
     pad = [(0, p * w - n) for p, w, n in zip(pooled, window, spatial, strict=True)] + [(0, 0)]
     v = xp.pad(v, pad, constant_values=fill)
     v = v.reshape(sum(((p, w) for p, w in zip(pooled, window, strict=True)), ()) + (K,))
-    order = tuple(range(0, 2 * d, 2)) + (2 * d,) + tuple(range(1, 2 * d, 2))
-    return v.transpose(order).reshape(pooled + (K, math.prod(window)))
+    order = tuple(range(0, 2 * d, 2)) + tuple(range(1, 2 * d, 2)) + (2 * d,)
+    return v.transpose(order).reshape(pooled + (math.prod(window), K))
 
 
 def _uncells(cells: jax.Array, window: tuple[int, ...], spatial: tuple[int, ...]) -> jax.Array:
-    """Inverse of :func:`_cells`: ``(*pooled, K, prod(window))`` -> ``(*spatial, K)``."""
+    """Inverse of :func:`_cells`: ``(*pooled, prod(window), K)`` -> ``(*spatial, K)``."""
     d = len(window)
-    pooled, K = cells.shape[:d], cells.shape[d]
-    v = cells.reshape(pooled + (K,) + window)
-    order = sum(((a, d + 1 + a) for a in range(d)), ()) + (d,)
+    pooled, K = cells.shape[:d], cells.shape[-1]
+    v = cells.reshape(pooled + window + (K,))
+    order = sum(((a, d + a) for a in range(d)), ()) + (2 * d,)
     v = v.transpose(order).reshape(tuple(p * w for p, w in zip(pooled, window, strict=True)) + (K,))
     return v[tuple(slice(0, n) for n in spatial)]
 
 
 def _valid_cells(spatial: tuple[int, ...], window: tuple[int, ...]) -> np.ndarray:
-    """Static ``(*pooled, 1, prod(window))`` mask of the cells inside the code."""
+    """Static ``(*pooled, prod(window), 1)`` mask of the cells inside the code."""
     return _cells(np.ones(spatial + (1,), dtype=bool), window, False)
+
+
+def first_max(score: jax.Array, axis: int) -> jax.Array:
+    """``jnp.argmax(score, axis)``: the lowest index of the maximum (of the first NaN, if any).
+
+    Written as a max, then a min over the indices that attain it: two plain reductions that
+    XLA vectorises, where its fused argmax reduction is several times slower on CPU.
+    """
+    best = jnp.max(score, axis=axis, keepdims=True)
+    hit = (score == best) | jnp.isnan(score)  # a NaN anywhere makes best NaN
+    index = jax.lax.broadcasted_iota(jnp.int32, score.shape, axis % score.ndim)
+    first = jnp.min(jnp.where(hit, index, score.shape[axis]), axis=axis)
+    return first.astype(int)  # argmax's dtype: int32, or int64 under x64
 
 
 def max_pool(v: jax.Array, window: Sequence[int], *, nonnegative: bool = False):
@@ -114,8 +129,8 @@ def max_pool(v: jax.Array, window: Sequence[int], *, nonnegative: bool = False):
     cells = _cells(v, window, 0)
     score = cells if nonnegative else jnp.abs(cells)
     score = jnp.where(_valid_cells(v.shape[:-1], window), score, -jnp.inf)
-    switches = jnp.argmax(score, axis=-1)
-    values = jnp.take_along_axis(cells, switches[..., None], axis=-1)[..., 0]
+    switches = first_max(score, axis=-2)
+    values = jnp.take_along_axis(cells, switches[..., None, :], axis=-2)[..., 0, :]
     if nonnegative:
         values = jnp.maximum(values, 0)
     return values, switches
@@ -131,8 +146,8 @@ def unpool(values, switches, window: Sequence[int], spatial: Sequence[int]) -> j
         jnp.any(switches < 0) or jnp.any(switches >= math.prod(window))
     ):
         raise ValueError(f"switches must be indices in [0, {math.prod(window)}) of window {window}")
-    cells = jnp.arange(math.prod(window)) == switches[..., None]
-    return _uncells(jnp.where(cells, values[..., None], 0), window, spatial)
+    cells = jnp.arange(math.prod(window))[:, None] == switches[..., None, :]
+    return _uncells(jnp.where(cells, values[..., None, :], 0), window, spatial)
 
 
 def fixed_switches(

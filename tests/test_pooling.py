@@ -318,3 +318,20 @@ def test_keep_largest_top_k_path_equals_sort_path_with_ties():
     )
     too_many = jax.jit(lambda k, v: jaxcs.TopKModel(k, max_k=8).project(v))(9, values[:, None])
     assert np.isnan(np.asarray(too_many)).all()
+
+
+def test_first_max_is_argmax_with_ties_infinities_and_nans():
+    from jaxcs.pooling import first_max
+
+    rng = np.random.default_rng(40)
+    score = rng.integers(0, 3, size=(5, 6, 4)).astype(np.float32)
+    score[0, :, 0] = -np.inf
+    score[1, 2, 1] = np.inf
+    score[2, 3, 2] = np.nan
+    score[2, 5, 2] = np.nan
+    score[3, 1, 3] = np.nan
+    for axis in (0, 1, -1):
+        got = np.asarray(first_max(jnp.asarray(score), axis))
+        np.testing.assert_array_equal(got, np.asarray(jnp.argmax(jnp.asarray(score), axis)))
+        # NumPy's argmax: first maximum, first NaN
+        np.testing.assert_array_equal(got, np.argmax(score, axis))
