@@ -278,6 +278,7 @@ class ConvOperator(PytreeNode):
         Returns:
             ``(*batch, *input_shape, M)``.
         """
+        _check_code(code, self.out_shape)
         return self.rmv(code.to_dense())
 
     def as_matrix(self) -> jax.Array:
@@ -287,6 +288,15 @@ class ConvOperator(PytreeNode):
         ``(*input_shape, M)``.
         """
         return _dense(self)
+
+
+def _check_code(code, out_shape) -> None:
+    """A code in index form must be for this operator's code shape."""
+    if tuple(getattr(code, "shape", ())) != tuple(out_shape):
+        raise ValueError(
+            f"code must be a SparseCode of shape {tuple(out_shape)} (op.out_shape); got "
+            f"{getattr(code, 'shape', type(code).__name__)}"
+        )
 
 
 def _fold(x: jax.Array, axis: int, period: int) -> jax.Array:
@@ -364,6 +374,7 @@ class MatrixOperator(PytreeNode):
         Returns:
             ``(*batch, *in_shape)``.
         """
+        _check_code(code, self.out_shape)
         values = jnp.where(code.mask | jnp.isnan(code.values), code.values, 0)
         indices, slots = code.indices, code.indices.shape[-1]
         dtype = jnp.result_type(values.dtype, self.matrix.dtype)

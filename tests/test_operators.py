@@ -639,3 +639,13 @@ def test_rmv_sparse_equals_dense_rmv(dtype):
         bad = code.replace(values=code.values.at[0, 0, 0].set(jnp.nan))
         assert np.all(np.isnan(np.asarray(op.rmv_sparse(bad))[0, 0]))
         assert np.all(np.isfinite(np.asarray(op.rmv_sparse(bad))[1]))
+
+
+def test_rmv_sparse_rejects_a_code_of_another_shape():
+    code = jaxcs.TopKModel(2).project_sparse(jnp.arange(6.0))
+    for op in (
+        jaxcs.MatrixOperator(np.ones((5, 3), np.float32)),
+        jaxcs.ConvOperator(jnp.ones((3, 1, 2)), (6,)),
+    ):
+        with pytest.raises(ValueError, match="out_shape"):
+            op.rmv_sparse(code)
