@@ -427,25 +427,34 @@ def test_vmap_over_data_equals_separate_problems():
         _assert_same_solution(jax.tree.map(lambda a, i=i: a[i], batched), single)
 
 
-def test_vmap_over_k_equals_separate_models():
+VMAP_SOLVERS = pytest.mark.parametrize("name", ["iht", "niht", "htp", "cosamp"])
+
+
+@VMAP_SOLVERS
+def test_vmap_over_k_equals_separate_models(name):
     """A stack of models (k = 1, 2, 3, one capacity) under vmap == one model at a time."""
     op, _, x, _ = _small()
+    solver = SOLVERS[name][0]()
     models = jaxcs.BlockModel(jnp.array([1, 2, 3]), max_k=8)
-    stacked = jax.vmap(lambda m: _solve(op, x, m))(models)
+    stacked = jax.vmap(lambda m: _solve(op, x, m, solver))(models)
     assert stacked.z.shape == (3,) + x.shape[:1] + op.out_shape
     for i, k in enumerate((1, 2, 3)):
-        single = _solve(op, x, jaxcs.BlockModel(k, max_k=8))
+        single = _solve(op, x, jaxcs.BlockModel(k, max_k=8), solver)
         _assert_same_solution(jax.tree.map(lambda a, i=i: a[i], stacked), single)
         assert np.all(np.asarray(single.support).sum(axis=(1, 2)) <= k)
 
 
-def test_vmap_over_operators_equals_separate_operators():
+@VMAP_SOLVERS
+def test_vmap_over_operators_equals_separate_operators(name):
+    """Per-operator tables (HTP/CoSaMP's restricted Grams) are batched with the operators."""
     _, model, x, _ = _small()
+    solver = SOLVERS[name][0]()
     ops = [_small(key=key)[0] for key in (3, 4, 5)]
     stack = jax.tree.map(lambda *leaves: jnp.stack(leaves), *ops)
-    stacked = jax.vmap(lambda op: _solve(op, x, model))(stack)
+    stacked = jax.vmap(lambda op: _solve(op, x, model, solver))(stack)
     for i, op in enumerate(ops):
-        _assert_same_solution(jax.tree.map(lambda a, i=i: a[i], stacked), _solve(op, x, model))
+        single = _solve(op, x, model, solver)
+        _assert_same_solution(jax.tree.map(lambda a, i=i: a[i], stacked), single)
 
 
 # --------------------------------------------------------------------------- 5. no recompile
