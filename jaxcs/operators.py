@@ -12,18 +12,21 @@ so ``jax.vmap`` over a stack of operators (many random filter draws) is one batc
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from jaxcs.arguments import float_dtype, positive_ints
 from jaxcs.pytree import PytreeNode
 
 PADDINGS = ("valid", "circular", "same")
+SPARSE_FRACTION = 8  # rmv_sparse scatters while slots ≤ code size / 8, else convolves
 
 
 def _as_tuple(value: int | Sequence[int], ndim: int, name: str) -> tuple[int, ...]:
@@ -273,13 +276,48 @@ class ConvOperator(PytreeNode):
         return x.reshape(batch + self.in_shape)
 
     def rmv_sparse(self, code) -> jax.Array:
-        """``Wᵀ z`` for a code in index form (:class:`~jaxcs.SparseCode`): dense ``rmv``.
+        """``Wᵀ z`` for a code in index form (:class:`~jaxcs.SparseCode`, ``s`` slots).
+
+        Each used slot ``(j, i)`` adds filter ``i``, scaled by its value, at input position
+        ``t·j − pad`` (wrapped for ``"circular"``, cropped for ``"same"``): a scatter of
+        ``s · l`` rows of ``M``, against the ``n · K · l · M`` of the transposed convolution.
+        Codes with more than ``1/SPARSE_FRACTION`` of the code size in slots use :meth:`rmv`.
+        A NaN value makes the result NaN.
 
         Returns:
             ``(*batch, *input_shape, M)``.
         """
         _check_code(code, self.out_shape)
-        return self.rmv(code.to_dense())
+        slots = code.indices.shape[-1]
+        if slots * SPARSE_FRACTION > math.prod(self.out_shape):
+            return self.rmv(code.to_dense())
+        batch = code.indices.shape[:-1]
+        dtype = jnp.result_type(self.filters.dtype, code.values.dtype)
+        values = jnp.where(code.mask | jnp.isnan(code.values), code.values, 0).astype(dtype)
+        flat = jax.vmap(self._place)(code.indices.reshape(-1, slots), values.reshape(-1, slots))
+        return flat.reshape(batch + self.in_shape)
+
+    def _place(self, indices: jax.Array, values: jax.Array) -> jax.Array:
+        """One code's ``Wᵀ z`` from its slots: ``(s,)`` flat indices and values."""
+        K, M = self.out_channels, self.in_channels
+        taps = np.array(list(itertools.product(*map(range, self.filter_shape))))  # (l, d)
+        shift = jnp.unravel_index(indices // K, self.out_spatial)
+        position, inside = 0, jnp.ones((indices.size, len(taps)), bool)
+        for axis, D in enumerate(self.input_shape):
+            p = self.stride[axis] * shift[axis][:, None] + taps[:, axis] - self.pads[axis][0]
+            if self.padding == "circular":
+                p = p % D
+            else:  # "same" crops the taps that fall in the zero padding
+                inside = inside & (p >= 0) & (p < D)
+            position = position * D + p
+        size = math.prod(self.input_shape)
+        position = jnp.where(inside, position, size)  # out of range: dropped
+        filters = jnp.moveaxis(self.filters.reshape(len(taps), M, K), -1, 0)  # (K, l, M)
+        rows = values[:, None, None] * filters[indices % K].astype(values.dtype)  # (s, l, M)
+        x = jnp.zeros((size, M), values.dtype)
+        x = x.at[position.reshape(-1)].add(rows.reshape(-1, M), mode="drop")
+        x = jnp.where(jnp.any(jnp.isnan(values)), jnp.nan, x)
+        return x.reshape(self.in_shape)
 
     def as_matrix(self) -> jax.Array:
         """The dense ``(prod(out_shape), prod(in_shape))`` matrix of ``W`` (tests, tiny sizes).

@@ -649,3 +649,33 @@ def test_rmv_sparse_rejects_a_code_of_another_shape():
     ):
         with pytest.raises(ValueError, match="out_shape"):
             op.rmv_sparse(code)
+
+
+@jax.jit
+def _rmv_sparse_and_matrix(op, code):
+    return op.rmv_sparse(code), op.as_matrix()
+
+
+@pytest.mark.parametrize(CASE_ARGS, CASE_PARAMS)
+def test_conv_rmv_sparse_scatter_matches_dense_matrix(
+    input_shape, filter_shape, stride, padding, M, K, monkeypatch
+):
+    """The scatter path of ``ConvOperator.rmv_sparse`` (filters placed at their shifts,
+    wrapped or cropped at the border) against the explicit matrix, every geometry; the
+    threshold is lowered so that tiny codes take that path too."""
+    monkeypatch.setattr(jaxcs.operators, "SPARSE_FRACTION", 1)
+    op, rng = make_op(input_shape, filter_shape, stride, padding, M, K)
+    size = math.prod(op.out_shape)
+    slots = max(1, size // 2)
+    indices = np.stack([rng.permutation(size)[:slots] for _ in range(3)])
+    values = rng.standard_normal((3, slots)).astype(np.float32)
+    mask = np.ones((3, slots), bool)
+    mask[0, -1] = False
+    code = jaxcs.SparseCode(
+        jnp.asarray(indices, jnp.int32), jnp.asarray(np.where(mask, values, 0)), mask, op.out_shape
+    )
+    got, A = _rmv_sparse_and_matrix(op, code)
+    dense = np.zeros((3, size))
+    np.put_along_axis(dense, indices, np.where(mask, values, 0), 1)
+    expected = dense @ np.asarray(A, np.float64)
+    np.testing.assert_allclose(np.asarray(got).reshape(3, -1), expected, rtol=1e-5, atol=1e-5)
