@@ -128,7 +128,9 @@ def max_pool(v: jax.Array, window: Sequence[int], *, nonnegative: bool = False):
         return (jnp.maximum(v, 0) if nonnegative else v), jnp.zeros(v.shape, int)
     cells = _cells(v, window, 0)
     score = cells if nonnegative else jnp.abs(cells)
-    score = jnp.where(_valid_cells(v.shape[:-1], window), score, -jnp.inf)
+    valid = _valid_cells(v.shape[:-1], window)
+    if not valid.all():  # partial border regions: their padding never wins
+        score = jnp.where(valid, score, -jnp.inf)
     switches = first_max(score, axis=-2)
     values = jnp.take_along_axis(cells, switches[..., None, :], axis=-2)[..., 0, :]
     if nonnegative:
@@ -268,8 +270,8 @@ def pool_project(
     projected = unpool(block_sparsify(values, k, capacity), where, window, v.shape[:-1])
     # NaN has no place in a ranking: a NaN input makes the whole projection NaN (reported by
     # the callers' finiteness checks) instead of being dropped silently. So does a k that the
-    # static capacity cannot hold.
-    invalid = jnp.any(jnp.isnan(v))
+    # static capacity cannot hold. (Pooling keeps a region's NaN, so the pooled values show it.)
+    invalid = jnp.any(jnp.isnan(values))
     if capacity is not None and k is not None:
         invalid = invalid | (jnp.asarray(k) > capacity)
     return jnp.where(invalid, jnp.nan, projected)
@@ -308,7 +310,7 @@ def pool_project_sparse(
     positions = [p * w + o for p, w, o in zip(coords, window, offsets, strict=True)]
     indices = code_index(channel, positions, spatial, K)
     kept = jnp.where(used, kept, 0)
-    invalid = jnp.any(jnp.isnan(v))
+    invalid = jnp.any(jnp.isnan(values))  # pooling keeps a region's NaN
     if capacity is not None and k is not None:
         invalid = invalid | (jnp.asarray(k) > capacity)
     return indices, jnp.where(invalid, jnp.nan, kept), used

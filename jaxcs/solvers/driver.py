@@ -115,8 +115,7 @@ def _solve(op, x, model, solver, aux, max_steps, tol, mode, divergence_factor) -
     state = solver.init(op, x, model, aux)
     status0 = jnp.where(jnp.isfinite(x_norm), RUNNING, Status.NONFINITE).astype(jnp.int32)
 
-    def status_after(new, old):
-        r_norm = jnp.linalg.norm(new.residual)
+    def status_after(new, old, r_norm):
         z_norm = jnp.linalg.norm(new.z)
         nonfinite = ~jnp.isfinite(r_norm) | ~jnp.isfinite(z_norm)
         diverged = r_norm > divergence_factor * x_norm
@@ -127,35 +126,29 @@ def _solve(op, x, model, solver, aux, max_steps, tol, mode, divergence_factor) -
             RUNNING,
         ).astype(jnp.int32)
 
-    def advance(carry):
-        steps, state, status = carry
+    def advance(carry):  # the residual norm rides along: checked, recorded and returned
+        steps, state, status, _ = carry
         new = solver.step(op, x, model, state, aux)
-        return steps + 1, new, status_after(new, state)
+        r_norm = jnp.linalg.norm(new.residual)
+        return steps + 1, new, status_after(new, state, r_norm), r_norm
 
-    carry = (jnp.int32(0), state, status0)
+    carry = (jnp.int32(0), state, status0, x_norm)
     history = None
     if mode == "while":
 
         def running(carry):
-            steps, _, status = carry
+            steps, _, status, _ = carry
             return (status == RUNNING) & (steps < max_steps)
 
-        steps, state, status = jax.lax.while_loop(running, advance, carry)
+        steps, state, status, r_norm = jax.lax.while_loop(running, advance, carry)
     else:
 
         def scan_step(carry, _):
             active = carry[2] == RUNNING
             new = advance(carry)
             carry = jax.tree.map(lambda a, b: jnp.where(active, a, b), new, carry)
-            return carry, jnp.linalg.norm(carry[1].residual)
+            return carry, carry[3]
 
-        (steps, state, status), history = jax.lax.scan(scan_step, carry, length=max_steps)
+        (steps, state, status, r_norm), history = jax.lax.scan(scan_step, carry, length=max_steps)
     status = jnp.where(status == RUNNING, Status.MAX_STEPS, status).astype(jnp.int32)
-    return Solution(
-        state.z,
-        status,
-        steps,
-        jnp.linalg.norm(state.residual),
-        state.z != 0,
-        history,
-    )
+    return Solution(state.z, status, steps, r_norm, state.z != 0, history)
