@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxcs.pytree import PytreeNode
+from jaxcs.ray_projection import project_ray
 from jaxcs.spectral import operator_norm
 
 
@@ -132,8 +133,13 @@ class NIHT(Solver):
         was = dense_mask(support)
         phi_z = x - r
 
+        if model.k is not None and model.capacity(z.shape) < model.num_regions(z.shape):
+            project = project_ray(model, z, support, g).at  # each μ at O(capacity)
+        else:
+            project = lambda mu: model.project_sparse(z + mu * g)  # noqa: E731
+
         def attempt(mu):
-            code = model.project_sparse(z + mu * g)
+            code = project(mu)
             return code, op.rmv_sparse(code)
 
         def needs_shrink(carry):

@@ -1,0 +1,164 @@
+"""Model projections along a ray ``z + μ g``, for many step sizes ``μ`` at ``O(capacity)`` each.
+
+A step-size search (NIHT's safeguard, model.md §7) projects ``z + μ g`` for several ``μ`` with
+``z`` model-sparse. Regions where ``z`` is 0 hold ``μ g`` only, so for ``μ > 0`` their kept cell
+(largest ``|g|``, or largest ``g`` when non-negative) and their order among themselves do not
+depend on ``μ``. Hence the ``k`` regions kept by ``𝕄(z + μ g)`` lie among the regions that hold
+``z`` and the ``capacity`` best of the others by ``g`` alone: one pass over ``g`` per ray, then
+each ``μ`` ranks ``2 · capacity`` candidate regions, with the same tie rule as
+:func:`jaxcs.pool_project` (lowest cell in a region, then lowest region).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxcs.models import RegionModel, SparseCode
+from jaxcs.pooling import code_index, first_max, max_pool, pooled_shape, rank_largest
+from jaxcs.pytree import PytreeNode
+
+
+class RayProjection(PytreeNode):
+    """``μ ↦ model.project_sparse(z + μ g)`` for one code; build with :func:`project_ray`.
+
+    Attributes:
+        held_cells: ``(h, c)`` flat code indices of the cells of the regions holding ``z``
+            (``h`` slots of ``c`` cells); ``held_valid`` marks the real cells of used slots.
+        held_region: ``(h,)`` their region ids (``regions`` for unused slots).
+        z_cells, g_cells: ``(h, c)`` ``z`` and ``g`` at those cells.
+        free_region, free_cell, free_g: ``(f,)`` the best other regions by ``g`` (region id,
+            ``regions`` where there are fewer), their kept cell and ``g`` there.
+        invalid: NaN in ``z``, non-finite ``g`` or a ``k`` beyond the capacity: all NaN.
+        k: the model's budget. Static: ``shape``, ``nonnegative``, ``capacity``, ``regions``.
+    """
+
+    _leaves = (
+        "held_cells",
+        "held_valid",
+        "held_region",
+        "z_cells",
+        "g_cells",
+        "free_region",
+        "free_cell",
+        "free_g",
+        "invalid",
+        "k",
+    )
+    _static = ("shape", "nonnegative", "capacity", "regions")
+
+    def __init__(self, **fields):
+        self._set(**fields)
+
+    def at(self, mu) -> SparseCode:
+        """``model.project_sparse(z + mu · g)`` for ``mu ≥ 0`` (same cells, values, ties)."""
+        values = self.z_cells + mu * self.g_cells
+        score = values if self.nonnegative else jnp.abs(values)
+        best = first_max(jnp.where(self.held_valid, score, -jnp.inf), axis=-1)
+        held_value = jnp.take_along_axis(values, best[:, None], axis=-1)[:, 0]
+        held_cell = jnp.take_along_axis(self.held_cells, best[:, None], axis=-1)[:, 0]
+        free_value = mu * self.free_g
+        if self.nonnegative:
+            held_value, free_value = jnp.maximum(held_value, 0), jnp.maximum(free_value, 0)
+        region = jnp.concatenate([self.held_region, self.free_region])
+        value = jnp.concatenate([held_value, free_value])
+        cell = jnp.concatenate([held_cell, self.free_cell])
+        # candidates that are not regions rank as 0 and are never used
+        magnitude = jnp.where(region < self.regions, jnp.abs(value), 0)
+        # rank by magnitude, ties to the lowest region (then slot): 2·capacity candidates, so
+        # pairwise comparisons beat a sort
+        n = region.shape[0]
+        slot = jnp.arange(n)
+        ahead = (magnitude[None, :] > magnitude[:, None]) | (
+            (magnitude[None, :] == magnitude[:, None])
+            & (
+                (region[None, :] < region[:, None])
+                | ((region[None, :] == region[:, None]) & (slot[None, :] < slot[:, None]))
+            )
+        )
+        rank = jnp.sum(ahead, axis=1)
+        chosen = jnp.zeros(self.capacity, slot.dtype).at[rank].set(slot, mode="drop")
+        used = jnp.arange(self.capacity) < (self.capacity if self.k is None else self.k)
+        used = used & (magnitude[chosen] > 0)
+        kept = jnp.where(used, value[chosen], 0)
+        return SparseCode(cell[chosen], jnp.where(self.invalid, jnp.nan, kept), used, self.shape)
+
+
+def project_ray(model: RegionModel, z: jax.Array, support: SparseCode, g: jax.Array):
+    """Prepare ``μ ↦ model.project_sparse(z + μ g)`` (module docstring), for one code.
+
+    Args:
+        model: a :class:`~jaxcs.RegionModel` with a budget ``k`` and a capacity.
+        z: ``(*spatial, K)``, zero outside the used slots of ``support``.
+        support: a :class:`~jaxcs.SparseCode` (``model.project_sparse`` of anything) whose
+            used slots, in distinct regions, cover the non-zeros of ``z``.
+        g: ``(*spatial, K)``, the direction.
+
+    Returns:
+        A :class:`RayProjection`.
+    """
+    shape = tuple(z.shape)
+    spatial, K = shape[:-1], shape[-1]
+    window = model.window(shape)
+    pooled = pooled_shape(spatial, window)
+    regions = math.prod(pooled) * K
+    capacity = model.capacity(shape)
+    # the regions that hold z, and all of their cells
+    position = jnp.unravel_index(support.indices // K, spatial)
+    channel = support.indices % K
+    corner = [p // w * w for p, w in zip(position, window, strict=True)]
+    region = jnp.zeros_like(channel)
+    for c, w, n in zip(corner, window, pooled, strict=True):
+        region = region * n + c // w
+    region = jnp.where(support.mask, region * K + channel, regions)
+    offsets = np.array(list(itertools.product(*map(range, window))))  # (c, d)
+    cells = [c[:, None] + offsets[:, a] for a, c in enumerate(corner)]  # (h, c) per axis
+    valid = support.mask[:, None] & np.ones(len(offsets), bool)
+    for c, n in zip(cells, spatial, strict=True):
+        valid = valid & (c < n)
+    cells = [jnp.minimum(c, n - 1) for c, n in zip(cells, spatial, strict=True)]
+    held_cells = code_index(jnp.broadcast_to(channel[:, None], valid.shape), cells, spatial, K)
+    # the best other regions by g alone
+    g_values, g_switches = max_pool(g, window, nonnegative=model.nonnegative)
+    g_values, g_switches = g_values.reshape(-1), g_switches.reshape(-1)
+    held = jnp.zeros(regions, bool).at[region].set(True, mode="drop")
+    # held regions rank as 0: if one displaces a free region, that region's g is 0 too
+    score = jnp.where(held, 0, jnp.abs(g_values))
+    free, _ = rank_largest(score, None, capacity)
+    free = free[:capacity]
+    free_ok = ~held[free]
+    f_channel = free % K
+    rest = free // K
+    f_position = []
+    f_offset = jnp.unravel_index(g_switches[free], window)
+    for a in reversed(range(len(spatial))):
+        f_position.append(rest % pooled[a] * window[a] + f_offset[a])
+        rest = rest // pooled[a]
+    free_cell = code_index(f_channel, f_position[::-1], spatial, K)
+    flat_z, flat_g = z.reshape(-1), g.reshape(-1)
+    invalid = jnp.any(jnp.isnan(flat_z)) | ~jnp.all(jnp.isfinite(flat_g))
+    if model.k is not None:
+        invalid = invalid | (jnp.asarray(model.k) > capacity)
+    return RayProjection(
+        held_cells=held_cells,
+        held_valid=valid,
+        held_region=region,
+        z_cells=jnp.where(valid, flat_z[held_cells], 0),
+        g_cells=jnp.where(valid, flat_g[held_cells], 0),
+        free_region=jnp.where(free_ok, free, regions),
+        free_cell=free_cell,
+        free_g=jnp.where(free_ok, flat_g[free_cell], 0),
+        invalid=invalid,
+        k=model.k,
+        shape=shape,
+        nonnegative=model.nonnegative,
+        capacity=capacity,
+        regions=regions,
+    )
+
+
+__all__ = ["RayProjection", "project_ray"]
