@@ -85,7 +85,8 @@ class RayProjection(PytreeNode):
         used = jnp.arange(self.capacity) < (self.capacity if self.k is None else self.k)
         used = used & (magnitude[chosen] > 0)
         kept = jnp.where(used, value[chosen], 0)
-        return SparseCode(cell[chosen], jnp.where(self.invalid, jnp.nan, kept), used, self.shape)
+        invalid = self.invalid | jnp.isnan(mu)
+        return SparseCode(cell[chosen], jnp.where(invalid, jnp.nan, kept), used, self.shape)
 
 
 def project_ray(model: RegionModel, z: jax.Array, support: SparseCode, g: jax.Array):

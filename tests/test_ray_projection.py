@@ -60,3 +60,5 @@ def test_ray_projection_nan_and_capacity():
     over = jax.jit(lambda k: project_ray(model.replace(k=k), v * 0, support, g).at(1.0).to_dense())
     assert np.all(np.isnan(over(3)))
     np.testing.assert_array_equal(over(1), model.replace(k=1).project(g))
+    ray = project_ray(model, support.to_dense(), support, g)
+    assert np.all(np.isnan(ray.at(jnp.nan).to_dense()))  # as project(z + NaN · g)
