@@ -53,6 +53,14 @@ def code_index(channel: jax.Array, positions, spatial: Sequence[int], K: int) ->
     return (flat * K + channel).astype(jnp.int32)
 
 
+def switch_index(region, switch, spatial: Sequence[int], window: Sequence[int], K: int):
+    """Flat code index of the cell at ``switch`` (C order in ``window``) of each region."""
+    channel, coords = region_coordinates(region, pooled_shape(spatial, window), K)
+    offsets = jnp.unravel_index(switch, tuple(window))
+    positions = [p * w + o for p, w, o in zip(coords, window, offsets, strict=True)]
+    return code_index(channel, positions, spatial, K)
+
+
 def check_window(window: Sequence[int], spatial: Sequence[int], name: str = "window"):
     """Validate a pooling window against a code's spatial shape; return it as a tuple."""
     window = positive_ints(window, name)
@@ -305,10 +313,7 @@ def pool_project_sparse(
         region, used = rank_largest(values, k, capacity)
     kept = values[region]
     used = used & (kept != 0)
-    channel, coords = region_coordinates(region, pooled_shape(spatial, window), K)
-    offsets = jnp.unravel_index(switches[region], tuple(window))
-    positions = [p * w + o for p, w, o in zip(coords, window, offsets, strict=True)]
-    indices = code_index(channel, positions, spatial, K)
+    indices = switch_index(region, switches[region], spatial, window, K)
     kept = jnp.where(used, kept, 0)
     invalid = jnp.any(jnp.isnan(values))  # pooling keeps a region's NaN
     if capacity is not None and k is not None:

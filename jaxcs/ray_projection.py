@@ -19,7 +19,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcs.models import RegionModel, SparseCode
-from jaxcs.pooling import code_index, first_max, max_pool, pooled_shape, rank_largest
+from jaxcs.pooling import (
+    code_index,
+    first_max,
+    max_pool,
+    pooled_shape,
+    rank_largest,
+    switch_index,
+)
 from jaxcs.pytree import PytreeNode
 
 
@@ -132,14 +139,7 @@ def project_ray(model: RegionModel, z: jax.Array, support: SparseCode, g: jax.Ar
     free, _ = rank_largest(score, None, capacity)
     free = free[:capacity]
     free_ok = ~held[free]
-    f_channel = free % K
-    rest = free // K
-    f_position = []
-    f_offset = jnp.unravel_index(g_switches[free], window)
-    for a in reversed(range(len(spatial))):
-        f_position.append(rest % pooled[a] * window[a] + f_offset[a])
-        rest = rest // pooled[a]
-    free_cell = code_index(f_channel, f_position[::-1], spatial, K)
+    free_cell = switch_index(free, g_switches[free], spatial, window, K)
     flat_z, flat_g = z.reshape(-1), g.reshape(-1)
     invalid = jnp.any(jnp.isnan(flat_z)) | ~jnp.all(jnp.isfinite(flat_g))
     if model.k is not None:
