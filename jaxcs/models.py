@@ -34,6 +34,7 @@ from jaxcs.pooling import (
     _cells,
     check_window,
     code_index,
+    exceeds_capacity,
     keep_largest,
     pool_project,
     pool_project_sparse,
@@ -87,15 +88,18 @@ class SparseCode(PytreeNode):
     def __init__(self, indices, values, mask, shape):
         self._set(indices=indices, values=values, mask=mask, shape=tuple(shape))
 
+    def used_values(self) -> jax.Array:
+        """``values`` in used slots and 0 in the others, except that a NaN stays a NaN."""
+        return jnp.where(self.mask | jnp.isnan(self.values), self.values, 0)
+
     def to_dense(self) -> jax.Array:
         """``(*batch, *shape)`` dense codes (NaN throughout where any slot's value is NaN)."""
         batch = self.indices.shape[:-1]
         size = math.prod(self.shape)
         flat = self.indices.reshape(-1, self.indices.shape[-1])
-        values = self.values.reshape(flat.shape)
-        vals = jnp.where(self.mask.reshape(flat.shape), values, 0)
+        values = self.used_values().reshape(flat.shape)
         rows = jnp.arange(flat.shape[0])[:, None]
-        dense = jnp.zeros((flat.shape[0], size), self.values.dtype).at[rows, flat].add(vals)
+        dense = jnp.zeros((flat.shape[0], size), self.values.dtype).at[rows, flat].add(values)
         # a NaN in any slot (a projection of NaN data, a k beyond the capacity) spoils the
         # whole code, as it does for the dense projection
         dense = jnp.where(jnp.any(jnp.isnan(values), axis=-1, keepdims=True), jnp.nan, dense)
@@ -282,7 +286,7 @@ class RegionModel(PytreeNode):
         indices = code_index(channel, positions, spatial, K)
         values = _draw_values(k_value, region.shape, distribution, self.nonnegative, dtype)
         values = jnp.where(mask, values, 0)
-        values = jnp.where(jnp.asarray(k_requested) > cap, jnp.nan, values)
+        values = jnp.where(exceeds_capacity(k_requested, cap), jnp.nan, values)
         return SparseCode(indices, values, mask, code_shape)
 
     def sample(

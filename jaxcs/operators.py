@@ -293,7 +293,7 @@ class ConvOperator(PytreeNode):
             return self.rmv(code.to_dense())
         batch = code.indices.shape[:-1]
         dtype = jnp.result_type(self.filters.dtype, code.values.dtype)
-        values = jnp.where(code.mask | jnp.isnan(code.values), code.values, 0).astype(dtype)
+        values = code.used_values().astype(dtype)
         flat = jax.vmap(self._place)(code.indices.reshape(-1, slots), values.reshape(-1, slots))
         return flat.reshape(batch + self.in_shape)
 
@@ -413,7 +413,7 @@ class MatrixOperator(PytreeNode):
             ``(*batch, *in_shape)``.
         """
         _check_code(code, self.out_shape)
-        values = jnp.where(code.mask | jnp.isnan(code.values), code.values, 0)
+        values = code.used_values()
         indices, slots = code.indices, code.indices.shape[-1]
         dtype = jnp.result_type(values.dtype, self.matrix.dtype)
 

@@ -232,6 +232,13 @@ def keep_largest(values: jax.Array, k, capacity: int | None = None) -> jax.Array
     return keep.reshape(values.shape)
 
 
+def exceeds_capacity(k, capacity: int | None):
+    """Whether a (traced) ``k`` is beyond a static ``capacity``: such codes come out NaN."""
+    if capacity is None or k is None:
+        return False
+    return jnp.asarray(k) > capacity
+
+
 def block_sparsify(values: jax.Array, k, capacity: int | None = None) -> jax.Array:
     """Keep the ``k`` largest-magnitude pooled values and zero the rest (model.md §5)."""
     values = jnp.asarray(values)
@@ -279,9 +286,7 @@ def pool_project(
     # NaN has no place in a ranking: a NaN input makes the whole projection NaN (reported by
     # the callers' finiteness checks) instead of being dropped silently. So does a k that the
     # static capacity cannot hold. (Pooling keeps a region's NaN, so the pooled values show it.)
-    invalid = jnp.any(jnp.isnan(values))
-    if capacity is not None and k is not None:
-        invalid = invalid | (jnp.asarray(k) > capacity)
+    invalid = jnp.any(jnp.isnan(values)) | exceeds_capacity(k, capacity)
     return jnp.where(invalid, jnp.nan, projected)
 
 
@@ -315,7 +320,6 @@ def pool_project_sparse(
     used = used & (kept != 0)
     indices = switch_index(region, switches[region], spatial, window, K)
     kept = jnp.where(used, kept, 0)
-    invalid = jnp.any(jnp.isnan(values))  # pooling keeps a region's NaN
-    if capacity is not None and k is not None:
-        invalid = invalid | (jnp.asarray(k) > capacity)
+    # pooling keeps a region's NaN
+    invalid = jnp.any(jnp.isnan(values)) | exceeds_capacity(k, capacity)
     return indices, jnp.where(invalid, jnp.nan, kept), used

@@ -21,6 +21,7 @@ import numpy as np
 from jaxcs.models import RegionModel, SparseCode
 from jaxcs.pooling import (
     code_index,
+    exceeds_capacity,
     first_max,
     max_pool,
     pooled_shape,
@@ -142,8 +143,7 @@ def project_ray(model: RegionModel, z: jax.Array, support: SparseCode, g: jax.Ar
     free_cell = switch_index(free, g_switches[free], spatial, window, K)
     flat_z, flat_g = z.reshape(-1), g.reshape(-1)
     invalid = jnp.any(jnp.isnan(flat_z)) | ~jnp.all(jnp.isfinite(flat_g))
-    if model.k is not None:
-        invalid = invalid | (jnp.asarray(model.k) > capacity)
+    invalid = invalid | exceeds_capacity(model.k, capacity)
     return RayProjection(
         held_cells=held_cells,
         held_valid=valid,

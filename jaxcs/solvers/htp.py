@@ -87,6 +87,11 @@ def _least_squares(op, x, state, code, aux, cg_iterations):
     return code.replace(values=jnp.where(code.mask, b.reshape(-1)[code.indices], 0))
 
 
+def _right_side(op, x, aux):
+    """``W x`` for the direct solve (fixed per problem, so computed once); CG needs none."""
+    return None if aux is None else op.mv(x)
+
+
 def _check_least_squares(value):
     if value not in LEAST_SQUARES:
         raise ValueError(f"least_squares must be one of {LEAST_SQUARES}; got {value!r}")
@@ -147,7 +152,7 @@ class HTP(Solver):
 
     def init(self, op, x, model, aux=None) -> IterateState:
         step = initial_step_size(op, self.step_size, self.auto)
-        return zero_state(op, x, step, wx=op.mv(x))
+        return zero_state(op, x, step, wx=_right_side(op, x, aux))
 
     def step(self, op, x, model, state: IterateState, aux=None) -> IterateState:
         proxy = model.project_sparse(state.z + state.step_size * op.mv(state.residual))
@@ -188,7 +193,7 @@ class CoSaMP(Solver):
 
     def init(self, op, x, model, aux=None) -> IterateState:
         empty = model.project_sparse(jnp.zeros(tuple(op.out_shape), op.dtype))
-        return zero_state(op, x, 1.0, code=empty, wx=op.mv(x))
+        return zero_state(op, x, 1.0, code=empty, wx=_right_side(op, x, aux))
 
     def step(self, op, x, model, state: IterateState, aux=None) -> IterateState:
         omega = _doubled(model, state.z.shape).project_sparse(op.mv(state.residual))
