@@ -19,6 +19,7 @@ flat index of the code.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -59,6 +60,29 @@ def switch_index(region, switch, spatial: Sequence[int], window: Sequence[int], 
     offsets = jnp.unravel_index(switch, tuple(window))
     positions = [p * w + o for p, w, o in zip(coords, window, offsets, strict=True)]
     return code_index(channel, positions, spatial, K)
+
+
+def region_cells(region, spatial: Sequence[int], window: Sequence[int], K: int):
+    """Every cell of each region: flat code indices ``(prod(window), *region.shape)``, cells in
+    C order over ``window`` along the first axis (so reductions over a region's cells run
+    along a major axis), and a mask of the cells inside the code (a partial border region has
+    fewer; its outside cells are clamped to the border). Region ids out of range give
+    clamped, meaningless cells: callers mask them.
+    """
+    channel, coords = region_coordinates(region, pooled_shape(spatial, window), K)
+    offsets = np.array(list(itertools.product(*map(range, window))), int).reshape(
+        math.prod(window), len(window)
+    )
+    extra = (1,) * jnp.ndim(region)
+    positions = [
+        p * w + offsets[:, a].reshape(-1, *extra)
+        for a, (p, w) in enumerate(zip(coords, window, strict=True))
+    ]
+    inside = jnp.ones((len(offsets),) + jnp.shape(region), bool)
+    for position, n in zip(positions, spatial, strict=True):
+        inside = inside & (position < n)
+    positions = [jnp.minimum(p, n - 1) for p, n in zip(positions, spatial, strict=True)]
+    return code_index(jnp.broadcast_to(channel, inside.shape), positions, spatial, K), inside
 
 
 def check_window(window: Sequence[int], spatial: Sequence[int], name: str = "window"):
@@ -117,6 +141,17 @@ def first_max(score: jax.Array, axis: int) -> jax.Array:
     return first.astype(int)  # argmax's dtype: int32, or int64 under x64
 
 
+def _region_scores(v: jax.Array, window: tuple[int, ...], nonnegative: bool):
+    """``(cells, score)``: :func:`_cells` of ``v`` and the score each cell competes with
+    (``v`` or ``|v|``; ``-inf`` at the padding of partial regions, which never wins)."""
+    cells = _cells(v, window, 0)
+    score = cells if nonnegative else jnp.abs(cells)
+    valid = _valid_cells(v.shape[:-1], window)
+    if not valid.all():
+        score = jnp.where(valid, score, -jnp.inf)
+    return cells, score
+
+
 def max_pool(v: jax.Array, window: Sequence[int], *, nonnegative: bool = False):
     """Max pooling that records its switches (model.md §5).
 
@@ -134,11 +169,7 @@ def max_pool(v: jax.Array, window: Sequence[int], *, nonnegative: bool = False):
     window = check_window(window, v.shape[:-1])
     if math.prod(window) == 1:  # every cell is its own region (top-k): nothing to pool
         return (jnp.maximum(v, 0) if nonnegative else v), jnp.zeros(v.shape, int)
-    cells = _cells(v, window, 0)
-    score = cells if nonnegative else jnp.abs(cells)
-    valid = _valid_cells(v.shape[:-1], window)
-    if not valid.all():  # partial border regions: their padding never wins
-        score = jnp.where(valid, score, -jnp.inf)
+    cells, score = _region_scores(v, window, nonnegative)
     switches = first_max(score, axis=-2)
     values = jnp.take_along_axis(cells, switches[..., None, :], axis=-2)[..., 0, :]
     if nonnegative:
@@ -290,6 +321,29 @@ def pool_project(
     return jnp.where(invalid, jnp.nan, projected)
 
 
+def region_best(v: jax.Array, window: tuple[int, ...], nonnegative: bool) -> jax.Array:
+    """The best score of every region, flat over ``(*pooled, K)``: ``max |v|`` (``max v``
+    when non-negative, not clipped); NaN where a region holds a NaN."""
+    return jnp.max(_region_scores(v, window, nonnegative)[1], axis=-2).reshape(-1)
+
+
+def region_switches(v, region, best, window: tuple[int, ...], nonnegative: bool):
+    """:func:`max_pool` of a few regions: ``(indices, values)``, the flat code index and value
+    of the kept cell of each ``region`` (lowest cell attaining its ``best`` score, from
+    :func:`region_best`; values clipped at 0 when non-negative). A NaN region gives an
+    arbitrary cell of it (callers report the NaN).
+    """
+    cells, inside = region_cells(region, v.shape[:-1], window, v.shape[-1])  # (c, *regions)
+    cell_values = v.reshape(-1)[cells]
+    cell_score = cell_values if nonnegative else jnp.abs(cell_values)
+    last = len(cells) - 1
+    iota = jnp.arange(len(cells)).reshape((-1,) + (1,) * jnp.ndim(region))
+    switch = jnp.min(jnp.where(inside & (cell_score == best), iota, last), axis=0)[None]
+    values = jnp.take_along_axis(cell_values, switch, axis=0)[0]
+    indices = jnp.take_along_axis(cells, switch, axis=0)[0]
+    return indices, (jnp.maximum(values, 0) if nonnegative else values)
+
+
 def pool_project_sparse(
     v: jax.Array,
     window: Sequence[int],
@@ -309,17 +363,29 @@ def pool_project_sparse(
     v = jnp.asarray(v)
     _check_k(k)
     spatial, K = v.shape[:-1], v.shape[-1]
-    values, switches = max_pool(v, window, nonnegative=nonnegative)
-    values, switches = values.reshape(-1), switches.reshape(-1)
-    if k is None:
-        region = jnp.arange(values.size, dtype=jnp.int32)
-        used = jnp.ones(values.shape, bool)
+    window = check_window(window, spatial)
+    regions = math.prod(pooled_shape(spatial, window)) * K
+    if k is not None and capacity is not None and capacity < regions:
+        # rank the regions by their pooled magnitude first, then find the switches of the
+        # ranked ones only: the same entries as pooling everything, at O(capacity · window)
+        best = region_best(v, window, nonnegative)
+        pooled = jnp.maximum(best, 0) if nonnegative else best  # |max_pool values|
+        region, used = rank_largest(pooled, k, capacity)
+        indices, kept = region_switches(v, region, best[region], window, nonnegative)
+        invalid_values = pooled
     else:
-        region, used = rank_largest(values, k, capacity)
-    kept = values[region]
+        values, switches = max_pool(v, window, nonnegative=nonnegative)
+        values, switches = values.reshape(-1), switches.reshape(-1)
+        if k is None:
+            region = jnp.arange(values.size, dtype=jnp.int32)
+            used = jnp.ones(values.shape, bool)
+        else:
+            region, used = rank_largest(values, k, capacity)
+        kept = values[region]
+        indices = switch_index(region, switches[region], spatial, window, K)
+        invalid_values = values
     used = used & (kept != 0)
-    indices = switch_index(region, switches[region], spatial, window, K)
     kept = jnp.where(used, kept, 0)
     # pooling keeps a region's NaN
-    invalid = jnp.any(jnp.isnan(values)) | exceeds_capacity(k, capacity)
+    invalid = jnp.any(jnp.isnan(invalid_values)) | exceeds_capacity(k, capacity)
     return indices, jnp.where(invalid, jnp.nan, kept), used

@@ -11,22 +11,20 @@ each ``μ`` ranks ``2 · capacity`` candidate regions, with the same tie rule as
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxcs.models import RegionModel, SparseCode
 from jaxcs.pooling import (
-    code_index,
     exceeds_capacity,
     first_max,
-    max_pool,
     pooled_shape,
     rank_largest,
-    switch_index,
+    region_best,
+    region_cells,
+    region_switches,
 )
 from jaxcs.pytree import PytreeNode
 
@@ -35,10 +33,10 @@ class RayProjection(PytreeNode):
     """``μ ↦ model.project_sparse(z + μ g)`` for one code; build with :func:`project_ray`.
 
     Attributes:
-        held_cells: ``(h, c)`` flat code indices of the cells of the regions holding ``z``
-            (``h`` slots of ``c`` cells); ``held_valid`` marks the real cells of used slots.
+        held_cells: ``(c, h)`` flat code indices of the cells of the regions holding ``z``
+            (``c`` cells of ``h`` slots); ``held_valid`` marks the real cells of used slots.
         held_region: ``(h,)`` their region ids (``regions`` for unused slots).
-        z_cells, g_cells: ``(h, c)`` ``z`` and ``g`` at those cells.
+        z_cells, g_cells: ``(c, h)`` ``z`` and ``g`` at those cells.
         free_region, free_cell, free_g: ``(f,)`` the best other regions by ``g`` (region id,
             ``regions`` where there are fewer), their kept cell and ``g`` there.
         invalid: NaN in ``z``, non-finite ``g`` or a ``k`` beyond the capacity: all NaN.
@@ -66,9 +64,9 @@ class RayProjection(PytreeNode):
         """``model.project_sparse(z + mu · g)`` for ``mu ≥ 0`` (same cells, values, ties)."""
         values = self.z_cells + mu * self.g_cells
         score = values if self.nonnegative else jnp.abs(values)
-        best = first_max(jnp.where(self.held_valid, score, -jnp.inf), axis=-1)
-        held_value = jnp.take_along_axis(values, best[:, None], axis=-1)[:, 0]
-        held_cell = jnp.take_along_axis(self.held_cells, best[:, None], axis=-1)[:, 0]
+        best = first_max(jnp.where(self.held_valid, score, -jnp.inf), axis=0)[None]
+        held_value = jnp.take_along_axis(values, best, axis=0)[0]
+        held_cell = jnp.take_along_axis(self.held_cells, best, axis=0)[0]
         free_value = mu * self.free_g
         if self.nonnegative:
             held_value, free_value = jnp.maximum(held_value, 0), jnp.maximum(free_value, 0)
@@ -97,14 +95,14 @@ class RayProjection(PytreeNode):
         return SparseCode(cell[chosen], jnp.where(invalid, jnp.nan, kept), used, self.shape)
 
 
-def project_ray(model: RegionModel, z: jax.Array, support: SparseCode, g: jax.Array):
+def project_ray(model: RegionModel, z: SparseCode, g: jax.Array):
     """Prepare ``μ ↦ model.project_sparse(z + μ g)`` (module docstring), for one code.
 
     Args:
         model: a :class:`~jaxcs.RegionModel` with a budget ``k`` and a capacity.
-        z: ``(*spatial, K)``, zero outside the used slots of ``support``.
-        support: a :class:`~jaxcs.SparseCode` (``model.project_sparse`` of anything) whose
-            used slots, in distinct regions, cover the non-zeros of ``z``.
+        z: a :class:`~jaxcs.SparseCode` (the slots of ``model.project_sparse`` of anything, its
+            values possibly changed): used slots in distinct regions, the non-zeros of ``z``
+            among them. Its used slots are the regions that hold ``z``.
         g: ``(*spatial, K)``, the direction.
 
     Returns:
@@ -117,38 +115,30 @@ def project_ray(model: RegionModel, z: jax.Array, support: SparseCode, g: jax.Ar
     regions = math.prod(pooled) * K
     capacity = model.capacity(shape)
     # the regions that hold z, and all of their cells
-    position = jnp.unravel_index(support.indices // K, spatial)
-    channel = support.indices % K
-    corner = [p // w * w for p, w in zip(position, window, strict=True)]
-    region = jnp.zeros_like(channel)
-    for c, w, n in zip(corner, window, pooled, strict=True):
-        region = region * n + c // w
-    region = jnp.where(support.mask, region * K + channel, regions)
-    offsets = np.array(list(itertools.product(*map(range, window))))  # (c, d)
-    cells = [c[:, None] + offsets[:, a] for a, c in enumerate(corner)]  # (h, c) per axis
-    valid = support.mask[:, None] & np.ones(len(offsets), bool)
-    for c, n in zip(cells, spatial, strict=True):
-        valid = valid & (c < n)
-    cells = [jnp.minimum(c, n - 1) for c, n in zip(cells, spatial, strict=True)]
-    held_cells = code_index(jnp.broadcast_to(channel[:, None], valid.shape), cells, spatial, K)
+    position = jnp.unravel_index(z.indices // K, spatial)
+    region = jnp.zeros_like(z.indices)
+    for p, w, n in zip(position, window, pooled, strict=True):
+        region = region * n + p // w
+    region = jnp.where(z.mask, region * K + z.indices % K, regions)
+    held_cells, valid = region_cells(region, spatial, window, K)  # (c, h)
+    valid = valid & z.mask
     # the best other regions by g alone
-    g_values, g_switches = max_pool(g, window, nonnegative=model.nonnegative)
-    g_values, g_switches = g_values.reshape(-1), g_switches.reshape(-1)
+    best = region_best(g, window, model.nonnegative)
     held = jnp.zeros(regions, bool).at[region].set(True, mode="drop")
     # held regions rank as 0: if one displaces a free region, that region's g is 0 too
-    score = jnp.where(held, 0, jnp.abs(g_values))
+    score = jnp.where(held, 0, jnp.maximum(best, 0) if model.nonnegative else best)
     free, _ = rank_largest(score, None, capacity)
     free = free[:capacity]
     free_ok = ~held[free]
-    free_cell = switch_index(free, g_switches[free], spatial, window, K)
-    flat_z, flat_g = z.reshape(-1), g.reshape(-1)
-    invalid = jnp.any(jnp.isnan(flat_z)) | ~jnp.all(jnp.isfinite(flat_g))
+    free_cell, _ = region_switches(g, free, best[free], window, model.nonnegative)
+    flat_g = g.reshape(-1)
+    invalid = jnp.any(jnp.isnan(z.values)) | ~jnp.all(jnp.isfinite(flat_g))
     invalid = invalid | exceeds_capacity(model.k, capacity)
     return RayProjection(
         held_cells=held_cells,
         held_valid=valid,
         held_region=region,
-        z_cells=jnp.where(valid, flat_z[held_cells], 0),
+        z_cells=jnp.where(valid & (held_cells == z.indices), z.values, 0),
         g_cells=jnp.where(valid, flat_g[held_cells], 0),
         free_region=jnp.where(free_ok, free, regions),
         free_cell=free_cell,

@@ -11,10 +11,17 @@ import contextlib
 import itertools
 import logging
 import math
+import os
 
 import jax
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# CI draws the same hypothesis examples on every run (a red CI must be reproducible)
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 # --------------------------------------------------------------------------- precision

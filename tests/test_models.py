@@ -771,3 +771,33 @@ def test_project_sparse_vmaps_and_shares_code_across_k():
         out = fn(model.replace(k=jnp.asarray(5)), vs[1])
     assert messages == []
     np.testing.assert_array_equal(out, model.replace(k=5).project(vs[1]))
+
+
+@pytest.mark.parametrize("max_k", [4, 8], ids=["pairwise", "dense"])
+def test_sparse_code_arithmetic_matches_dense(max_k):
+    """``add_to``, ``support``, ``norm``, ``distance`` and ``same_support`` against the dense
+    codes, on a batch of code pairs with overlapping supports; ``max_k = 4`` compares slots
+    pairwise (4 · 4 ≤ 24 cells), ``max_k = 8`` goes through the dense codes."""
+    rng = np.random.default_rng(23)
+    model = TopKModel(3, max_k=max_k)
+    a = rng.standard_normal((16, 6, 4)).astype(np.float32)
+    b = a + rng.standard_normal(a.shape).astype(np.float32) * rng.choice([0, 0.3, 3], (16, 1, 1))
+    b[-1] = a[-1] * 2  # the same support, other values
+    ca, cb = jax.vmap(model.project_sparse)(a), jax.vmap(model.project_sparse)(b)
+    da, db = np.asarray(ca.to_dense()), np.asarray(cb.to_dense())
+    v = rng.standard_normal(a.shape).astype(np.float32)
+    np.testing.assert_allclose(ca.add_to(v), v + da, rtol=1e-6)
+    np.testing.assert_array_equal(ca.support(), da != 0)
+    np.testing.assert_allclose(ca.norm(), np.linalg.norm(da.reshape(16, -1), axis=1), rtol=1e-6)
+    expected = np.linalg.norm((da - db).reshape(16, -1), axis=1)
+    np.testing.assert_allclose(ca.distance(cb), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        jax.vmap(SparseCode.distance)(ca, cb), expected, rtol=1e-5, atol=1e-6
+    )
+    same = np.all((da != 0) == (db != 0), axis=(1, 2))
+    assert same.any() and not same.all()
+    np.testing.assert_array_equal(ca.same_support(cb), same)
+    np.testing.assert_array_equal(jax.jit(jax.vmap(SparseCode.same_support))(ca, cb), same)
+    nan = ca.replace(values=ca.values.at[0, 1].set(jnp.nan))
+    assert np.isnan(nan.norm()[0]) and np.isnan(nan.distance(cb)[0])
+    assert np.isnan(cb.distance(nan)[0]) and np.isfinite(nan.distance(cb)[1:]).all()

@@ -34,8 +34,10 @@ def test_ray_projection_equals_project(model, shape):
     @jax.jit
     def both(base, g, zero):
         support = model.project_sparse(base)
-        z = jnp.where(zero, 0, support.to_dense())
-        ray = project_ray(model, z, support, g)
+        # z = 0 keeps the support (the regions held) with values 0
+        support = support.replace(values=jnp.where(zero, 0, support.values))
+        z = support.to_dense()
+        ray = project_ray(model, support, g)
         fast = jax.vmap(lambda mu: ray.at(mu).to_dense())(MUS)
         slow = jax.vmap(lambda mu: model.project(z + mu * g))(MUS)
         return fast, slow
@@ -56,9 +58,12 @@ def test_ray_projection_nan_and_capacity():
     support = model.project_sparse(v)
     g = jnp.asarray(rng.standard_normal((5, 4)), jnp.float32)
     bad = g.at[4, 3].set(jnp.nan)
-    assert np.all(np.isnan(project_ray(model, support.to_dense(), support, bad).at(1.0).to_dense()))
-    over = jax.jit(lambda k: project_ray(model.replace(k=k), v * 0, support, g).at(1.0).to_dense())
+    assert np.all(np.isnan(project_ray(model, support, bad).at(1.0).to_dense()))
+    zero = support.replace(values=support.values * 0)
+    over = jax.jit(lambda k: project_ray(model.replace(k=k), zero, g).at(1.0).to_dense())
     assert np.all(np.isnan(over(3)))
     np.testing.assert_array_equal(over(1), model.replace(k=1).project(g))
-    ray = project_ray(model, support.to_dense(), support, g)
+    ray = project_ray(model, support, g)
     assert np.all(np.isnan(ray.at(jnp.nan).to_dense()))  # as project(z + NaN · g)
+    nan_z = support.replace(values=support.values.at[1].set(jnp.nan))
+    assert np.all(np.isnan(project_ray(model, nan_z, g).at(0.5).to_dense()))

@@ -116,10 +116,10 @@ def _solve(op, x, model, solver, aux, max_steps, tol, mode, divergence_factor) -
     status0 = jnp.where(jnp.isfinite(x_norm), RUNNING, Status.NONFINITE).astype(jnp.int32)
 
     def status_after(new, old, r_norm):
-        z_norm = jnp.linalg.norm(new.z)
+        z_norm = new.code.norm()  # index form: O(slots), no dense code in the loop
         nonfinite = ~jnp.isfinite(r_norm) | ~jnp.isfinite(z_norm)
         diverged = r_norm > divergence_factor * x_norm
-        converged = (r_norm <= tol * x_norm) | (jnp.linalg.norm(new.z - old.z) <= tol * z_norm)
+        converged = (r_norm <= tol * x_norm) | (new.code.distance(old.code) <= tol * z_norm)
         return jnp.select(
             [nonfinite, diverged, converged],
             [Status.NONFINITE, Status.DIVERGED, Status.CONVERGED],
@@ -151,4 +151,5 @@ def _solve(op, x, model, solver, aux, max_steps, tol, mode, divergence_factor) -
 
         (steps, state, status, r_norm), history = jax.lax.scan(scan_step, carry, length=max_steps)
     status = jnp.where(status == RUNNING, Status.MAX_STEPS, status).astype(jnp.int32)
-    return Solution(state.z, status, steps, r_norm, state.z != 0, history)
+    z = state.z
+    return Solution(z, status, steps, r_norm, z != 0, history)

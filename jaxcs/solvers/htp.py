@@ -27,7 +27,6 @@ from jaxcs.solvers.iht import (
     IterateState,
     Solver,
     check_step_size,
-    dense_mask,
     initial_step_size,
     zero_state,
 )
@@ -83,7 +82,7 @@ def _least_squares(op, x, state, code, aux, cg_iterations):
     """Least squares on the support of ``code``: direct when ``aux`` says so, else CG."""
     if aux is not None:
         return support_least_squares(op, state.wx, code, aux["table"])
-    b = restricted_least_squares(op, x, dense_mask(code), state.z, max_iterations=cg_iterations)
+    b = restricted_least_squares(op, x, code.support(), state.z, max_iterations=cg_iterations)
     return code.replace(values=jnp.where(code.mask, b.reshape(-1)[code.indices], 0))
 
 
@@ -152,14 +151,14 @@ class HTP(Solver):
 
     def init(self, op, x, model, aux=None) -> IterateState:
         step = initial_step_size(op, self.step_size, self.auto)
-        return zero_state(op, x, step, wx=_right_side(op, x, aux))
+        return zero_state(op, x, model, step, wx=_right_side(op, x, aux))
 
     def step(self, op, x, model, state: IterateState, aux=None) -> IterateState:
-        proxy = model.project_sparse(state.z + state.step_size * op.mv(state.residual))
+        proxy = model.project_sparse(state.code.add_to(state.step_size * op.mv(state.residual)))
         code = _least_squares(op, x, state, proxy, aux, self.cg_iterations)
         if model.nonnegative:
             code = code.replace(values=jnp.maximum(code.values, 0))
-        return IterateState(code.to_dense(), x - op.rmv_sparse(code), state.step_size, wx=state.wx)
+        return IterateState(code, x - op.rmv_sparse(code), state.step_size, state.wx)
 
 
 class CoSaMP(Solver):
@@ -192,11 +191,10 @@ class CoSaMP(Solver):
         return _prepare(self.least_squares, op, slots)
 
     def init(self, op, x, model, aux=None) -> IterateState:
-        empty = model.project_sparse(jnp.zeros(tuple(op.out_shape), op.dtype))
-        return zero_state(op, x, 1.0, code=empty, wx=_right_side(op, x, aux))
+        return zero_state(op, x, model, 1.0, wx=_right_side(op, x, aux))
 
     def step(self, op, x, model, state: IterateState, aux=None) -> IterateState:
-        omega = _doubled(model, state.z.shape).project_sparse(op.mv(state.residual))
+        omega = _doubled(model, tuple(op.out_shape)).project_sparse(op.mv(state.residual))
         held = state.code  # supp z
         # T = Ω ∪ supp z as Ω's slots then z's, a z index already in Ω left unused
         seen = jnp.any(
@@ -209,6 +207,4 @@ class CoSaMP(Solver):
         )
         b = _least_squares(op, x, state, merged, aux, self.cg_iterations)
         code = model.project_sparse(b.to_dense())
-        return IterateState(
-            code.to_dense(), x - op.rmv_sparse(code), state.step_size, code=code, wx=state.wx
-        )
+        return IterateState(code, x - op.rmv_sparse(code), state.step_size, state.wx)

@@ -7,8 +7,6 @@ Notation: ``Φ = Wᵀ`` (``op.rmv``), ``Φᵀ = W`` (``op.mv``), ``𝕄 = model.
 
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
 
@@ -30,14 +28,23 @@ class Solver(PytreeNode):
 
 
 class IterateState(PytreeNode):
-    """Iterate ``z`` (dense), residual ``r = x − Φ z``, the step size used last, and optional
-    solver extras: ``code`` (a support in index form) and ``wx`` (``W x``, fixed per problem).
+    """The iterate in index form, ``code`` (a :class:`~jaxcs.SparseCode`: ``z`` is
+    ``code.to_dense()``, never formed inside the loop), the residual ``r = x − Φ z``, the step
+    size used last, and ``wx`` (``W x``, fixed per problem) for solvers that need it.
+
+    The used slots of ``code`` are the support of ``z`` except in NIHT's first state, where
+    they are the support ``Γ`` of the first step with values 0 (``z = 0``).
     """
 
-    _leaves = ("z", "residual", "step_size", "code", "wx")
+    _leaves = ("code", "residual", "step_size", "wx")
 
-    def __init__(self, z, residual, step_size, code=None, wx=None):
-        self._set(z=z, residual=residual, step_size=step_size, code=code, wx=wx)
+    def __init__(self, code, residual, step_size, wx=None):
+        self._set(code=code, residual=residual, step_size=step_size, wx=wx)
+
+    @property
+    def z(self) -> jax.Array:
+        """The dense iterate ``(*spatial, K)``."""
+        return self.code.to_dense()
 
 
 def check_step_size(step_size) -> tuple[float | None, bool]:
@@ -58,9 +65,12 @@ def initial_step_size(op, step_size, auto: bool):
     return 1 / operator_norm(op) ** 2 if auto else step_size
 
 
-def zero_state(op, x, step_size, code=None, wx=None) -> IterateState:
-    z = jnp.zeros(tuple(op.out_shape), jnp.result_type(op.dtype, x.dtype))
-    return IterateState(z, x, jnp.asarray(step_size, z.dtype), code, wx)
+def zero_state(op, x, model, step_size, code=None, wx=None) -> IterateState:
+    """``z = 0`` (as ``code``, default: no used slot) and ``r = x``."""
+    if code is None:
+        code = model.project_sparse(jnp.zeros(tuple(op.out_shape), jnp.result_type(op.dtype, x)))
+    dtype = code.values.dtype
+    return IterateState(code, x, jnp.asarray(step_size, dtype), wx)
 
 
 class IHT(Solver):
@@ -82,11 +92,11 @@ class IHT(Solver):
         self._set(step_size=step_size, auto=auto)
 
     def init(self, op, x, model, aux=None) -> IterateState:
-        return zero_state(op, x, initial_step_size(op, self.step_size, self.auto))
+        return zero_state(op, x, model, initial_step_size(op, self.step_size, self.auto))
 
     def step(self, op, x, model, state: IterateState, aux=None) -> IterateState:
-        code = model.project_sparse(state.z + state.step_size * op.mv(state.residual))
-        return IterateState(code.to_dense(), x - op.rmv_sparse(code), state.step_size)
+        code = model.project_sparse(state.code.add_to(state.step_size * op.mv(state.residual)))
+        return IterateState(code, x - op.rmv_sparse(code), state.step_size)
 
 
 class NIHT(Solver):
@@ -121,22 +131,22 @@ class NIHT(Solver):
 
     def init(self, op, x, model, aux=None) -> IterateState:
         # the support Γ of the first step: supp 𝕄(Φᵀ x), since z = 0 has none
-        return zero_state(op, x, 1.0, code=model.project_sparse(op.mv(x)))
+        first = model.project_sparse(op.mv(x))
+        return zero_state(op, x, model, 1.0, code=first.replace(values=first.values * 0))
 
     def step(self, op, x, model, state: IterateState, aux=None) -> IterateState:
-        z, r, support = state.z, state.residual, state.code
+        support, r = state.code, state.residual  # Γ in index form, with the values of z
         g = op.mv(r)
         g_support = support.replace(
             values=jnp.where(support.mask, g.reshape(-1)[support.indices], 0)
         )
         mu = _safe_ratio(jnp.sum(g_support.values**2), jnp.sum(op.rmv_sparse(g_support) ** 2))
-        was = dense_mask(support)
         phi_z = x - r
 
-        if model.k is not None and model.capacity(z.shape) < model.num_regions(z.shape):
-            project = project_ray(model, z, support, g).at  # each μ at O(capacity)
+        if model.k is not None and model.capacity(g.shape) < model.num_regions(g.shape):
+            project = project_ray(model, support, g).at  # each μ at O(capacity)
         else:
-            project = lambda mu: model.project_sparse(z + mu * g)  # noqa: E731
+            project = lambda mu: model.project_sparse(support.add_to(mu * g))  # noqa: E731
 
         def attempt(mu):
             code = project(mu)
@@ -144,10 +154,10 @@ class NIHT(Solver):
 
         def needs_shrink(carry):
             mu, code, phi_new, count = carry
-            changed = jnp.any(dense_mask(code) != was)
-            dz = code.to_dense() - z
+            changed = ~code.same_support(support)
             # Φ dz = Φ z⁺ − Φ z, both at hand: no extra application of Φ
-            omega = (1 - self.c) * _safe_ratio(jnp.sum(dz**2), jnp.sum((phi_new - phi_z) ** 2))
+            dz = code.distance(support)
+            omega = (1 - self.c) * _safe_ratio(dz**2, jnp.sum((phi_new - phi_z) ** 2))
             return changed & (mu > omega) & (count < self.max_backtracks)
 
         def shrink(carry):
@@ -156,14 +166,7 @@ class NIHT(Solver):
             return (mu, *attempt(mu), count + 1)
 
         mu, code, phi_new, _ = jax.lax.while_loop(needs_shrink, shrink, (mu, *attempt(mu), 0))
-        return IterateState(code.to_dense(), x - phi_new, mu, code=code)
-
-
-def dense_mask(code) -> jax.Array:
-    """The used slots of a one-problem :class:`~jaxcs.SparseCode` as a dense boolean code."""
-    size = math.prod(code.shape)
-    flat = jnp.zeros(size, bool).at[code.indices].max(code.mask)
-    return flat.reshape(code.shape)
+        return IterateState(code, x - phi_new, mu)
 
 
 def _safe_ratio(num, den):
