@@ -26,6 +26,7 @@ from jaxcs.correlation import gram_table, restricted_gram
 from jaxcs.solvers.iht import (
     IterateState,
     Solver,
+    along,
     check_step_size,
     initial_step_size,
     zero_state,
@@ -154,7 +155,7 @@ class HTP(Solver):
         return zero_state(op, x, model, step, wx=_right_side(op, x, aux))
 
     def step(self, op, x, model, state: IterateState, aux=None) -> IterateState:
-        proxy = model.project_sparse(state.code.add_to(state.step_size * op.mv(state.residual)))
+        proxy = along(model, state.code, op.mv(state.residual))(state.step_size)
         code = _least_squares(op, x, state, proxy, aux, self.cg_iterations)
         if model.nonnegative:
             code = code.replace(values=jnp.maximum(code.values, 0))

@@ -95,7 +95,7 @@ class IHT(Solver):
         return zero_state(op, x, model, initial_step_size(op, self.step_size, self.auto))
 
     def step(self, op, x, model, state: IterateState, aux=None) -> IterateState:
-        code = model.project_sparse(state.code.add_to(state.step_size * op.mv(state.residual)))
+        code = along(model, state.code, op.mv(state.residual))(state.step_size)
         return IterateState(code, x - op.rmv_sparse(code), state.step_size)
 
 
@@ -143,10 +143,7 @@ class NIHT(Solver):
         mu = _safe_ratio(jnp.sum(g_support.values**2), jnp.sum(op.rmv_sparse(g_support) ** 2))
         phi_z = x - r
 
-        if model.k is not None and model.capacity(g.shape) < model.num_regions(g.shape):
-            project = project_ray(model, support, g).at  # each μ at O(capacity)
-        else:
-            project = lambda mu: model.project_sparse(support.add_to(mu * g))  # noqa: E731
+        project = along(model, support, g)
 
         def attempt(mu):
             code = project(mu)
@@ -167,6 +164,19 @@ class NIHT(Solver):
 
         mu, code, phi_new, _ = jax.lax.while_loop(needs_shrink, shrink, (mu, *attempt(mu), 0))
         return IterateState(code, x - phi_new, mu)
+
+
+def along(model, z, g):
+    """``μ ↦ model.project_sparse(z + μ g)`` for ``μ ≥ 0``, ``z`` a code in index form.
+
+    With a budget ``k`` below the number of regions this is the ray projection
+    (:func:`jaxcs.ray_projection.project_ray`): ``z + μ g`` is never formed, one pass over
+    ``g`` and ``O(capacity)`` per ``μ``; otherwise the projection of the dense sum.
+    """
+    shape = tuple(g.shape)
+    if model.k is not None and model.capacity(shape) < model.num_regions(shape):
+        return project_ray(model, z, g).at
+    return lambda mu: model.project_sparse(z.add_to(mu * g))
 
 
 def _safe_ratio(num, den):
