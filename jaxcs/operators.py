@@ -12,14 +12,12 @@ so ``jax.vmap`` over a stack of operators (many random filter draws) is one batc
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 from jaxcs.arguments import float_dtype, positive_ints
@@ -279,45 +277,80 @@ class ConvOperator(PytreeNode):
         """``Wᵀ z`` for a code in index form (:class:`~jaxcs.SparseCode`, ``s`` slots).
 
         Each used slot ``(j, i)`` adds filter ``i``, scaled by its value, at input position
-        ``t·j − pad`` (wrapped for ``"circular"``, cropped for ``"same"``): a scatter of
-        ``s · l`` rows of ``M``, against the ``n · K · l · M`` of the transposed convolution.
+        ``t·j − pad`` (wrapped for ``"circular"``, cropped for ``"same"``): a scatter of ``s``
+        windows of ``l · M``, against the ``n · K · l · M`` of the transposed convolution.
         Codes with more than ``1/SPARSE_FRACTION`` of the code size in slots use :meth:`rmv`.
         A NaN value makes the result NaN.
 
         Returns:
             ``(*batch, *input_shape, M)``.
         """
-        _check_code(code, self.out_shape)
-        slots = code.indices.shape[-1]
-        if slots * SPARSE_FRACTION > math.prod(self.out_shape):
-            return self.rmv(code.to_dense())
         batch = code.indices.shape[:-1]
-        dtype = jnp.result_type(self.filters.dtype, code.values.dtype)
-        values = code.used_values().astype(dtype)
-        flat = jax.vmap(self._place)(code.indices.reshape(-1, slots), values.reshape(-1, slots))
+        return self.residual(jnp.zeros(batch + self.in_shape, self.dtype), code, sign=1)
+
+    def residual(self, x: jax.Array, code, *, sign: int = -1) -> jax.Array:
+        """``x − Wᵀ z`` (``sign=-1``) or ``x + Wᵀ z`` for a code in index form: the filters of
+        the used slots scattered onto ``x`` (:meth:`rmv_sparse`), no intermediate signal.
+
+        Args:
+            x: ``(*batch, *input_shape, M)``, the batch of ``code``.
+            code: a :class:`~jaxcs.SparseCode` of shape ``out_shape``.
+
+        Returns:
+            ``(*batch, *input_shape, M)``; NaN throughout where a value of the code is NaN.
+        """
+        _check_code(code, self.out_shape)
+        x = jnp.asarray(x)
+        slots = code.indices.shape[-1]
+        batch = _check_trailing(x, self.in_shape, "x")
+        if batch != code.indices.shape[:-1]:
+            raise ValueError(
+                f"x has batch shape {batch} but code has {code.indices.shape[:-1]}; they must match"
+            )
+        if slots * SPARSE_FRACTION > math.prod(self.out_shape):
+            return x + sign * self.rmv(code.to_dense())
+        dtype = jnp.result_type(self.filters.dtype, code.values.dtype, x.dtype)
+        values = sign * code.used_values().astype(dtype)
+        flat = jax.vmap(self._place)(
+            x.reshape((-1,) + self.in_shape).astype(dtype),
+            code.indices.reshape(-1, slots),
+            values.reshape(-1, slots),
+        )
         return flat.reshape(batch + self.in_shape)
 
-    def _place(self, indices: jax.Array, values: jax.Array) -> jax.Array:
-        """One code's ``Wᵀ z`` from its slots: ``(s,)`` flat indices and values."""
-        K, M = self.out_channels, self.in_channels
-        taps = np.array(list(itertools.product(*map(range, self.filter_shape))))  # (l, d)
+    def _place(self, x: jax.Array, indices: jax.Array, values: jax.Array) -> jax.Array:
+        """One code's ``x + Σ_s values_s · (filter of slot s at its shift)``: a scatter-add of
+        ``(*l, M)`` windows into ``x`` padded as :meth:`mv` pads it, then cropped or folded."""
+        K, d = self.out_channels, self.ndim
         shift = jnp.unravel_index(indices // K, self.out_spatial)
-        position, inside = 0, jnp.ones((indices.size, len(taps)), bool)
-        for axis, D in enumerate(self.input_shape):
-            p = self.stride[axis] * shift[axis][:, None] + taps[:, axis] - self.pads[axis][0]
-            if self.padding == "circular":
-                p = p % D
-            else:  # "same" crops the taps that fall in the zero padding
-                inside = inside & (p >= 0) & (p < D)
-            position = position * D + p
-        size = math.prod(self.input_shape)
-        position = jnp.where(inside, position, size)  # out of range: dropped
-        filters = jnp.moveaxis(self.filters.reshape(len(taps), M, K), -1, 0)  # (K, l, M)
-        rows = values[:, None, None] * filters[indices % K].astype(values.dtype)  # (s, l, M)
-        x = jnp.zeros((size, M), values.dtype)
-        x = x.at[position.reshape(-1)].add(rows.reshape(-1, M), mode="drop")
-        x = jnp.where(jnp.any(jnp.isnan(values)), jnp.nan, x)
-        return x.reshape(self.in_shape)
+        starts = jnp.stack([t * j for t, j in zip(self.stride, shift, strict=True)], axis=-1)
+        filters = jnp.moveaxis(self.filters, -1, 0).astype(values.dtype)  # (K, *l, M)
+        windows = values.reshape((-1,) + (1,) * (d + 1)) * filters[indices % K]
+        pads = [
+            (lo, self._padded_size(a) - D - lo)
+            for a, ((lo, _), D) in enumerate(zip(self.pads, self.input_shape, strict=True))
+        ]
+        padded = jnp.pad(x, pads + [(0, 0)]) if any(p != (0, 0) for p in pads) else x
+        numbers = lax.ScatterDimensionNumbers(
+            update_window_dims=tuple(range(1, d + 2)),
+            inserted_window_dims=(),
+            scatter_dims_to_operand_dims=tuple(range(d)),
+        )
+        # every window lies inside the padded signal: t·j + l ≤ padded size
+        padded = lax.scatter_add(
+            padded, starts, windows, numbers, mode=lax.GatherScatterMode.PROMISE_IN_BOUNDS
+        )
+        if self.padding == "circular":
+            for axis, D in enumerate(self.input_shape):
+                padded = _fold(padded, axis, D)
+        else:  # "same" crops its zero padding ("valid" has none)
+            padded = padded[
+                tuple(
+                    slice(lo, lo + D)
+                    for (lo, _), D in zip(self.pads, self.input_shape, strict=True)
+                )
+            ]
+        return jnp.where(jnp.any(jnp.isnan(values)), jnp.nan, padded)
 
     def as_matrix(self) -> jax.Array:
         """The dense ``(prod(out_shape), prod(in_shape))`` matrix of ``W`` (tests, tiny sizes).
@@ -412,17 +445,29 @@ class MatrixOperator(PytreeNode):
         Returns:
             ``(*batch, *in_shape)``.
         """
+        batch = code.indices.shape[:-1]
+        return self.residual(jnp.zeros(batch + self.in_shape, self.dtype), code, sign=1)
+
+    def residual(self, x: jax.Array, code, *, sign: int = -1) -> jax.Array:
+        """``x − Wᵀ z`` (``sign=-1``) or ``x + Wᵀ z`` for a code in index form, as
+        :meth:`rmv_sparse` but accumulated onto ``x`` (``(*batch, *in_shape)``)."""
         _check_code(code, self.out_shape)
-        values = code.used_values()
+        x = jnp.asarray(x)
+        batch = _check_trailing(x, self.in_shape, "x")
+        if batch != code.indices.shape[:-1]:
+            raise ValueError(
+                f"x has batch shape {batch} but code has {code.indices.shape[:-1]}; they must match"
+            )
+        values = sign * code.used_values()
         indices, slots = code.indices, code.indices.shape[-1]
-        dtype = jnp.result_type(values.dtype, self.matrix.dtype)
+        dtype = jnp.result_type(values.dtype, self.matrix.dtype, x.dtype)
 
         def add_row(s, y):  # a fused gather-multiply-add per slot: no (s, N) intermediate
             return y + values[..., s, None] * self.matrix[indices[..., s]]
 
-        y = jnp.zeros(indices.shape[:-1] + self.matrix.shape[1:], dtype)
+        y = x.reshape(batch + (-1,)).astype(dtype)
         y = jax.lax.fori_loop(0, slots, add_row, y, unroll=max(1, min(slots, 8)))
-        return y.reshape(indices.shape[:-1] + self.in_shape)
+        return y.reshape(batch + self.in_shape)
 
     def as_matrix(self) -> jax.Array:
         return self.matrix

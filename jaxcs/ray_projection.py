@@ -132,7 +132,9 @@ def project_ray(model: RegionModel, z: SparseCode, g: jax.Array):
     free_ok = ~held[free]
     free_cell, _ = region_switches(g, free, best[free], window, model.nonnegative)
     flat_g = g.reshape(-1)
-    invalid = jnp.any(jnp.isnan(z.values)) | ~jnp.all(jnp.isfinite(flat_g))
+    # a non-finite g shows in the regions' max |g| (signed: that is best itself)
+    magnitude = region_best(g, window, False) if model.nonnegative else best
+    invalid = jnp.any(jnp.isnan(z.values)) | ~jnp.all(jnp.isfinite(magnitude))
     invalid = invalid | exceeds_capacity(model.k, capacity)
     return RayProjection(
         held_cells=held_cells,

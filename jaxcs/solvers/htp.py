@@ -159,7 +159,7 @@ class HTP(Solver):
         code = _least_squares(op, x, state, proxy, aux, self.cg_iterations)
         if model.nonnegative:
             code = code.replace(values=jnp.maximum(code.values, 0))
-        return IterateState(code, x - op.rmv_sparse(code), state.step_size, state.wx)
+        return IterateState(code, op.residual(x, code), state.step_size, state.wx)
 
 
 class CoSaMP(Solver):
@@ -208,4 +208,4 @@ class CoSaMP(Solver):
         )
         b = _least_squares(op, x, state, merged, aux, self.cg_iterations)
         code = model.project_sparse(b.to_dense())
-        return IterateState(code, x - op.rmv_sparse(code), state.step_size, state.wx)
+        return IterateState(code, op.residual(x, code), state.step_size, state.wx)

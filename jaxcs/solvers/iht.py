@@ -96,7 +96,7 @@ class IHT(Solver):
 
     def step(self, op, x, model, state: IterateState, aux=None) -> IterateState:
         code = along(model, state.code, op.mv(state.residual))(state.step_size)
-        return IterateState(code, x - op.rmv_sparse(code), state.step_size)
+        return IterateState(code, op.residual(x, code), state.step_size)
 
 
 class NIHT(Solver):
@@ -141,20 +141,18 @@ class NIHT(Solver):
             values=jnp.where(support.mask, g.reshape(-1)[support.indices], 0)
         )
         mu = _safe_ratio(jnp.sum(g_support.values**2), jnp.sum(op.rmv_sparse(g_support) ** 2))
-        phi_z = x - r
-
         project = along(model, support, g)
 
         def attempt(mu):
             code = project(mu)
-            return code, op.rmv_sparse(code)
+            return code, op.residual(x, code)
 
         def needs_shrink(carry):
-            mu, code, phi_new, count = carry
+            mu, code, r_new, count = carry
             changed = ~code.same_support(support)
-            # Φ dz = Φ z⁺ − Φ z, both at hand: no extra application of Φ
+            # Φ (z⁺ − z) = r − r⁺, both at hand: no extra application of Φ
             dz = code.distance(support)
-            omega = (1 - self.c) * _safe_ratio(dz**2, jnp.sum((phi_new - phi_z) ** 2))
+            omega = (1 - self.c) * _safe_ratio(dz**2, jnp.sum((r - r_new) ** 2))
             return changed & (mu > omega) & (count < self.max_backtracks)
 
         def shrink(carry):
@@ -162,8 +160,8 @@ class NIHT(Solver):
             mu = mu / (self.kappa * (1 - self.c))
             return (mu, *attempt(mu), count + 1)
 
-        mu, code, phi_new, _ = jax.lax.while_loop(needs_shrink, shrink, (mu, *attempt(mu), 0))
-        return IterateState(code, x - phi_new, mu)
+        mu, code, r_new, _ = jax.lax.while_loop(needs_shrink, shrink, (mu, *attempt(mu), 0))
+        return IterateState(code, r_new, mu)
 
 
 def along(model, z, g):
