@@ -640,9 +640,19 @@ def test_rmv_sparse_equals_dense_rmv(dtype):
         np.testing.assert_allclose(got, op.rmv(code.to_dense()), **TOL[dtype])
         one = jax.jit(jax.vmap(op.rmv_sparse))(code)
         np.testing.assert_allclose(one, got, **TOL[dtype])
+        x = rng.standard_normal((2, 3) + tuple(op.in_shape)).astype(dtype)
+        residual = op.residual(x, code)
+        assert residual.dtype == dtype
+        np.testing.assert_allclose(
+            np.asarray(residual).reshape(6, -1), x.reshape(6, -1) - expected, **TOL[dtype]
+        )
+        np.testing.assert_allclose(op.residual(x, code, sign=1), x + got, **TOL[dtype])
         bad = code.replace(values=code.values.at[0, 0, 0].set(jnp.nan))
-        assert np.all(np.isnan(np.asarray(op.rmv_sparse(bad))[0, 0]))
-        assert np.all(np.isfinite(np.asarray(op.rmv_sparse(bad))[1]))
+        for out in (op.rmv_sparse(bad), op.residual(x, bad)):
+            assert np.all(np.isnan(np.asarray(out)[0, 0]))
+            assert np.all(np.isfinite(np.asarray(out)[1]))
+        with pytest.raises(ValueError, match="batch shape"):
+            op.residual(x[0], code)
 
 
 def test_rmv_sparse_rejects_a_code_of_another_shape():
@@ -656,8 +666,8 @@ def test_rmv_sparse_rejects_a_code_of_another_shape():
 
 
 @jax.jit
-def _rmv_sparse_and_matrix(op, code):
-    return op.rmv_sparse(code), op.as_matrix()
+def _rmv_sparse_and_matrix(op, code, x):
+    return op.rmv_sparse(code), op.residual(x, code), op.as_matrix()
 
 
 @pytest.mark.parametrize(CASE_ARGS, CASE_PARAMS)
@@ -678,8 +688,12 @@ def test_conv_rmv_sparse_scatter_matches_dense_matrix(
     code = jaxcs.SparseCode(
         jnp.asarray(indices, jnp.int32), jnp.asarray(np.where(mask, values, 0)), mask, op.out_shape
     )
-    got, A = _rmv_sparse_and_matrix(op, code)
+    x = rng.standard_normal((3,) + tuple(op.in_shape)).astype(np.float32)
+    got, residual, A = _rmv_sparse_and_matrix(op, code, x)
     dense = np.zeros((3, size))
     np.put_along_axis(dense, indices, np.where(mask, values, 0), 1)
     expected = dense @ np.asarray(A, np.float64)
     np.testing.assert_allclose(np.asarray(got).reshape(3, -1), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(residual).reshape(3, -1), x.reshape(3, -1) - expected, rtol=1e-5, atol=1e-5
+    )
