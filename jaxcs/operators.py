@@ -295,18 +295,13 @@ class ConvOperator(PytreeNode):
         Args:
             x: ``(*batch, *input_shape, M)``, the batch of ``code``.
             code: a :class:`~jaxcs.SparseCode` of shape ``out_shape``.
+            sign: ``-1`` or ``1``.
 
         Returns:
             ``(*batch, *input_shape, M)``; NaN throughout where a value of the code is NaN.
         """
-        _check_code(code, self.out_shape)
-        x = jnp.asarray(x)
+        x, batch = _check_residual(self, x, code, sign)
         slots = code.indices.shape[-1]
-        batch = _check_trailing(x, self.in_shape, "x")
-        if batch != code.indices.shape[:-1]:
-            raise ValueError(
-                f"x has batch shape {batch} but code has {code.indices.shape[:-1]}; they must match"
-            )
         if slots * SPARSE_FRACTION > math.prod(self.out_shape):
             return x + sign * self.rmv(code.to_dense())
         dtype = jnp.result_type(self.filters.dtype, code.values.dtype, x.dtype)
@@ -330,15 +325,18 @@ class ConvOperator(PytreeNode):
             (lo, self._padded_size(a) - D - lo)
             for a, ((lo, _), D) in enumerate(zip(self.pads, self.input_shape, strict=True))
         ]
+        # a NaN value spoils the whole signal: folded into the copy of x the scatter needs anyway
+        x = x + jnp.where(jnp.any(jnp.isnan(values)), jnp.nan, 0).astype(x.dtype)
         padded = jnp.pad(x, pads + [(0, 0)]) if any(p != (0, 0) for p in pads) else x
         numbers = lax.ScatterDimensionNumbers(
             update_window_dims=tuple(range(1, d + 2)),
             inserted_window_dims=(),
             scatter_dims_to_operand_dims=tuple(range(d)),
         )
-        # every window lies inside the padded signal: t·j + l ≤ padded size
+        # every window of a valid index lies inside the padded signal (t·j + l ≤ padded size);
+        # FILL_OR_DROP: whatever the indices, nothing is written outside it
         padded = lax.scatter_add(
-            padded, starts, windows, numbers, mode=lax.GatherScatterMode.PROMISE_IN_BOUNDS
+            padded, starts, windows, numbers, mode=lax.GatherScatterMode.FILL_OR_DROP
         )
         if self.padding == "circular":
             for axis, D in enumerate(self.input_shape):
@@ -350,7 +348,7 @@ class ConvOperator(PytreeNode):
                     for (lo, _), D in zip(self.pads, self.input_shape, strict=True)
                 )
             ]
-        return jnp.where(jnp.any(jnp.isnan(values)), jnp.nan, padded)
+        return padded
 
     def as_matrix(self) -> jax.Array:
         """The dense ``(prod(out_shape), prod(in_shape))`` matrix of ``W`` (tests, tiny sizes).
@@ -368,6 +366,20 @@ def _check_code(code, out_shape) -> None:
             f"code must be a SparseCode of shape {tuple(out_shape)} (op.out_shape); got "
             f"{getattr(code, 'shape', type(code).__name__)}"
         )
+
+
+def _check_residual(op, x, code, sign) -> tuple[jax.Array, tuple[int, ...]]:
+    """Arguments of ``op.residual``: ``(x as an array, batch shape)``, or a ValueError."""
+    _check_code(code, op.out_shape)
+    if sign not in (-1, 1):
+        raise ValueError(f"sign must be -1 (x − Wᵀz) or 1 (x + Wᵀz); got {sign!r}")
+    x = jnp.asarray(x)
+    batch = _check_trailing(x, tuple(op.in_shape), "x")
+    if batch != code.indices.shape[:-1]:
+        raise ValueError(
+            f"x has batch shape {batch} but code has {code.indices.shape[:-1]}; they must match"
+        )
+    return x, batch
 
 
 def _fold(x: jax.Array, axis: int, period: int) -> jax.Array:
@@ -451,13 +463,7 @@ class MatrixOperator(PytreeNode):
     def residual(self, x: jax.Array, code, *, sign: int = -1) -> jax.Array:
         """``x − Wᵀ z`` (``sign=-1``) or ``x + Wᵀ z`` for a code in index form, as
         :meth:`rmv_sparse` but accumulated onto ``x`` (``(*batch, *in_shape)``)."""
-        _check_code(code, self.out_shape)
-        x = jnp.asarray(x)
-        batch = _check_trailing(x, self.in_shape, "x")
-        if batch != code.indices.shape[:-1]:
-            raise ValueError(
-                f"x has batch shape {batch} but code has {code.indices.shape[:-1]}; they must match"
-            )
+        x, batch = _check_residual(self, x, code, sign)
         values = sign * code.used_values()
         indices, slots = code.indices, code.indices.shape[-1]
         dtype = jnp.result_type(values.dtype, self.matrix.dtype, x.dtype)

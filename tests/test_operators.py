@@ -653,6 +653,8 @@ def test_rmv_sparse_equals_dense_rmv(dtype):
             assert np.all(np.isfinite(np.asarray(out)[1]))
         with pytest.raises(ValueError, match="batch shape"):
             op.residual(x[0], code)
+        with pytest.raises(ValueError, match="sign"):
+            op.residual(x, code, sign=2)
 
 
 def test_rmv_sparse_rejects_a_code_of_another_shape():
