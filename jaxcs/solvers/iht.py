@@ -1,8 +1,11 @@
 """Model-based iterative hard thresholding: IHT (Algorithm 1) and normalised IHT.
 
 Notation: ``Φ = Wᵀ`` (``op.rmv``), ``Φᵀ = W`` (``op.mv``), ``𝕄 = model.project``, residual
-``r = x − Φ z``. A solver is a pytree with ``init(op, x, model) -> state`` and
-``step(op, x, model, state) -> state``; the loop belongs to :func:`jaxcs.recover`.
+``r = x − Φ z``. A solver is a pytree with ``prepare(op, model) -> aux``,
+``init(op, x, model, aux) -> state`` and ``step(op, x, model, state, aux) -> state``; the loop
+belongs to :func:`jaxcs.recover`. States hold the iterate in index form
+(:class:`~jaxcs.SparseCode`): a step costs one ``W r``, one projection along the ray
+``z + μ W r`` and one scatter for ``x − Φ z``, with no dense code in between.
 """
 
 from __future__ import annotations
