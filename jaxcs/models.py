@@ -104,6 +104,10 @@ class SparseCode(PytreeNode):
     def add_to(self, v: jax.Array) -> jax.Array:
         """``v + to_dense()`` (``v``: ``(*batch, *shape)``) by a scatter-add of the slots, at
         ``O(slots)`` after ``v``; a NaN value makes its own cell NaN."""
+        v = jnp.asarray(v)
+        expected = self.indices.shape[:-1] + self.shape
+        if v.shape != expected:
+            raise ValueError(f"v must have shape {expected} (batch + code shape); got {v.shape}")
         return self._scatter(v, self.used_values(), "add")
 
     def to_dense(self) -> jax.Array:
@@ -127,6 +131,14 @@ class SparseCode(PytreeNode):
     def _matches(self, other: SparseCode):
         """``(…, slots, other slots)``: used slot of ``self`` at the cell of a used slot of
         ``other``; or ``None`` when pairwise comparison costs more than the dense code."""
+        if not isinstance(other, SparseCode) or (other.shape, other.indices.shape[:-1]) != (
+            self.shape,
+            self.indices.shape[:-1],
+        ):
+            raise ValueError(
+                f"other must be a SparseCode of shape {self.shape} with batch shape "
+                f"{self.indices.shape[:-1]}; got {other!r}"
+            )
         if self.indices.shape[-1] * other.indices.shape[-1] > math.prod(self.shape):
             return None
         same = self.indices[..., :, None] == other.indices[..., None, :]

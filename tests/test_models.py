@@ -801,3 +801,9 @@ def test_sparse_code_arithmetic_matches_dense(max_k):
     nan = ca.replace(values=ca.values.at[0, 1].set(jnp.nan))
     assert np.isnan(nan.norm()[0]) and np.isnan(nan.distance(cb)[0])
     assert np.isnan(cb.distance(nan)[0]) and np.isfinite(nan.distance(cb)[1:]).all()
+    with pytest.raises(ValueError, match=r"\bv must have shape"):
+        ca.add_to(v[0])
+    with pytest.raises(ValueError, match="other must be a SparseCode"):
+        ca.distance(jax.tree.map(lambda leaf: leaf[0], cb))
+    with pytest.raises(ValueError, match="other must be a SparseCode"):
+        ca.same_support(model.project_sparse(a[0].reshape(4, 6)))

@@ -655,6 +655,8 @@ def test_rmv_sparse_equals_dense_rmv(dtype):
             op.residual(x[0], code)
         with pytest.raises(ValueError, match="sign"):
             op.residual(x, code, sign=2)
+        with pytest.raises(ValueError, match=r"\bx must have shape"):
+            op.residual(x[..., :-1], code)
 
 
 def test_rmv_sparse_rejects_a_code_of_another_shape():
