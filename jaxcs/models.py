@@ -77,7 +77,8 @@ class SparseCode(PytreeNode):
 
     Attributes:
         indices: ``(*batch, max_k)`` int32 flat indices into a code of shape ``shape``.
-        values: ``(*batch, max_k)`` non-zero values (0 in unused slots).
+        values: ``(*batch, max_k)`` values of the used slots (0 in unused slots; a solver
+            state may keep a used slot at 0).
         mask: ``(*batch, max_k)`` bool, ``True`` for used slots.
         shape: the dense code shape ``(*spatial, K)`` (static).
     """
@@ -102,13 +103,15 @@ class SparseCode(PytreeNode):
         return out(values.reshape(flat.shape)).reshape(dense.shape)
 
     def add_to(self, v: jax.Array) -> jax.Array:
-        """``v + to_dense()`` (``v``: ``(*batch, *shape)``) by a scatter-add of the slots, at
-        ``O(slots)`` after ``v``; a NaN value makes its own cell NaN."""
+        """``v + to_dense()`` (``v``: ``(*batch, *shape)``, dtypes promoted as ``+`` does) by a
+        scatter-add of the slots, at ``O(slots)`` after ``v``; a NaN value makes its own cell
+        NaN."""
         v = jnp.asarray(v)
         expected = self.indices.shape[:-1] + self.shape
         if v.shape != expected:
             raise ValueError(f"v must have shape {expected} (batch + code shape); got {v.shape}")
-        return self._scatter(v, self.used_values(), "add")
+        dtype = jnp.result_type(v.dtype, self.values.dtype)  # as ``v + to_dense()`` promotes
+        return self._scatter(v.astype(dtype), self.used_values().astype(dtype), "add")
 
     def to_dense(self) -> jax.Array:
         """``(*batch, *shape)`` dense codes (NaN throughout where any slot's value is NaN)."""

@@ -7,6 +7,11 @@ depend on ``μ``. Hence the ``k`` regions kept by ``𝕄(z + μ g)`` lie among t
 ``z`` and the ``capacity`` best of the others by ``g`` alone: one pass over ``g`` per ray, then
 each ``μ`` ranks ``2 · capacity`` candidate regions, with the same tie rule as
 :func:`jaxcs.pool_project` (lowest cell in a region, then lowest region).
+
+In floating point one caveat remains: the other regions are chosen, and their cells picked,
+by ``g``; when rounding makes ``μ g`` equal for two different ``g`` (or overflows both to
+±inf), the projection of the formed sum gives the tie to the lower index and the ray to the
+larger ``g``. Exact ties in ``g`` itself follow the rule above.
 """
 
 from __future__ import annotations
@@ -61,7 +66,9 @@ class RayProjection(PytreeNode):
         self._set(**fields)
 
     def at(self, mu) -> SparseCode:
-        """``model.project_sparse(z + mu · g)`` for ``mu ≥ 0`` (same cells, values, ties)."""
+        """``model.project_sparse(z + mu · g)`` for ``mu ≥ 0`` (same cells, values and ties,
+        up to the rounding caveat of the module docstring); a NaN or infinite ``mu`` gives NaN,
+        as the projection of ``z + mu · g`` does."""
         values = self.z_cells + mu * self.g_cells
         score = values if self.nonnegative else jnp.abs(values)
         best = first_max(jnp.where(self.held_valid, score, -jnp.inf), axis=0)[None]
@@ -91,7 +98,7 @@ class RayProjection(PytreeNode):
         used = jnp.arange(self.capacity) < (self.capacity if self.k is None else self.k)
         used = used & (magnitude[chosen] > 0)
         kept = jnp.where(used, value[chosen], 0)
-        invalid = self.invalid | jnp.isnan(mu)
+        invalid = self.invalid | ~jnp.isfinite(mu)
         return SparseCode(cell[chosen], jnp.where(invalid, jnp.nan, kept), used, self.shape)
 
 

@@ -65,5 +65,6 @@ def test_ray_projection_nan_and_capacity():
     np.testing.assert_array_equal(over(1), model.replace(k=1).project(g))
     ray = project_ray(model, support, g)
     assert np.all(np.isnan(ray.at(jnp.nan).to_dense()))  # as project(z + NaN · g)
+    assert np.all(np.isnan(ray.at(jnp.inf).to_dense()))  # inf · 0 = NaN in z + inf · g
     nan_z = support.replace(values=support.values.at[1].set(jnp.nan))
     assert np.all(np.isnan(project_ray(model, nan_z, g).at(0.5).to_dense()))

@@ -358,6 +358,30 @@ def test_nan_input_reports_nonfinite_for_that_problem_only():
     np.testing.assert_array_equal(np.asarray(sol.z)[keep], np.asarray(clean.z)[keep])
     assert np.all(_relative_errors(np.asarray(sol.z)[keep], np.asarray(z)[keep]) < 1e-3)
     assert "non-finite" in jaxcs.STATUS[Status.NONFINITE]
+    # the stopped problem keeps z = 0 and no support, for every solver
+    for solver in (jaxcs.IHT(), jaxcs.NIHT(), jaxcs.HTP(), jaxcs.CoSaMP()):
+        stopped = _solve(op, bad, model, solver)
+        assert int(stopped.status[1]) == Status.NONFINITE, solver
+        assert np.all(np.asarray(stopped.z)[1] == 0) and not np.any(stopped.support[1]), solver
+
+
+def test_iht_and_htp_steps_equal_the_projection_of_the_formed_sum():
+    """One step is 𝕄(z + μ Φᵀr) exactly, also where rounding makes μ·g tie for different g
+    (1.5 · 1.5000002 == 1.5 · 1.5000004 in float32: the tie goes to the lower index)."""
+    a, b = np.float32(1.5000002), np.float32(1.5000004)
+    assert a * np.float32(1.5) == b * np.float32(1.5)
+    op = jaxcs.MatrixOperator(jnp.eye(3, dtype=jnp.float32))
+    x = jnp.asarray([a, b, 0], jnp.float32)
+    for model in (jaxcs.TopKModel(1, max_k=1), jaxcs.BlockModel(1, max_k=1)):
+        model_op = (
+            op
+            if isinstance(model, jaxcs.TopKModel)
+            else jaxcs.MatrixOperator(jnp.eye(3, dtype=jnp.float32), out_shape=(3, 1))
+        )
+        for solver in (jaxcs.IHT(step_size=1.5), jaxcs.HTP(step_size=1.5)):
+            sol = jaxcs.recover(model_op, x, model, solver, max_steps=1, tol=0.0)
+            expected = model.project(1.5 * model_op.mv(x))
+            np.testing.assert_array_equal(np.asarray(sol.support), np.asarray(expected) != 0)
 
 
 def test_nan_in_operator_reports_nonfinite_after_one_step():

@@ -26,7 +26,6 @@ from jaxcs.correlation import gram_table, restricted_gram
 from jaxcs.solvers.iht import (
     IterateState,
     Solver,
-    along,
     check_step_size,
     initial_step_size,
     zero_state,
@@ -155,7 +154,7 @@ class HTP(Solver):
         return zero_state(op, x, model, step, wx=_right_side(op, x, aux))
 
     def step(self, op, x, model, state: IterateState, aux=None) -> IterateState:
-        proxy = along(model, state.code, op.mv(state.residual))(state.step_size)
+        proxy = model.project_sparse(state.code.add_to(op.mv(state.step_size * state.residual)))
         code = _least_squares(op, x, state, proxy, aux, self.cg_iterations)
         if model.nonnegative:
             code = code.replace(values=jnp.maximum(code.values, 0))

@@ -4,8 +4,10 @@ Notation: ``Φ = Wᵀ`` (``op.rmv``), ``Φᵀ = W`` (``op.mv``), ``𝕄 = model.
 ``r = x − Φ z``. A solver is a pytree with ``prepare(op, model) -> aux``,
 ``init(op, x, model, aux) -> state`` and ``step(op, x, model, state, aux) -> state``; the loop
 belongs to :func:`jaxcs.recover`. States hold the iterate in index form
-(:class:`~jaxcs.SparseCode`): a step costs one ``W r``, one projection along the ray
-``z + μ W r`` and one scatter for ``x − Φ z``, with no dense code in between.
+(:class:`~jaxcs.SparseCode`): a step costs one ``W r``, one projection of ``z + μ W r`` (the
+slots of ``z`` scattered onto ``μ W r``) and one scatter for ``x − Φ z``; the driver measures
+``‖z‖`` and ``‖z⁺ − z‖`` from the slots (only HTP/CoSaMP's CG path forms the dense ``z``, to
+warm-start).
 """
 
 from __future__ import annotations
@@ -32,11 +34,12 @@ class Solver(PytreeNode):
 
 class IterateState(PytreeNode):
     """The iterate in index form, ``code`` (a :class:`~jaxcs.SparseCode`: ``z`` is
-    ``code.to_dense()``, never formed inside the loop), the residual ``r = x − Φ z``, the step
-    size used last, and ``wx`` (``W x``, fixed per problem) for solvers that need it.
+    ``code.to_dense()``), the residual ``r = x − Φ z``, the step size used last, and ``wx``
+    (``W x``, fixed per problem) for solvers that need it.
 
-    The used slots of ``code`` are the support of ``z`` except in NIHT's first state, where
-    they are the support ``Γ`` of the first step with values 0 (``z = 0``).
+    The used slots of ``code`` hold the non-zeros of ``z`` and may hold zeros: in NIHT's first
+    state they are the support ``Γ`` of the first step with values 0 (``z = 0``), and HTP with
+    a non-negative model clips negative least-squares values to 0 in place.
     """
 
     _leaves = ("code", "residual", "step_size", "wx")
@@ -98,7 +101,7 @@ class IHT(Solver):
         return zero_state(op, x, model, initial_step_size(op, self.step_size, self.auto))
 
     def step(self, op, x, model, state: IterateState, aux=None) -> IterateState:
-        code = along(model, state.code, op.mv(state.residual))(state.step_size)
+        code = model.project_sparse(state.code.add_to(op.mv(state.step_size * state.residual)))
         return IterateState(code, op.residual(x, code), state.step_size)
 
 
@@ -135,7 +138,10 @@ class NIHT(Solver):
     def init(self, op, x, model, aux=None) -> IterateState:
         # the support Γ of the first step: supp 𝕄(Φᵀ x), since z = 0 has none
         first = model.project_sparse(op.mv(x))
-        return zero_state(op, x, model, 1.0, code=first.replace(values=first.values * 0))
+        # z = 0 exactly (also for non-finite data, which stops before the first step)
+        return zero_state(
+            op, x, model, 1.0, code=first.replace(values=jnp.zeros_like(first.values))
+        )
 
     def step(self, op, x, model, state: IterateState, aux=None) -> IterateState:
         support, r = state.code, state.residual  # Γ in index form, with the values of z
@@ -172,7 +178,9 @@ def along(model, z, g):
 
     With a budget ``k`` below the number of regions this is the ray projection
     (:func:`jaxcs.ray_projection.project_ray`): ``z + μ g`` is never formed, one pass over
-    ``g`` and ``O(capacity)`` per ``μ``; otherwise the projection of the dense sum.
+    ``g``, then ``O(capacity · window)`` per ``μ`` (exact up to ties that only the rounding of
+    ``μ g`` creates, see there); otherwise the projection of the dense sum. NIHT's step-size
+    search uses it; a single step (IHT, HTP) projects the dense sum, exactly the reference.
     """
     shape = tuple(g.shape)
     if model.k is not None and model.capacity(shape) < model.num_regions(shape):
