@@ -27,6 +27,7 @@ from jaxcs.solvers.iht import (
     IterateState,
     Solver,
     check_step_size,
+    gradient_projection,
     initial_step_size,
     zero_state,
 )
@@ -154,7 +155,7 @@ class HTP(Solver):
         return zero_state(op, x, model, step, wx=_right_side(op, x, aux))
 
     def step(self, op, x, model, state: IterateState, aux=None) -> IterateState:
-        proxy = model.project_sparse(state.code.add_to(op.mv(state.step_size * state.residual)))
+        proxy = gradient_projection(op, model, state)
         code = _least_squares(op, x, state, proxy, aux, self.cg_iterations)
         if model.nonnegative:
             code = code.replace(values=jnp.maximum(code.values, 0))

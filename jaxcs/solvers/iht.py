@@ -71,6 +71,12 @@ def initial_step_size(op, step_size, auto: bool):
     return 1 / operator_norm(op) ** 2 if auto else step_size
 
 
+def gradient_projection(op, model, state: IterateState):
+    """``𝕄(z + μ Φᵀ r)`` in index form: the slots of ``z`` scattered onto ``W(μ r)``, then
+    projected (the step of IHT, the support proxy of HTP)."""
+    return model.project_sparse(state.code.add_to(op.mv(state.step_size * state.residual)))
+
+
 def zero_state(op, x, model, step_size, code=None, wx=None) -> IterateState:
     """``z = 0`` (as ``code``, default: no used slot) and ``r = x``."""
     if code is None:
@@ -101,7 +107,7 @@ class IHT(Solver):
         return zero_state(op, x, model, initial_step_size(op, self.step_size, self.auto))
 
     def step(self, op, x, model, state: IterateState, aux=None) -> IterateState:
-        code = model.project_sparse(state.code.add_to(op.mv(state.step_size * state.residual)))
+        code = gradient_projection(op, model, state)
         return IterateState(code, op.residual(x, code), state.step_size)
 
 
