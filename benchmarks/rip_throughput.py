@@ -34,7 +34,7 @@ import numpy as np
 from jax import lax
 
 import jaxcs
-from jaxcs.cli import environment
+from jaxcs.io import environment
 
 FIG2 = dict(filter_length=5, in_channels=32, out_channels=96, input_size=32, k=10)
 

@@ -36,7 +36,7 @@ comparison). HTP and CoSaMP solve their least squares directly from the restrict
 
 - ``jaxcs_iht_fixed``: batched IHT with step 1 (the paper's Algorithm 1), exactly ``S`` steps
   (``mode="scan"``, ``tol=0``); ``jaxcs_iht_tol`` and ``jaxcs_niht_tol``: ``mode="while"``,
-  ``tol=1e-6``, at most ``S`` steps. These use ``BlockModel(10, max_k=10)`` (index-form codes
+  ``tol=1e-6``, at most ``S`` steps. These use ``BlockModel(10, capacity=10)`` (index-form codes
   of exactly ``k`` slots, as the NumPy loop keeps ``k`` entries);
   ``jaxcs_iht_fixed_default_capacity`` is ``jaxcs_iht_fixed`` with ``BlockModel(10)``, whose
   default capacity of 16 slots lets a sweep over ``k ≤ 16`` share one compiled program.
@@ -370,7 +370,7 @@ def bench(args) -> dict:
     code_shape, k = tuple(op_b.out_shape), FIG2["k"]
     # capacity = k: a fixed-k run needs no spare slots (the default rounds k up to a multiple
     # of 8, 16 here, so that a sweep over k shares one compiled program); both are timed
-    exact = jaxcs.BlockModel(k, max_k=k)
+    exact = jaxcs.BlockModel(k, capacity=k)
     fixed = dict(max_steps=S, tol=0.0, mode="scan")
     configs_b = {
         "jaxcs_iht_fixed": (jaxcs.IHT(), exact, fixed),
@@ -514,8 +514,8 @@ def bench(args) -> dict:
             "tol": tol,
             "dense_matrix_shape": list(A.shape),
             "codes": "BlockModel.sample, Uniform[-1, 1] values",
-            "jaxcs_model": f"BlockModel({k}, max_k={k}); *_default_capacity: BlockModel({k}) "
-            f"(max_k={block.max_k})",
+            "jaxcs_model": f"BlockModel({k}, capacity={k}); *_default_capacity: BlockModel({k}) "
+            f"(capacity={block.capacity})",
             "success": f"relative error of z < {SUCCESS_TOL}",
         },
         "problems_per_second": median_table(rates_b),
@@ -625,7 +625,7 @@ def main() -> None:
         return
     args.rounds = args.rounds or (2 if args.quick else 5)
 
-    from jaxcs.cli import environment
+    from jaxcs.io import environment
 
     env = environment()
     start, load_before = time.perf_counter(), os.getloadavg()

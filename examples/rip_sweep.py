@@ -25,7 +25,7 @@ def sweep(key, draws: int, ks, num_samples: int, filter_length=5, M=32, K=96, D=
         return jaxcs.ConvOperator(jaxcs.gaussian_filters(k, (filter_length,), M, K), (D,))
 
     ops = jax.vmap(make_op)(jr.split(k_filters, draws))
-    models = jaxcs.BlockModel(jnp.asarray(ks), max_k=max(ks))
+    models = jaxcs.BlockModel(jnp.asarray(ks), capacity=max(ks))
 
     def one(op, model):
         est = jaxcs.estimate_model_rip(k_codes, op, model, num_samples)

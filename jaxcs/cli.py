@@ -3,49 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
-
-def environment() -> dict:
-    """Machine and library versions, for every JSON that jaxcs writes."""
-    import jax
-    import numpy as np
-
-    import jaxcs
-
-    return {
-        "jaxcs": jaxcs.__version__,
-        "jax": jax.__version__,
-        "jaxlib": getattr(jax.lib, "__version__", None) or _version("jaxlib"),
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "backend": jax.default_backend(),
-        "devices": [str(d) for d in jax.devices()],
-        "x64": bool(jax.config.jax_enable_x64),
-    }
-
-
-def _version(package: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return None
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False))
-    tmp.replace(path)  # atomic: an interrupted run never leaves a half-written file
+from jaxcs.io import environment, write_json
 
 
 def _fig2(args: argparse.Namespace) -> int:
@@ -74,7 +36,7 @@ def _fig2(args: argparse.Namespace) -> int:
 
     def save(result: dict) -> None:
         result = dict(result, environment=env, seconds=time.perf_counter() - started)
-        _write_json(json_path, result)
+        write_json(json_path, result)
 
     result = run_fig2(setup, progress=not args.no_progress, on_round=save)
     elapsed = time.perf_counter() - started

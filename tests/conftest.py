@@ -102,10 +102,10 @@ def compile_messages():
 
 
 # --------------------------------------------------------------------------- NumPy reference
-def reference_geometry(input_shape, filter_shape, stride, padding):
+def reference_geometry(in_spatial, filter_shape, stride, padding):
     """``(out_spatial, pad_lo)`` per axis, from model.md §2 and Flax/lax ``"SAME"``."""
     out, lo = [], []
-    for D, L, t in zip(input_shape, filter_shape, stride, strict=True):
+    for D, L, t in zip(in_spatial, filter_shape, stride, strict=True):
         if padding == "valid":
             assert (D - L) % t == 0 and D >= L
             out.append((D - L) // t + 1)
@@ -124,32 +124,32 @@ def reference_geometry(input_shape, filter_shape, stride, padding):
     return tuple(out), tuple(lo)
 
 
-def numpy_conv_matrix(filters, input_shape, stride, padding):
-    """Dense float64 ``W`` (``prod(out_spatial)·K × prod(input_shape)·M``) built by loops.
+def numpy_conv_matrix(filters, in_spatial, stride, padding):
+    """Dense float64 ``W`` (``prod(out_spatial)·K × prod(in_spatial)·M``) built by loops.
 
     Row ``(j, i)`` is filter ``i`` placed at input position ``t·j + s − pad_lo``: wrapped mod
     ``D`` for ``"circular"`` (aliased taps add up), dropped when out of range for zero padding.
-    Rows and columns are C-order over ``(*out_spatial, K)`` and ``(*input_shape, M)``.
+    Rows and columns are C-order over ``(*out_spatial, K)`` and ``(*in_spatial, M)``.
     """
     w = np.asarray(filters, dtype=np.float64)
-    d = len(input_shape)
+    d = len(in_spatial)
     fshape, (M, K) = w.shape[:d], w.shape[d:]
     if isinstance(stride, int):
         stride = (stride,) * d
-    out, lo = reference_geometry(input_shape, fshape, stride, padding)
-    W = np.zeros((math.prod(out) * K, math.prod(input_shape) * M))
+    out, lo = reference_geometry(in_spatial, fshape, stride, padding)
+    W = np.zeros((math.prod(out) * K, math.prod(in_spatial) * M))
     for j in itertools.product(*map(range, out)):
         for i in range(K):
             row = np.ravel_multi_index(j + (i,), out + (K,))
             for s in itertools.product(*map(range, fshape)):
                 pos = [t * jj + ss - p for t, jj, ss, p in zip(stride, j, s, lo, strict=True)]
                 if padding == "circular":
-                    pos = [q % D for q, D in zip(pos, input_shape, strict=True)]
-                elif any(q < 0 or q >= D for q, D in zip(pos, input_shape, strict=True)):
+                    pos = [q % D for q, D in zip(pos, in_spatial, strict=True)]
+                elif any(q < 0 or q >= D for q, D in zip(pos, in_spatial, strict=True)):
                     assert padding == "same", "a valid row never leaves the input"
                     continue
                 # Columns (pos, m) for m = 0..M-1 are contiguous in C order.
-                col = np.ravel_multi_index(tuple(pos), tuple(input_shape)) * M
+                col = np.ravel_multi_index(tuple(pos), tuple(in_spatial)) * M
                 W[row, col : col + M] += w[s + (slice(None), i)]
     return W
 

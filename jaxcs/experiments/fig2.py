@@ -29,13 +29,19 @@ import jax
 import jax.random as jr
 import numpy as np
 
-from jaxcs.arguments import positive_int
-from jaxcs.correlation import correlation_table
-from jaxcs.models import BlockModel
-from jaxcs.montecarlo import monte_carlo, progress_bar, summarize_samples
+from jaxcs._validate import positive_int
+from jaxcs.analysis import (
+    delta_lower_bound_from,
+    iht_codes,
+    one_step_reconstruction,
+    progress_bar,
+    relative_error,
+    sample_model_rip,
+    summarize_samples,
+)
+from jaxcs.analysis.montecarlo import DEFAULT_BINS, DEFAULT_RANGE
+from jaxcs.models import BlockModel, SparseCode
 from jaxcs.operators import ConvOperator, gaussian_filters, normalize_filters
-from jaxcs.reconstruction import iht_codes, one_step_reconstruction, relative_error
-from jaxcs.rip import code_ratios
 
 MAIN_QUANTITIES = ("ratio_wt", "ratio_wwt", "recon_error")
 
@@ -90,27 +96,27 @@ def _variant_names(setup: Fig2Setup) -> dict[str, str]:
 
 @partial(jax.jit, static_argnames=("setup", "num_samples", "chunk_size"))
 def _round(key, op, setup: Fig2Setup, num_samples: int, chunk_size: int, progress_id):
+    """One round: the model-RIP kernel with the reconstruction errors as extra quantities."""
     model = BlockModel(setup.k)
     unit_op = ConvOperator(
-        normalize_filters(op.filters), op.input_shape, stride=op.stride, padding=op.padding
+        normalize_filters(op.filters), op.in_spatial, stride=op.stride, padding=op.padding
     )
-    table = correlation_table(op)
     signal_ndim = len(op.in_shape)
     variants = _variant_names(setup)
 
-    def chunk_fn(chunk_key):
-        code = model.sample_sparse(chunk_key, op.out_shape, (chunk_size,))
-        out = code_ratios(op, code, method="gram", eigenvalues=True, full_ratio=True, table=table)
+    def reconstruction_errors(code: SparseCode) -> dict:
         z = code.to_dense()
         x = op.rmv(z)
 
         def error(x_hat, x=x):
             return relative_error(x, x_hat, signal_ndim)
 
-        out["recon_error"] = error(one_step_reconstruction(op, x, model))
-        out["recon_error_fixed_switches"] = error(
-            one_step_reconstruction(op, x, model, switches="fixed")
-        )
+        out = {
+            "recon_error": error(one_step_reconstruction(op, x, model)),
+            "recon_error_fixed_switches": error(
+                one_step_reconstruction(op, x, model, switches="fixed")
+            ),
+        }
         x_unit = unit_op.rmv(z)
         out["recon_error_unit_norm"] = error(
             one_step_reconstruction(unit_op, x_unit, model), x_unit
@@ -122,8 +128,21 @@ def _round(key, op, setup: Fig2Setup, num_samples: int, chunk_size: int, progres
             out["recon_error_2k"] = error(one_step_reconstruction(op, x, BlockModel(2 * setup.k)))
         return out
 
-    return monte_carlo(
-        key, chunk_fn, num_samples, chunk_size, keep_samples=num_samples, progress_id=progress_id
+    return sample_model_rip(
+        key,
+        op,
+        model,
+        num_samples,
+        method="gram",
+        eigenvalues=True,
+        full_ratio=True,
+        chunk_size=chunk_size,
+        distribution="uniform",
+        histogram_range=DEFAULT_RANGE,
+        bins=DEFAULT_BINS,
+        keep_samples=True,
+        extra=reconstruction_errors,
+        progress_id=progress_id,
     )
 
 
@@ -157,8 +176,8 @@ def run_fig2(
         for r in range(rounds):
             n = min(setup.checkpoint_every, setup.num_samples - r * setup.checkpoint_every)
             chunk = min(int(chunk_size), n)
-            _, kept = _round(jr.fold_in(key_data, r), op, setup, n, chunk, bar_id or None)
-            for name, values in kept.items():
+            estimate = _round(jr.fold_in(key_data, r), op, setup, n, chunk, bar_id or None)
+            for name, values in estimate.samples.items():
                 samples.setdefault(name, []).append(np.asarray(values))
             result = _summarize(setup, samples, completed=r * setup.checkpoint_every + n)
             if on_round is not None:
@@ -188,7 +207,9 @@ def _summarize(setup: Fig2Setup, samples: dict[str, list[np.ndarray]], completed
         "completed_samples": completed,
         "quantities": quantities,
         "variants": _variant_names(setup),
-        "delta_lower_bound": max(1 - eig_min, eig_max - 1),
-        "delta_lower_bound_random_z": max(1 - ratio["min"] ** 2, ratio["max"] ** 2 - 1),
+        "delta_lower_bound": float(delta_lower_bound_from(eig_min, eig_max)),
+        "delta_lower_bound_random_z": float(
+            delta_lower_bound_from(ratio["min"] ** 2, ratio["max"] ** 2)
+        ),
         "histograms": histograms,
     }

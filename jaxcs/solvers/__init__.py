@@ -1,15 +1,29 @@
-"""Model-based recovery: one driver (:func:`recover`), several solvers (model.md §7–8)."""
+"""Model-based recovery (model.md §7–8): the solver protocol, one driver (:func:`solve`, the
+pure kernel, and :func:`recover`, the checked shell), IHT / NIHT, HTP / CoSaMP, least squares on
+a support, FISTA and Algorithm 2, and the status vocabulary."""
 
+from jaxcs.solvers.base import AbstractSolver as AbstractSolver
+from jaxcs.solvers.base import SparseIterate as SparseIterate
+from jaxcs.solvers.base import StoppingRule as StoppingRule
 from jaxcs.solvers.driver import recover as recover
-from jaxcs.solvers.htp import HTP as HTP
-from jaxcs.solvers.htp import CoSaMP as CoSaMP
-from jaxcs.solvers.htp import restricted_least_squares as restricted_least_squares
+from jaxcs.solvers.driver import solve as solve
+from jaxcs.solvers.fista import FISTA as FISTA
+from jaxcs.solvers.fista import Algorithm2Solution as Algorithm2Solution
+from jaxcs.solvers.fista import FISTAState as FISTAState
+from jaxcs.solvers.fista import LassoSolution as LassoSolution
+from jaxcs.solvers.fista import algorithm2 as algorithm2
+from jaxcs.solvers.fista import lasso as lasso
 from jaxcs.solvers.iht import IHT as IHT
 from jaxcs.solvers.iht import NIHT as NIHT
-from jaxcs.solvers.lasso import Algorithm2Solution as Algorithm2Solution
-from jaxcs.solvers.lasso import LassoSolution as LassoSolution
-from jaxcs.solvers.lasso import algorithm2 as algorithm2
-from jaxcs.solvers.lasso import lasso as lasso
-from jaxcs.solvers.solution import STATUS as STATUS
+from jaxcs.solvers.iht import IHTState as IHTState
+from jaxcs.solvers.iht import NIHTState as NIHTState
+from jaxcs.solvers.least_squares import LeastSquaresTables as LeastSquaresTables
+from jaxcs.solvers.least_squares import restricted_least_squares as restricted_least_squares
+from jaxcs.solvers.least_squares import support_least_squares as support_least_squares
+from jaxcs.solvers.pursuit import HTP as HTP
+from jaxcs.solvers.pursuit import CoSaMP as CoSaMP
+from jaxcs.solvers.pursuit import CoSaMPState as CoSaMPState
+from jaxcs.solvers.pursuit import HTPState as HTPState
 from jaxcs.solvers.solution import Solution as Solution
-from jaxcs.solvers.solution import Status as Status
+from jaxcs.solvers.status import STATUS as STATUS
+from jaxcs.solvers.status import Status as Status

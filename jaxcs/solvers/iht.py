@@ -1,13 +1,8 @@
-"""Model-based iterative hard thresholding: IHT (Algorithm 1) and normalised IHT.
+"""Model-based iterative hard thresholding: IHT (Algorithm 1) and normalized IHT.
 
-Notation: ``Φ = Wᵀ`` (``op.rmv``), ``Φᵀ = W`` (``op.mv``), ``𝕄 = model.project``, residual
-``r = x − Φ z``. A solver is a pytree with ``prepare(op, model) -> aux``,
-``init(op, x, model, aux) -> state`` and ``step(op, x, model, state, aux) -> state``; the loop
-belongs to :func:`jaxcs.recover`. States hold the iterate in index form
-(:class:`~jaxcs.SparseCode`): a step costs one ``W r``, one projection of ``z + μ W r`` (the
-slots of ``z`` scattered onto ``μ W r``) and one scatter for ``x − Φ z``; the driver measures
-``‖z‖`` and ``‖z⁺ − z‖`` from the slots (only HTP/CoSaMP's CG path forms the dense ``z``, to
-warm-start).
+States hold the iterate in index form (:class:`~jaxcs.SparseCode`): a step costs one ``W r``,
+one projection of ``z + μ W r`` (the slots of ``z`` scattered onto ``μ W r``) and one scatter
+for ``x − Φ z``; the driver measures ``‖z‖`` and ``‖z⁺ − z‖`` from the slots.
 """
 
 from __future__ import annotations
@@ -15,42 +10,23 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxcs.pytree import PytreeNode
-from jaxcs.ray_projection import project_ray
-from jaxcs.spectral import operator_norm
+from jaxcs._pytree import static_field
+from jaxcs.models import project_ray
+from jaxcs.operators import operator_norm
+from jaxcs.solvers.base import AbstractSolver, SparseIterate
 
 
-class Solver(PytreeNode):
-    """A solver says how to take one step; :func:`jaxcs.recover` owns the loop.
+class IHTState(SparseIterate):
+    """IHT's state: the iterate, its residual and the step size ``μ`` (fixed; ``"auto"``
+    computes it once in ``init``)."""
 
-    ``prepare(op, model) -> aux`` runs once per operator, outside the per-problem ``vmap``
-    (tables shared by every problem); ``init(op, x, model, aux) -> state`` and
-    ``step(op, x, model, state, aux) -> state`` act on one problem.
-    """
-
-    def prepare(self, op, model):
-        return None
+    step_size: jax.Array
 
 
-class IterateState(PytreeNode):
-    """The iterate in index form, ``code`` (a :class:`~jaxcs.SparseCode`: ``z`` is
-    ``code.to_dense()``), the residual ``r = x − Φ z``, the step size used last, and ``wx``
-    (``W x``, fixed per problem) for solvers that need it.
+class NIHTState(SparseIterate):
+    """NIHT's state: the iterate, its residual and the step size ``μ`` of the last step."""
 
-    The used slots of ``code`` hold the non-zeros of ``z`` and may hold zeros: in NIHT's first
-    state they are the support ``Γ`` of the first step with values 0 (``z = 0``), and HTP with
-    a non-negative model clips negative least-squares values to 0 in place.
-    """
-
-    _leaves = ("code", "residual", "step_size", "wx")
-
-    def __init__(self, code, residual, step_size, wx=None):
-        self._set(code=code, residual=residual, step_size=step_size, wx=wx)
-
-    @property
-    def z(self) -> jax.Array:
-        """The dense iterate ``(*spatial, K)``."""
-        return self.code.to_dense()
+    step_size: jax.Array
 
 
 def check_step_size(step_size) -> tuple[float | None, bool]:
@@ -71,21 +47,23 @@ def initial_step_size(op, step_size, auto: bool):
     return 1 / operator_norm(op) ** 2 if auto else step_size
 
 
-def gradient_projection(op, model, state: IterateState):
+def gradient_projection(op, model, state):
     """``𝕄(z + μ Φᵀ r)`` in index form: the slots of ``z`` scattered onto ``W(μ r)``, then
     projected (the step of IHT, the support proxy of HTP)."""
     return model.project_sparse(state.code.add_to(op.mv(state.step_size * state.residual)))
 
 
-def zero_state(op, x, model, step_size, code=None, wx=None) -> IterateState:
-    """``z = 0`` (as ``code``, default: no used slot) and ``r = x``."""
-    if code is None:
-        code = model.project_sparse(jnp.zeros(tuple(op.out_shape), jnp.result_type(op.dtype, x)))
-    dtype = code.values.dtype
-    return IterateState(code, x, jnp.asarray(step_size, dtype), wx)
+def zero_code(op, x, model):
+    """``z = 0`` in index form (no used slot), in the dtype of the iterates."""
+    return model.project_sparse(jnp.zeros(tuple(op.out_shape), jnp.result_type(op.dtype, x)))
 
 
-class IHT(Solver):
+def measured(state_type, code, residual, **fields):
+    """A state of ``state_type`` with ``residual_norm = ‖residual‖`` filled in."""
+    return state_type(code, residual, jnp.linalg.norm(residual), **fields)
+
+
+class IHT(AbstractSolver):
     """Model-based IHT (the paper's Algorithm 1; Blumensath & Davies 2009; Baraniuk et al. 2010).
 
     ``z ← 𝕄(z + μ Φᵀ (x − Φ z))``. From ``z = 0`` the first step is one CNN layer.
@@ -96,23 +74,24 @@ class IHT(Solver):
             gradient step non-expansive for any operator scale.
     """
 
-    _leaves = ("step_size",)
-    _static = ("auto",)
+    step_size: jax.Array | float | None
+    auto: bool = static_field()
 
     def __init__(self, step_size: float | str = 1.0):
-        step_size, auto = check_step_size(step_size)
-        self._set(step_size=step_size, auto=auto)
+        self.step_size, self.auto = check_step_size(step_size)
 
-    def init(self, op, x, model, aux=None) -> IterateState:
-        return zero_state(op, x, model, initial_step_size(op, self.step_size, self.auto))
+    def init(self, op, x, model, aux=None) -> IHTState:
+        code = zero_code(op, x, model)
+        step = jnp.asarray(initial_step_size(op, self.step_size, self.auto), code.values.dtype)
+        return measured(IHTState, code, x, step_size=step)
 
-    def step(self, op, x, model, state: IterateState, aux=None) -> IterateState:
+    def step(self, op, x, model, state: IHTState, aux=None) -> IHTState:
         code = gradient_projection(op, model, state)
-        return IterateState(code, op.residual(x, code), state.step_size)
+        return measured(IHTState, code, op.residual(x, code), step_size=state.step_size)
 
 
-class NIHT(Solver):
-    """Normalised IHT with the step-size safeguard of Blumensath & Davies (2010), model-based.
+class NIHT(AbstractSolver):
+    """Normalized IHT with the step-size safeguard of Blumensath & Davies (2010), model-based.
 
     Each step: ``g = Φᵀ r``; ``Γ`` = support of ``z`` (at ``z = 0``: the support of
     ``𝕄(Φᵀ x)``); ``μ = ‖g_Γ‖² / ‖Φ g_Γ‖²``; ``z⁺ = 𝕄(z + μ g)``. If the support changes and
@@ -129,8 +108,9 @@ class NIHT(Solver):
         max_backtracks: bound on step-size shrinkings per step.
     """
 
-    _leaves = ("c", "kappa")
-    _static = ("max_backtracks",)
+    c: jax.Array | float
+    kappa: jax.Array | float
+    max_backtracks: int = static_field()
 
     def __init__(self, c: float = 0.01, kappa: float = 2.0, max_backtracks: int = 30):
         if not 0 < c < 1:
@@ -139,17 +119,16 @@ class NIHT(Solver):
             raise ValueError(f"kappa must exceed 1/(1 - c) = {1 / (1 - c):.4g}; got {kappa!r}")
         if int(max_backtracks) != max_backtracks or max_backtracks < 0:
             raise ValueError(f"max_backtracks must be a non-negative int; got {max_backtracks!r}")
-        self._set(c=c, kappa=kappa, max_backtracks=int(max_backtracks))
+        self.c, self.kappa, self.max_backtracks = c, kappa, int(max_backtracks)
 
-    def init(self, op, x, model, aux=None) -> IterateState:
+    def init(self, op, x, model, aux=None) -> NIHTState:
         # the support Γ of the first step: supp 𝕄(Φᵀ x), since z = 0 has none
         first = model.project_sparse(op.mv(x))
         # z = 0 exactly (also for non-finite data, which stops before the first step)
-        return zero_state(
-            op, x, model, 1.0, code=first.replace(values=jnp.zeros_like(first.values))
-        )
+        code = first.replace(values=jnp.zeros_like(first.values))
+        return measured(NIHTState, code, x, step_size=jnp.asarray(1.0, code.values.dtype))
 
-    def step(self, op, x, model, state: IterateState, aux=None) -> IterateState:
+    def step(self, op, x, model, state: NIHTState, aux=None) -> NIHTState:
         support, r = state.code, state.residual  # Γ in index form, with the values of z
         g = op.mv(r)
         g_support = support.replace(
@@ -176,20 +155,20 @@ class NIHT(Solver):
             return (mu, *attempt(mu), count + 1)
 
         mu, code, r_new, _ = jax.lax.while_loop(needs_shrink, shrink, (mu, *attempt(mu), 0))
-        return IterateState(code, r_new, mu)
+        return measured(NIHTState, code, r_new, step_size=mu)
 
 
 def along(model, z, g):
     """``μ ↦ model.project_sparse(z + μ g)`` for ``μ ≥ 0``, ``z`` a code in index form.
 
     With a budget ``k`` below the number of regions this is the ray projection
-    (:func:`jaxcs.ray_projection.project_ray`): ``z + μ g`` is never formed, one pass over
+    (:func:`jaxcs.models.project_ray`): ``z + μ g`` is never formed, one pass over
     ``g``, then ``O(capacity · window)`` per ``μ`` (exact up to ties that only the rounding of
     ``μ g`` creates, see there); otherwise the projection of the dense sum. NIHT's step-size
     search uses it; a single step (IHT, HTP) projects the dense sum, exactly the reference.
     """
     shape = tuple(g.shape)
-    if model.k is not None and model.capacity(shape) < model.num_regions(shape):
+    if model.k is not None and model.num_slots(shape) < model.num_regions(shape):
         return project_ray(model, z, g).at
     return lambda mu: model.project_sparse(z.add_to(mu * g))
 

@@ -1,0 +1,19 @@
+"""Analysis of operators and codes (model.md §6, §9, §10): Monte Carlo statistics, the model-RIP
+estimate, coherence and reconstruction errors."""
+
+from jaxcs.analysis.coherence import coherence as coherence
+from jaxcs.analysis.montecarlo import Statistics as Statistics
+from jaxcs.analysis.montecarlo import monte_carlo as monte_carlo
+from jaxcs.analysis.montecarlo import progress_bar as progress_bar
+from jaxcs.analysis.montecarlo import summarize_samples as summarize_samples
+from jaxcs.analysis.reconstruction import iht_codes as iht_codes
+from jaxcs.analysis.reconstruction import map_codes as map_codes
+from jaxcs.analysis.reconstruction import one_step_reconstruction as one_step_reconstruction
+from jaxcs.analysis.reconstruction import relative_error as relative_error
+from jaxcs.analysis.rip import RIPEstimate as RIPEstimate
+from jaxcs.analysis.rip import code_ratios as code_ratios
+from jaxcs.analysis.rip import delta_lower_bound_from as delta_lower_bound_from
+from jaxcs.analysis.rip import estimate_model_rip as estimate_model_rip
+from jaxcs.analysis.rip import orthant_extremes as orthant_extremes
+from jaxcs.analysis.rip import sample_model_rip as sample_model_rip
+from jaxcs.analysis.rip import theorem_3_3_bound as theorem_3_3_bound

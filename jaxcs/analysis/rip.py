@@ -1,0 +1,633 @@
+"""Monte Carlo model-RIP estimator (model.md §6, eq. 1) and the bound of Theorem 3.3.
+
+``Φ = Wᵀ`` has the model-RIP with constant ``δ_k`` when
+``(1 − δ_k)‖z‖² ≤ ‖Wᵀ z‖² ≤ (1 + δ_k)‖z‖²`` for every ``z`` in the model. Sampling supports
+cannot certify ``δ_k`` (it is a maximum over all supports): every figure here is a **lower
+bound** on it. Two lower bounds are reported, both by :func:`delta_lower_bound_from`:
+
+- from random codes ``z`` (Uniform[−1, 1] non-zeros, as the paper's Fig. 2): the extremes of
+  ``‖Wᵀz‖² / ‖z‖²`` — typical ratios, a weak bound;
+- from the extreme Rayleigh quotients ``zᵀ G_S z / ‖z‖²`` of the restricted Gram ``G_S`` of every
+  sampled support ``S``: ``δ_k ≥ max(1 − eig_min, eig_max − 1)`` — the worst code on each
+  sampled support. For a signed model these are the exact extreme eigenvalues
+  ``λ_min(G_S), λ_max(G_S)`` (``eigvalsh``). For a **non-negative** model only codes ``z ≥ 0``
+  are in the model, and the extreme eigenvectors of ``G_S`` may have mixed signs (then they are
+  no codes of the model and ``eigvalsh`` would overstate δ): ``eig_min``/``eig_max`` are then
+  the extremes of the Rayleigh quotient over the non-negative orthant of ``S``, found by a
+  projected ascent (:func:`orthant_extremes`); every code it visits is a code of the model,
+  so the bound stays a lower bound (the ascent may stop short of the orthant extreme, which
+  only weakens it).
+
+:func:`sample_model_rip` is the pure kernel (no checks; jit/vmap/shard-able, static
+configuration as Python values); :func:`estimate_model_rip` checks its arguments and runs the
+kernel under ``jax.jit``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxcs._pytree import Pytree
+from jaxcs._validate import concrete_int, positive_int
+from jaxcs.analysis.montecarlo import (
+    DEFAULT_BINS,
+    DEFAULT_RANGE,
+    Statistics,
+    monte_carlo,
+    progress_bar,
+    summarize_samples,
+)
+from jaxcs.models import RegionModel, SparseCode
+from jaxcs.operators import check_operator, restricted_gram, restricted_gram_pairs
+from jaxcs.solvers.status import Status
+
+METHODS = ("auto", "gram", "conv")
+MAX_EXACT_EIGEN_K = 1024  # eigvalsh of a k×k Gram per sample; beyond this, use the conv path
+CHUNK_BUDGET = 2**23  # array elements of per-chunk temporaries (32 MiB in float32)
+MAX_CHUNK = 8192
+ORTHANT_STEPS = 50  # projected-ascent steps per support for the extremes of a non-negative model
+QUANTITIES = ("ratio_wt", "ratio_wwt", "ratio_wwt_full", "eig_min", "eig_max")
+
+
+def delta_lower_bound_from(eig_min, eig_max):
+    """``max(1 − eig_min, eig_max − 1)``: the δ that extreme quotients ``‖Φz‖²/‖z‖²`` imply.
+
+    The one formula behind every δ of jaxcs (:attr:`RIPEstimate.delta_lower_bound`, its
+    random-code variant from the squared ratios ``‖Wᵀz‖²/‖z‖²``, and the Fig. 2 report). A
+    quotient observed on a code of the model gives a lower bound on that model's ``δ``.
+
+    Args:
+        eig_min, eig_max: smallest and largest observed quotient, broadcastable arrays or
+            Python/NumPy numbers. A non-finite entry (NaN, or the ``+inf``/``−inf`` of
+            :class:`Statistics` without any finite sample) means "unknown".
+
+    Returns:
+        The bound, of the broadcast shape: NaN where either input is not finite. A JAX array
+        when either input is one (jit-able), else a NumPy float64 array (so that Python floats
+        are not rounded to float32).
+    """
+    xp = jnp if isinstance(eig_min, jax.Array) or isinstance(eig_max, jax.Array) else np
+    lo, hi = xp.asarray(eig_min), xp.asarray(eig_max)
+    bound = xp.maximum(1 - lo, hi - 1)
+    return xp.where(xp.isfinite(lo) & xp.isfinite(hi), bound, xp.nan)
+
+
+class RIPEstimate(Pytree):
+    """Result of :func:`estimate_model_rip` / :func:`sample_model_rip` (a pytree: it comes out
+    of ``jit``/``vmap``, with a leading batch axis on every leaf under ``vmap``).
+
+    Every δ here is a **lower bound**: δ is a maximum over *all* supports, and only
+    ``num_samples`` random supports were looked at.
+
+    Attributes:
+        ratio_wt: :class:`Statistics` of ``‖Wᵀz‖ / ‖z‖`` (Fig. 2a).
+        ratio_wwt: of ``‖(W Wᵀ z)_S‖ / ‖z‖ = ‖G_S z_S‖ / ‖z_S‖``, restricted to the support
+            ``S`` of ``z`` (Fig. 2b; the quantity the RIP makes ≈ 1, model.md §6).
+        ratio_wwt_full: of the unrestricted ``‖W Wᵀ z‖ / ‖z‖`` (``None`` unless requested).
+        eig_min, eig_max: of the smallest and largest Rayleigh quotient ``zᵀ G_S z / ‖z‖²`` over
+            the codes of the model on each sampled support ``S`` (``None`` unless eigenvalues
+            were requested). Signed model: exactly ``λ_min(G_S)``, ``λ_max(G_S)``.
+            Non-negative model: the extremes over ``z ≥ 0`` only (the non-negative orthant of
+            ``S``), the best that a projected ascent found (:func:`orthant_extremes`): never
+            beyond the orthant's true extremes, so still a valid lower bound on δ.
+        status: ``int32`` :class:`~jaxcs.Status` code: ``NONFINITE`` when the operator has a
+            non-finite entry or any sample of any quantity (``extra`` included) was non-finite
+            (each counted in its ``Statistics.nonfinite``), else ``COMPLETED``.
+        num_samples: number of sampled codes (``int32``).
+        samples: ``{name: (N,) array}`` of every quantity (``extra`` included) when samples
+            were kept (``N`` of them), else ``None``.
+        extra: ``{name: Statistics}`` of the additional per-code quantities of
+            :func:`sample_model_rip`'s ``extra``, or ``None`` when none were asked for.
+    """
+
+    ratio_wt: Statistics
+    ratio_wwt: Statistics
+    ratio_wwt_full: Statistics | None
+    eig_min: Statistics | None
+    eig_max: Statistics | None
+    status: jax.Array
+    num_samples: jax.Array
+    samples: dict | None
+    extra: dict | None
+
+    @classmethod
+    def of(
+        cls, stats: dict, operator_finite, num_samples, samples, extra: bool = False
+    ) -> RIPEstimate:
+        """From the Monte Carlo statistics by name (the names of :data:`QUANTITIES` and, when
+        ``extra``, those of the additional quantities) and whether the operator is finite."""
+        nonfinite = sum(jnp.sum(s.nonfinite) for s in stats.values())
+        status = jnp.where(
+            jnp.asarray(operator_finite) & (nonfinite == 0), Status.COMPLETED, Status.NONFINITE
+        ).astype(jnp.int32)
+        others = {name: s for name, s in stats.items() if name not in QUANTITIES}
+        return cls(
+            stats["ratio_wt"],
+            stats["ratio_wwt"],
+            stats.get("ratio_wwt_full"),
+            stats.get("eig_min"),
+            stats.get("eig_max"),
+            status,
+            jnp.asarray(num_samples, jnp.int32),
+            samples,
+            others if extra else None,
+        )
+
+    @property
+    def delta_lower_bound(self):
+        """Lower bound on ``δ_k``: from the per-support extreme quotients ``eig_min``/``eig_max``
+        when computed (exact eigenvalues, or the orthant extremes of a non-negative model),
+        else from the random-code ratios (see the module docstring). NaN without any finite
+        sample."""
+        if self.eig_min is None:
+            return self.delta_lower_bound_random_z
+        return delta_lower_bound_from(self.eig_min.min, self.eig_max.max)
+
+    @property
+    def delta_lower_bound_random_z(self):
+        """Lower bound on ``δ_k`` from ``‖Wᵀz‖²/‖z‖²`` of the random codes alone."""
+        return delta_lower_bound_from(self.ratio_wt.min**2, self.ratio_wt.max**2)
+
+    def summary(self) -> dict:
+        """Python numbers for reports and JSON (not jit-able; one estimate, not a ``vmap``
+        batch). ``status`` is reported by name. Quantiles come from the kept samples when there
+        are any (exact), else from the histograms (one bin width)."""
+        out = {"num_samples": int(self.num_samples), "status": Status(int(self.status)).name}
+        for name in QUANTITIES:
+            stats = getattr(self, name)
+            if stats is not None:
+                out[name] = self._summarize(name, stats)
+        if self.extra is not None:
+            out["extra"] = {name: self._summarize(name, s) for name, s in self.extra.items()}
+        out["delta_lower_bound"] = float(self.delta_lower_bound)
+        out["delta_lower_bound_random_z"] = float(self.delta_lower_bound_random_z)
+        return out
+
+    def _summarize(self, name: str, stats: Statistics) -> dict:
+        if self.samples is not None and name in self.samples:
+            return summarize_samples(self.samples[name])
+        return stats.summary()
+
+
+def _check_num_samples(num_samples) -> int:
+    num_samples = positive_int(num_samples, "num_samples")
+    if num_samples >= 2**31:
+        raise ValueError(f"num_samples must be in [1, 2**31 - 1]; got {num_samples}")
+    return num_samples
+
+
+def _auto_chunk(op, model, use_gram: bool, use_conv: bool) -> int:
+    code_shape = tuple(op.out_shape)
+    per_sample = model.sampling_cost(code_shape)
+    if use_gram:
+        per_sample += op.restricted_gram_cost(model.num_slots(code_shape))
+    if use_conv:
+        per_sample += 2 * (math.prod(op.out_shape) + math.prod(op.in_shape))
+    return int(max(1, min(MAX_CHUNK, CHUNK_BUDGET // per_sample)))
+
+
+def estimate_model_rip(
+    key: jax.Array,
+    op,
+    model: RegionModel,
+    num_samples: int,
+    *,
+    method: str = "auto",
+    eigenvalues: bool = True,
+    full_ratio: bool = False,
+    chunk_size: int | None = None,
+    distribution: str = "uniform",
+    histogram_range: tuple[float, float] = DEFAULT_RANGE,
+    bins: int = DEFAULT_BINS,
+    keep_samples: bool = False,
+    progress: bool = False,
+) -> RIPEstimate:
+    """Estimate the model-RIP of ``Φ = Wᵀ`` on random model-sparse codes (model.md §6, eq. 1).
+
+    Draws ``num_samples`` codes ``z`` from ``model`` (on ``op.out_shape``) and reduces, in
+    chunks of bounded memory, the ratios ``‖Wᵀz‖/‖z‖`` (Fig. 2a), ``‖(WWᵀz)_S‖/‖z‖`` (Fig. 2b,
+    restricted to the support) and optionally the full ``‖WWᵀz‖/‖z‖``, and the extreme
+    Rayleigh quotients of every sampled support's restricted Gram ``G_S``: its exact extreme
+    eigenvalues for a signed model, the extremes over non-negative codes (a projected ascent,
+    see the module docstring) for a non-negative one. The estimate of ``δ_k`` is a **lower
+    bound** (see :class:`RIPEstimate`).
+
+    This is the argument checks plus :func:`sample_model_rip` under ``jax.jit``. It is also
+    jit-able and vmap-able itself:
+    ``jax.vmap(lambda op: estimate_model_rip(key, op, model, n))(ops)`` estimates many random
+    filter draws in one call; ``k`` is a traced leaf of ``model``, so a new key, ``k`` (within
+    the model's capacity), ``num_samples`` or operator of the same shapes compiles nothing.
+    Deterministic for a given key and ``chunk_size``.
+
+    Args:
+        key: PRNG key.
+        op: any operator (``W``; codes have ``op.out_shape``).
+        model: a :class:`RegionModel` (``BlockModel``, ``PoolingModel``, ``TopKModel``).
+        num_samples: number of random codes (any size: memory stays bounded).
+        method: how the ratios are computed: ``"gram"`` (``O(k²)`` per code from the
+            correlation table), ``"conv"`` (two convolutions per code) or ``"auto"`` (``"gram"``
+            while the model's capacity ``k ≤ 256``).
+        eigenvalues: also compute the extreme quotients ``eig_min``, ``eig_max`` of each
+            ``G_S`` (needs capacity ≤ 1024).
+        full_ratio: also compute the unrestricted ``‖WWᵀz‖/‖z‖`` (two convolutions per code).
+        chunk_size: codes per chunk (default: from a 32 MiB budget for temporaries).
+        distribution: non-zero values, ``"uniform"`` (U[−1, 1], the paper), ``"normal"`` or
+            ``"rademacher"``.
+        histogram_range, bins: the fixed histogram of every quantity.
+        keep_samples: also return every sample (memory grows with ``num_samples``).
+        progress: show a tqdm progress bar (needs the ``progress`` extra; not under ``vmap``).
+
+    Returns:
+        A :class:`RIPEstimate`.
+
+    Raises:
+        ValueError: ``num_samples`` not positive, ``k`` out of range (or 0) for the operator's
+            code shape, an unknown ``method``, or eigenvalues asked for too large a ``k``.
+    """
+    check_operator(op)
+    if not isinstance(model, RegionModel):
+        raise TypeError(f"model must be a RegionModel; got {type(model).__name__}")
+    code_shape = model.check_code_shape(op.out_shape, "op.out_shape")
+    k = concrete_int(model.k)
+    if k == 0:
+        raise ValueError("model.k must be >= 1 for a RIP estimate (k = 0 has no ratios)")
+    num_samples = _check_num_samples(num_samples)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    capacity = model.num_slots(code_shape)
+    if method == "auto":
+        method = "gram" if capacity <= 256 else "conv"
+    if eigenvalues and capacity > MAX_EXACT_EIGEN_K:
+        raise ValueError(
+            f"eigenvalues=True needs the model's capacity (k slots) <= {MAX_EXACT_EIGEN_K}; "
+            f"got {capacity}: pass eigenvalues=False"
+        )
+    try:
+        lo, hi = (float(r) for r in histogram_range)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"histogram_range must be two numbers (lo, hi); got {histogram_range!r}"
+        ) from None
+    if not hi > lo or isinstance(bins, bool) or int(bins) != bins or bins < 1:
+        raise ValueError(
+            f"histogram_range must be (lo, hi) with hi > lo and bins >= 1; got "
+            f"{histogram_range}, bins={bins}"
+        )
+    use_gram = method == "gram" or eigenvalues
+    use_conv = method == "conv" or full_ratio
+    if chunk_size is None:
+        chunk_size = min(
+            _auto_chunk(op, model, use_gram, use_conv),
+            num_samples,
+        )
+    else:
+        chunk_size = positive_int(chunk_size, "chunk_size")
+    config = dict(
+        method=method,
+        eigenvalues=bool(eigenvalues),
+        full_ratio=bool(full_ratio),
+        chunk_size=int(chunk_size),
+        distribution=distribution,
+        histogram_range=(lo, hi),
+        bins=int(bins),
+        # a count, so that num_samples stays traced (one compilation for any num_samples)
+        keep_samples=num_samples if keep_samples else False,
+    )
+    with progress_bar(num_samples, "model-RIP", enabled=bool(progress)) as bar_id:
+        return _estimate(key, op, model, num_samples, progress_id=bar_id or None, **config)
+
+
+def sample_model_rip(
+    key: jax.Array,
+    op,
+    model: RegionModel,
+    num_samples,
+    *,
+    method: str,
+    eigenvalues: bool,
+    full_ratio: bool,
+    chunk_size: int,
+    distribution: str,
+    histogram_range: tuple[float, float],
+    bins: int,
+    keep_samples: bool | int,
+    extra: Callable[[SparseCode], dict[str, jax.Array]] | None = None,
+    progress_id=None,
+) -> RIPEstimate:
+    """The model-RIP Monte Carlo kernel behind :func:`estimate_model_rip`, without any checks.
+
+    Draws ``num_samples`` codes from ``model`` on ``op.out_shape`` in chunks of ``chunk_size``
+    (chunk ``c`` is ``model.sample_sparse(fold_in(key, c), op.out_shape, (chunk_size,),
+    distribution=distribution, dtype=op.dtype)``), evaluates :func:`code_ratios` on each chunk
+    (and ``extra``, when given) and streams every per-code quantity into :class:`Statistics`
+    (:func:`~jaxcs.monte_carlo`).
+
+    A pure function of its array arguments: every keyword except ``progress_id`` is static
+    configuration given as a Python value, so it runs inside the caller's ``jit``, ``vmap``
+    (over keys, operators, models with an array ``k``) or sharded computation, or is jitted
+    on its own, e.g. ``jax.jit(partial(sample_model_rip, method="gram", eigenvalues=True,
+    ...))``. A new key, ``k``, operator of the same shapes or (traced) ``num_samples``
+    compiles nothing.
+
+    The arguments are assumed valid (as :func:`estimate_model_rip` checks them): ``op`` an
+    operator, ``model`` a :class:`RegionModel` whose ``k`` (≥ 1) fits ``op.out_shape``,
+    ``method`` resolved to ``"gram"`` or ``"conv"``, eigenvalues only for at most
+    ``MAX_EXACT_EIGEN_K`` slots, ``1 ≤ num_samples < 2**31``.
+
+    Args:
+        key: PRNG key (a scalar key array).
+        op: the layer ``W`` (any operator); codes have shape ``op.out_shape``.
+        model: the model ``𝓜`` the codes are drawn from (its ``nonnegative`` flag selects the
+            orthant extremes for ``eig_min``/``eig_max``, see the module docstring).
+        num_samples: number of codes, a Python int or a traced ``int32`` scalar; the last
+            chunk is masked.
+        method: ``"gram"`` (ratios from the restricted Gram, ``O(k²)`` per code) or
+            ``"conv"`` (two convolutions per code).
+        eigenvalues: also compute ``eig_min``, ``eig_max`` per support.
+        full_ratio: also compute the unrestricted ``‖WWᵀz‖/‖z‖``.
+        chunk_size: codes per chunk ``B`` (memory is ``O(B)``; the codes drawn depend on it).
+        distribution: ``"uniform"``, ``"normal"`` or ``"rademacher"`` non-zero values.
+        histogram_range: ``(lo, hi)`` of every histogram.
+        bins: histogram bins.
+        keep_samples: ``False``: keep no samples; ``True``: keep all ``num_samples`` (then
+            ``num_samples`` must be a Python int); an int ``N``: keep the first ``N`` (``NaN``
+            beyond ``num_samples``), for a traced ``num_samples``.
+        extra: optional ``SparseCode -> {name: (B,) array}``: additional per-code scalars of
+            each chunk's codes (``(B, slots)`` index-form arrays, one code per row), streamed
+            like the built-in quantities into ``RIPEstimate.extra`` and, when kept, into
+            ``RIPEstimate.samples``. Names must differ from :data:`QUANTITIES`.
+        progress_id: a traced int from :class:`~jaxcs.analysis.progress_bar` (``None``: no
+            progress callbacks).
+
+    Returns:
+        A :class:`RIPEstimate`: every ``Statistics`` leaf a scalar (``histogram``: ``(bins,)``),
+        ``status`` and ``num_samples`` ``int32`` scalars, ``samples`` ``{name: (N,)}`` or
+        ``None``, ``extra`` ``{name: Statistics}`` or ``None`` (a leading axis on every leaf
+        under ``vmap``).
+
+    Raises:
+        ValueError: (at trace time) ``keep_samples=True`` with a traced ``num_samples``, or an
+            ``extra`` that returns a built-in name or not one ``(B,)`` array per name.
+    """
+    code_shape = tuple(op.out_shape)
+    keep = _kept_count(keep_samples, num_samples)
+    table = op.gram_table() if (method == "gram" or eigenvalues) else None
+
+    def chunk_fn(chunk_key):
+        code = model.sample_sparse(
+            chunk_key, code_shape, (chunk_size,), distribution=distribution, dtype=op.dtype
+        )
+        out = code_ratios(
+            op,
+            code,
+            method=method,
+            eigenvalues=eigenvalues,
+            full_ratio=full_ratio,
+            table=table,
+            nonnegative=model.nonnegative,
+        )
+        if extra is not None:
+            out |= _check_extra(extra(code), chunk_size)
+        return out
+
+    stats, kept = monte_carlo(
+        key,
+        chunk_fn,
+        num_samples,
+        chunk_size,
+        histogram_range=tuple(float(r) for r in histogram_range),
+        bins=int(bins),
+        keep_samples=keep,
+        progress_id=progress_id,
+    )
+    return RIPEstimate.of(stats, op.is_finite(), num_samples, kept, extra=extra is not None)
+
+
+_estimate = jax.jit(
+    sample_model_rip,
+    static_argnames=(
+        "method",
+        "eigenvalues",
+        "full_ratio",
+        "chunk_size",
+        "distribution",
+        "histogram_range",
+        "bins",
+        "keep_samples",
+        "extra",
+    ),
+)
+
+
+def _kept_count(keep_samples, num_samples) -> int | None:
+    if keep_samples is None or keep_samples is False:
+        return None
+    if keep_samples is True:
+        n = concrete_int(num_samples)
+        if n is None:
+            raise ValueError(
+                "keep_samples=True needs a concrete num_samples (a Python int); pass "
+                "keep_samples=N to keep the first N samples of a traced num_samples"
+            )
+        return n
+    return int(keep_samples)
+
+
+def _check_extra(values, chunk_size: int) -> dict:
+    if not isinstance(values, dict):
+        raise ValueError(f"extra must return a dict {{name: (B,) array}}; got {type(values)}")
+    clash = sorted(set(values) & set(QUANTITIES))
+    if clash:
+        raise ValueError(f"extra quantities must not reuse the built-in names {clash}")
+    out = {}
+    for name, value in values.items():
+        value = jnp.asarray(value)
+        if value.shape != (chunk_size,):
+            raise ValueError(
+                f"extra quantity {name!r} must have shape ({chunk_size},) (one scalar per code "
+                f"of the chunk); got {value.shape}"
+            )
+        out[name] = value
+    return out
+
+
+def code_ratios(
+    op,
+    code: SparseCode,
+    *,
+    method: str = "gram",
+    eigenvalues: bool = False,
+    full_ratio: bool = False,
+    table=None,
+    nonnegative: bool = False,
+) -> dict[str, jax.Array]:
+    """Per-code RIP quantities for a batch of index-form codes (model.md §3, §6).
+
+    Args:
+        op: the layer ``W``.
+        code: a :class:`SparseCode` with ``(B, capacity)`` arrays.
+        method: ``"gram"`` (from the restricted Gram) or ``"conv"`` (two convolutions).
+        eigenvalues: add ``eig_min``/``eig_max``, the extreme Rayleigh quotients of each
+            restricted Gram ``G_S`` over the model's codes on ``S``.
+        full_ratio: add the unrestricted ``ratio_wwt_full``.
+        table: a precomputed correlation table (optional).
+        nonnegative: the codes' model is non-negative: ``eig_min``/``eig_max`` are then the
+            extremes over ``z ≥ 0`` (:func:`orthant_extremes`, started from ``|code.values|``)
+            instead of the eigenvalues of ``G_S``.
+
+    Returns:
+        ``{"ratio_wt", "ratio_wwt"[, "ratio_wwt_full"][, "eig_min", "eig_max"]}``, each ``(B,)``.
+    """
+    z = code.values
+    batch = z.shape[0]
+    znorm = jnp.linalg.norm(z, axis=-1)
+    # A non-finite operator makes every quantity non-finite, whichever entries a code touches,
+    # so that the gram and conv paths report the same thing.
+    znorm = jnp.where(op.is_finite(), znorm, jnp.nan)
+    out = {}
+    gram = restricted_gram(op, code.indices, code.mask, table=table) if eigenvalues else None
+    if method == "gram":
+        if gram is None:  # the ratios alone: gather only the distinct entries of G_S
+            diagonal, upper = restricted_gram_pairs(op, code.indices, code.mask, table=table)
+            quadratic, gz = _symmetric_forms(diagonal, upper, z)
+        else:
+            gz = jnp.einsum("bij,bj->bi", gram, z)
+            quadratic = jnp.sum(z * gz, axis=-1)
+        out["ratio_wt"] = jnp.sqrt(jnp.maximum(quadratic, 0)) / znorm
+        out["ratio_wwt"] = jnp.linalg.norm(gz, axis=-1) / znorm
+    elif method != "conv":
+        raise ValueError(f"method must be 'gram' or 'conv'; got {method!r}")
+    if method == "conv" or full_ratio:
+        x = op.rmv(code.to_dense())
+        y = op.mv(x).reshape(batch, -1)
+        if method == "conv":
+            out["ratio_wt"] = jnp.linalg.norm(x.reshape(batch, -1), axis=-1) / znorm
+            on_support = jnp.where(code.mask, jnp.take_along_axis(y, code.indices, axis=-1), 0)
+            out["ratio_wwt"] = jnp.linalg.norm(on_support, axis=-1) / znorm
+        if full_ratio:
+            out["ratio_wwt_full"] = jnp.linalg.norm(y, axis=-1) / znorm
+    if eigenvalues:
+        # Unused slots get a decoupled diagonal entry equal to a used one; a diagonal entry
+        # lies within [λ_min, λ_max] of the used block, so the extremes are unchanged.
+        fill = jnp.where(code.mask, 0, gram[:, :1, 0])
+        evals = jnp.linalg.eigvalsh(
+            gram + fill[:, :, None] * jnp.eye(gram.shape[-1], dtype=gram.dtype)
+        )
+        if nonnegative:
+            eig_min, eig_max = orthant_extremes(gram, z, code.mask, shift=evals[:, -1])
+        else:
+            eig_min, eig_max = evals[:, 0], evals[:, -1]
+        # eigvalsh does not propagate NaN: report a non-finite Gram as non-finite eigenvalues.
+        finite = jnp.all(jnp.isfinite(gram), axis=(-2, -1)) & jnp.isfinite(znorm)
+        finite = finite & jnp.any(code.mask, axis=-1)  # an empty support (traced k = 0)
+        out["eig_min"] = jnp.where(finite, eig_min, jnp.nan)
+        out["eig_max"] = jnp.where(finite, eig_max, jnp.nan)
+    return out
+
+
+def orthant_extremes(gram, start, mask=None, *, shift=None, steps: int = ORTHANT_STEPS):
+    """Extremes of the Rayleigh quotient ``zᵀ G z / ‖z‖²`` over ``z ≥ 0`` by projected ascent.
+
+    The model-RIP of a non-negative model only concerns codes ``z ≥ 0``; the extreme
+    eigenvectors of ``G`` may have mixed signs, so the eigenvalues can overstate δ. For the
+    maximum, ``z ← P₊(G z) / ‖P₊(G z)‖`` (``P₊``: clip at 0, unused slots held at 0) from the
+    feasible start ``|start| / ‖start‖``; for a positive semi-definite ``G`` each step does
+    not decrease the quotient (``f(z) = zᵀGz`` is convex, so ``f(y) ≥ 2 (Gz)ᵀy − f(z) ≥ f(z)``
+    for the step ``y``). For the minimum, the same ascent on ``c I − G`` with
+    ``c = shift ≥ λ_max(G)``. Every iterate and every single-slot code ``e_i`` is a
+    non-negative code, so the returned values are quotients attained on the orthant: the
+    maximum is ``≤`` and the minimum ``≥`` the orthant's true extremes (the ascent may stop at
+    a local extreme), and the best of everything visited is returned.
+
+    Args:
+        gram: ``(B, k, k)`` symmetric positive semi-definite ``G_S`` (rows and columns of
+            unused slots are ignored).
+        start: ``(B, k)`` starting codes (their absolute values are used).
+        mask: ``(B, k)`` booleans, the used slots (``None``: all).
+        shift: ``(B,)`` upper bounds on ``λ_max(G)`` (``None``: the Gershgorin bound
+            ``max_i Σ_j |G_ij|``).
+        steps: ascent steps (static).
+
+    Returns:
+        ``(q_min, q_max)``, each ``(B,)``.
+    """
+    dtype = gram.dtype
+    used = jnp.ones(start.shape, bool) if mask is None else jnp.asarray(mask, bool)
+    gram = jnp.where(used[:, :, None] & used[:, None, :], gram, 0)
+    if shift is None:
+        shift = jnp.max(jnp.sum(jnp.abs(gram), axis=-1), axis=-1)
+    keep = used.astype(dtype)
+
+    def normalized(y, fallback):
+        n = jnp.linalg.norm(y, axis=-1, keepdims=True)
+        return jnp.where(n > 0, y / jnp.where(n > 0, n, 1), fallback)
+
+    z0 = normalized(jnp.abs(start) * keep, jnp.zeros_like(start))
+    zs = jnp.stack([z0, z0])  # (2, B, k): the ascent for the maximum, for the minimum
+    sign = jnp.array([1, -1], dtype)[:, None, None]
+    offset = jnp.stack([jnp.zeros_like(shift), shift])[:, :, None]
+
+    def quotients(zs):
+        gz = jnp.einsum("bij,sbj->sbi", gram, zs)
+        return gz, jnp.sum(zs * gz, axis=-1)
+
+    def step(_, carry):
+        zs, best_max, best_min = carry
+        gz, q = quotients(zs)
+        best_max, best_min = jnp.maximum(best_max, q[0]), jnp.minimum(best_min, q[1])
+        ascent = jnp.maximum(offset * zs + sign * gz, 0) * keep
+        return normalized(ascent, zs), best_max, best_min
+
+    diagonal = jnp.diagonal(gram, axis1=-2, axis2=-1)
+    best_max = jnp.max(jnp.where(used, diagonal, -jnp.inf), axis=-1)
+    best_min = jnp.min(jnp.where(used, diagonal, jnp.inf), axis=-1)
+    zs, best_max, best_min = jax.lax.fori_loop(0, steps, step, (zs, best_max, best_min))
+    _, q = quotients(zs)
+    return jnp.minimum(best_min, q[1]), jnp.maximum(best_max, q[0])
+
+
+def _symmetric_forms(diagonal, upper, z):
+    """``zᵀ G z`` and ``G z`` for a symmetric ``G`` given as (diagonal, strict upper triangle).
+
+    The triangle's scatter back to rows is a product with static one-hot matrices (a few
+    thousand multiply-adds per code, far cheaper than gathering the full ``G``).
+    """
+    k = z.shape[-1]
+    rows, cols = np.triu_indices(k, 1)
+    eye = np.eye(k, dtype=z.dtype)
+    z_rows, z_cols = z @ eye[:, rows], z @ eye[:, cols]
+    quadratic = jnp.sum(diagonal * z * z, -1) + 2 * jnp.sum(upper * z_rows * z_cols, -1)
+    gz = diagonal * z + (upper * z_cols) @ eye[rows] + (upper * z_rows) @ eye[cols]
+    return quadratic, gz
+
+
+def theorem_3_3_bound(delta_k, delta_2k):
+    """Theorem 3.3: ``‖x̂ − x‖ / ‖x‖ ≤ 5 δ_2k/(1 − δ_k) · sqrt(1 + δ_2k)/sqrt(1 − δ_2k)``.
+
+    The bound on the one-step reconstruction ``x̂ = Wᵀ 𝕄(W x, k)`` when ``Wᵀ`` has the
+    𝓜_k²-RIP with ``0 ≤ δ_k ≤ δ_2k < 1``. Outside that range the theorem says nothing and the
+    result is ``inf`` (traced inputs) or a ``ValueError`` (concrete inputs).
+    """
+    dk, d2k = jnp.asarray(delta_k), jnp.asarray(delta_2k)
+    if not isinstance(dk, jax.core.Tracer) and not isinstance(d2k, jax.core.Tracer):
+        a, b = np.asarray(dk), np.asarray(d2k)
+        if (
+            np.isnan(a).any()
+            or np.isnan(b).any()
+            or (a < 0).any()
+            or (a > b).any()
+            or (b >= 1).any()
+        ):
+            raise ValueError(
+                f"theorem_3_3_bound needs 0 <= delta_k <= delta_2k < 1; got delta_k={delta_k}, "
+                f"delta_2k={delta_2k}"
+            )
+    valid = (dk >= 0) & (dk <= d2k) & (d2k < 1)
+    bound = 5 * d2k / (1 - dk) * jnp.sqrt((1 + d2k) / (1 - d2k))
+    unknown = jnp.isnan(dk) | jnp.isnan(d2k)
+    return jnp.where(unknown, jnp.nan, jnp.where(valid, bound, jnp.inf))

@@ -1,0 +1,17 @@
+"""Structured sparsity models (model.md §4–5): regions, the block / pooling / top-k models, codes
+in index form, the ray projection, and max pooling with switches."""
+
+from jaxcs.models.pooling import block_sparsify as block_sparsify
+from jaxcs.models.pooling import fixed_switches as fixed_switches
+from jaxcs.models.pooling import keep_largest as keep_largest
+from jaxcs.models.pooling import max_pool as max_pool
+from jaxcs.models.pooling import pool_project as pool_project
+from jaxcs.models.pooling import pool_project_sparse as pool_project_sparse
+from jaxcs.models.pooling import unpool as unpool
+from jaxcs.models.ray import RayProjection as RayProjection
+from jaxcs.models.ray import project_ray as project_ray
+from jaxcs.models.region_model import BlockModel as BlockModel
+from jaxcs.models.region_model import PoolingModel as PoolingModel
+from jaxcs.models.region_model import RegionModel as RegionModel
+from jaxcs.models.region_model import TopKModel as TopKModel
+from jaxcs.models.sparse_code import SparseCode as SparseCode

@@ -1,0 +1,324 @@
+"""Structured sparsity models: block (𝓜_k), pooling, and plain top-k (model.md §4).
+
+All three are one idea, a :class:`RegionModel`: the code ``(*spatial, K)`` is cut, per channel,
+into regions; a model-sparse code has **at most one non-zero per region** and at most ``k``
+non-zero regions, optionally all non-negative.
+
+- :class:`BlockModel`: one region per filter (all ``n`` shifts of channel ``i``), the theory's
+  𝓜_k; ``k ≤ K``.
+- :class:`PoolingModel`: the regions are pooling windows of each channel's map.
+- :class:`TopKModel`: every entry is its own region (classical k-sparsity).
+
+The methods act on **one** code ``(*spatial, K)``; use ``jax.vmap`` for batches (``sample`` draws
+a batch itself). ``k`` is an array leaf, so a sweep over ``k`` (or ``jax.vmap`` over a stack of
+models) does not recompile. Sparse codes in index form (:class:`SparseCode`) have a static
+number of slots, the model's ``capacity``, fixed when the model is built (a static field, so it
+also holds inside ``jit`` where ``k`` is traced); any ``k ≤ capacity`` shares the compiled code.
+By default ``capacity`` is ``k`` rounded up to a multiple of 8 (at least 8; for an array of
+``k``, its largest entry); :meth:`RegionModel.num_slots` caps it at the number of regions of a
+code shape. A model built with a traced ``k`` and no ``capacity`` has room for every region.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+
+from jaxcs._pytree import Pytree, static_field
+from jaxcs._validate import check_k, check_pool_size, float_dtype, positive_int, positive_ints
+from jaxcs.models._regions import (
+    code_index,
+    exceeds_capacity,
+    pooled_shape,
+    region_coordinates,
+    to_cells,
+)
+from jaxcs.models._sampling import DISTRIBUTIONS, FLOYD_MAX_CAPACITY, distinct_floyd, draw_values
+from jaxcs.models.pooling import pool_project, pool_project_sparse
+from jaxcs.models.sparse_code import SparseCode
+
+CAPACITY_QUANTUM = 8
+
+
+class RegionModel(Pytree):
+    """At most one non-zero per region, at most ``k`` non-zero regions (model.md §4).
+
+    Subclasses define :meth:`region_shape`. Args common to all: ``k`` (``None``: no budget,
+    where the model allows it), ``capacity`` (the static number of slots of index-form codes)
+    and ``nonnegative``.
+    """
+
+    k: jax.Array | int | None
+    capacity: int | None = static_field()
+    nonnegative: bool = static_field()
+
+    def __init__(self, k, *, capacity: int | None = None, nonnegative: bool = False):
+        k = check_k(k)
+        kc = None if k is None or isinstance(k, jax.core.Tracer) else int(np.max(np.asarray(k)))
+        if capacity is not None:
+            capacity = positive_int(capacity, "capacity")
+            if kc is not None and kc > capacity:
+                raise ValueError(f"k={kc} exceeds capacity={capacity}")
+        elif kc is not None:
+            capacity = max(CAPACITY_QUANTUM, -(-kc // CAPACITY_QUANTUM) * CAPACITY_QUANTUM)
+        self.k = k
+        self.capacity = capacity
+        self.nonnegative = bool(nonnegative)
+
+    # ------------------------------------------------------------------ geometry
+    def region_shape(self, code_shape: Sequence[int]) -> tuple[int, ...]:
+        """The region shape for a code of shape ``(*spatial, K)``."""
+        raise NotImplementedError
+
+    def num_regions(self, code_shape: Sequence[int]) -> int:
+        """Number of regions (the largest meaningful ``k``)."""
+        code_shape = tuple(code_shape)
+        return (
+            math.prod(pooled_shape(code_shape[:-1], self.region_shape(code_shape))) * code_shape[-1]
+        )
+
+    def num_slots(self, code_shape: Sequence[int]) -> int:
+        """Static number of slots of index-form codes: ``capacity`` capped at the number of
+        regions (see the module docstring)."""
+        regions = self.num_regions(code_shape)
+        return regions if self.capacity is None else min(self.capacity, regions)
+
+    def sampling_cost(self, code_shape: Sequence[int]) -> int:
+        """Array elements of the temporaries of one :meth:`sample_sparse` code (callers size
+        their chunks from it): the slots, plus one uniform per region when the slots are too
+        many for Floyd's distinct sampling."""
+        slots = self.num_slots(code_shape)
+        return slots + (self.num_regions(code_shape) if slots > FLOYD_MAX_CAPACITY else 0)
+
+    def check_code_shape(self, code_shape: Sequence[int], name: str = "code_shape"):
+        """Validate a code shape (and a concrete ``k``) for this model; return it as a tuple."""
+        code_shape = positive_ints(code_shape, name)
+        if len(code_shape) < 1:
+            raise ValueError(f"{name} must be (*spatial, K) with positive sizes; got {code_shape}")
+        self.region_shape(code_shape)
+        regions = self.num_regions(code_shape)
+        if self.k is None and self.capacity is not None and self.capacity < regions:
+            raise ValueError(
+                f"capacity={self.capacity} is smaller than the {regions} regions of a code of shape "
+                f"{code_shape}, but k=None asks for one non-zero in every region"
+            )
+        if self.k is not None and not isinstance(self.k, jax.core.Tracer):
+            k_max = int(np.max(np.asarray(self.k)))
+            if k_max > regions:
+                raise ValueError(
+                    f"k={k_max} is out of range for {type(self).__name__} on a code of shape "
+                    f"{code_shape}: at most {regions} regions"
+                )
+        return code_shape
+
+    def _k_or_regions(self, code_shape):
+        return self.num_regions(code_shape) if self.k is None else self.k
+
+    # ------------------------------------------------------------------ projection
+    def project(self, v: jax.Array, *, switches: str = "known") -> jax.Array:
+        """Closest model-sparse code to ``v`` (Euclidean), model.md §4–5.
+
+        Args:
+            v: ``(*spatial, K)``.
+            switches: ``"known"`` gives the exact projection ``𝕄_known``; ``"fixed"`` gives
+                ``𝕄_fixed`` (pooled values at each region's top-left cell; not a projection).
+
+        Returns:
+            ``(*spatial, K)``. Ties are broken as described in :mod:`jaxcs.pooling`.
+        """
+        v = jnp.asarray(v)
+        self.check_code_shape(v.shape, "v.shape")
+        capacity = None if self.capacity is None else self.num_slots(v.shape)
+        if capacity is not None and capacity >= self.num_regions(v.shape):
+            capacity = None  # every region fits: nothing to rank beyond k
+        return pool_project(
+            v,
+            self.region_shape(v.shape),
+            self.k,
+            nonnegative=self.nonnegative,
+            switches=switches,
+            capacity=capacity,
+        )
+
+    def project_sparse(self, v: jax.Array) -> SparseCode:
+        """:meth:`project` (known switches) in index form, with ``capacity`` slots.
+
+        ``project_sparse(v).to_dense() == project(v)``: the same entries, ties and NaN rule.
+        The mask marks the non-zeros; solvers use the indices to apply ``Wᵀ`` and restricted
+        Grams at ``O(capacity)`` cost instead of over the whole code.
+
+        Args:
+            v: ``(*spatial, K)``.
+
+        Returns:
+            A :class:`SparseCode` with ``(capacity,)`` arrays (``capacity`` = number of
+            regions when the model has no ``capacity``).
+        """
+        v = jnp.asarray(v)
+        self.check_code_shape(v.shape, "v.shape")
+        capacity = None if self.capacity is None else self.num_slots(v.shape)
+        indices, values, used = pool_project_sparse(
+            v, self.region_shape(v.shape), self.k, nonnegative=self.nonnegative, capacity=capacity
+        )
+        return SparseCode(indices, values, used, v.shape)
+
+    def support(self, v: jax.Array) -> jax.Array:
+        """Boolean mask ``(*spatial, K)`` of the non-zeros of :meth:`project`."""
+        return self.project(v) != 0
+
+    def contains(self, v: jax.Array) -> jax.Array:
+        """Whether ``v`` lies in the model (a boolean scalar)."""
+        v = jnp.asarray(v)
+        self.check_code_shape(v.shape, "v.shape")
+        cells = to_cells(v != 0, self.region_shape(v.shape), False)
+        per_region = cells.sum(axis=-2)
+        ok = jnp.all(per_region <= 1)
+        if self.k is not None:
+            ok = ok & (jnp.sum(per_region > 0) <= self.k)
+        if self.nonnegative:
+            ok = ok & jnp.all(v >= 0)
+        return ok
+
+    # ------------------------------------------------------------------ sampling
+    def sample_sparse(
+        self,
+        key: jax.Array,
+        code_shape: Sequence[int],
+        batch_shape: Sequence[int] = (),
+        *,
+        distribution: str = "uniform",
+        dtype=None,
+    ) -> SparseCode:
+        """Random model-sparse codes in index form, a whole batch from one key (model.md §3).
+
+        ``k`` distinct regions are drawn uniformly (the top-``k`` of i.i.d. uniforms; all
+        regions when ``k`` is ``None``), one cell uniformly inside each, and the value from
+        ``distribution``: ``"uniform"`` U[−1, 1] (the paper; U[0, 1] when non-negative),
+        ``"normal"`` N(0, 1) or ``"rademacher"`` ±1 (absolute values when non-negative).
+
+        Returns:
+            A :class:`SparseCode` with ``(*batch_shape, capacity)`` arrays.
+        """
+        code_shape = self.check_code_shape(code_shape)
+        if distribution not in DISTRIBUTIONS:
+            raise ValueError(f"distribution must be one of {DISTRIBUTIONS}; got {distribution!r}")
+        batch_shape = positive_ints(batch_shape, "batch_shape", minimum=0)
+        dtype = float_dtype(dtype)
+        spatial, K = code_shape[:-1], code_shape[-1]
+        window = self.region_shape(code_shape)
+        pooled = pooled_shape(spatial, window)
+        regions = math.prod(pooled) * K
+        cap = self.num_slots(code_shape)
+        k_region, k_cell, k_value = jr.split(key, 3)
+        k_requested = self._k_or_regions(code_shape)
+        # A traced k beyond the capacity cannot be drawn: those codes come out NaN (reported as
+        # non-finite downstream), never as codes of another model.
+        k = jnp.minimum(k_requested, cap)
+        if self.k is None and cap == regions:
+            region = jnp.broadcast_to(jnp.arange(regions), batch_shape + (regions,))
+        elif cap <= FLOYD_MAX_CAPACITY:
+            region = distinct_floyd(k_region, regions, k, cap, batch_shape)
+        else:
+            scores = jr.uniform(k_region, batch_shape + (regions,))
+            region = jax.lax.top_k(scores, cap)[1]
+        mask = jnp.broadcast_to(jnp.arange(cap) < k, region.shape)
+        # region -> (pooled coordinates, channel) -> a uniform cell of its (maybe partial) window
+        channel, coords = region_coordinates(region, pooled, K)
+        u = jr.uniform(k_cell, region.shape + (len(spatial),))
+        positions = []
+        for axis, p in enumerate(coords):
+            start = p * window[axis]
+            extent = jnp.minimum(window[axis], spatial[axis] - start)
+            offset = jnp.minimum((u[..., axis] * extent).astype(jnp.int32), extent - 1)
+            positions.append(start + offset)
+        indices = code_index(channel, positions, spatial, K)
+        values = draw_values(k_value, region.shape, distribution, self.nonnegative, dtype)
+        values = jnp.where(mask, values, 0)
+        values = jnp.where(exceeds_capacity(k_requested, cap), jnp.nan, values)
+        return SparseCode(indices, values, mask, code_shape)
+
+    def sample(
+        self,
+        key: jax.Array,
+        code_shape: Sequence[int],
+        batch_shape: Sequence[int] = (),
+        *,
+        distribution: str = "uniform",
+        dtype=None,
+    ) -> jax.Array:
+        """Random model-sparse dense codes ``(*batch_shape, *code_shape)``; see
+        :meth:`sample_sparse`."""
+        return self.sample_sparse(
+            key, code_shape, batch_shape, distribution=distribution, dtype=dtype
+        ).to_dense()
+
+
+class BlockModel(RegionModel):
+    """𝓜_k: at most one non-zero per filter block and at most ``k`` non-zeros (model.md §4).
+
+    A block is all ``n`` shifts of one filter (one channel of the code), so ``0 ≤ k ≤ K``.
+
+    Args:
+        k: number of blocks (required), an int, an integer array (for ``vmap``) or traced.
+        capacity: static capacity of index-form codes (see the module docstring).
+        nonnegative: restrict to non-negative codes.
+    """
+
+    def __init__(self, k, *, capacity: int | None = None, nonnegative: bool = False):
+        if k is None:
+            raise ValueError("BlockModel needs k (the number of non-zero blocks)")
+        super().__init__(k, capacity=capacity, nonnegative=nonnegative)
+
+    def region_shape(self, code_shape):
+        return tuple(code_shape[:-1])
+
+
+class PoolingModel(RegionModel):
+    """At most one non-zero per pooling window per channel, optionally at most ``k`` windows.
+
+    Args:
+        pool_size: pooling region shape, one size per spatial axis (e.g. ``(2, 2)``); one that
+            does not divide the map leaves partial regions at the border.
+        k: number of non-zero regions (``None``: no budget).
+        capacity: static capacity of index-form codes.
+        nonnegative: non-negative codes (after a ReLU): projection = ReLU + max pooling.
+    """
+
+    pool_size: tuple[int, ...] = static_field()
+
+    def __init__(
+        self,
+        pool_size: Sequence[int] = (2, 2),
+        k=None,
+        *,
+        capacity: int | None = None,
+        nonnegative: bool = False,
+    ):
+        pool_size = positive_ints(pool_size, "pool_size")
+        if not pool_size:
+            raise ValueError("pool_size must have one positive size per spatial axis; got ()")
+        super().__init__(k, capacity=capacity, nonnegative=nonnegative)
+        self.pool_size = pool_size
+
+    def region_shape(self, code_shape):
+        return check_pool_size(self.pool_size, tuple(code_shape)[:-1])
+
+
+class TopKModel(RegionModel):
+    """Plain ``k``-sparsity: the ``k`` entries of largest magnitude (classical CS)."""
+
+    def __init__(self, k, *, capacity: int | None = None, nonnegative: bool = False):
+        if k is None:
+            raise ValueError("TopKModel needs k (the number of non-zeros)")
+        super().__init__(k, capacity=capacity, nonnegative=nonnegative)
+
+    def region_shape(self, code_shape):
+        return (1,) * (len(code_shape) - 1)
+
+
+__all__ = ["BlockModel", "PoolingModel", "RegionModel", "TopKModel"]

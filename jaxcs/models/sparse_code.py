@@ -1,0 +1,111 @@
+"""Model-sparse codes in index form (:class:`SparseCode`): what projections return and solvers
+carry, so that ``Wᵀ z``, norms and distances cost ``O(slots)``, not the code size."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+from jaxcs._pytree import Pytree, static_field
+
+
+class SparseCode(Pytree):
+    """A model-sparse code in index form: ``slots`` slots, of which those in ``mask`` are used.
+
+    Attributes:
+        indices: ``(*batch, slots)`` int32 flat indices into a code of shape ``shape``.
+        values: ``(*batch, slots)`` values of the used slots (0 in unused slots; a solver
+            state may keep a used slot at 0).
+        mask: ``(*batch, slots)`` bool, ``True`` for used slots.
+        shape: the dense code shape ``(*spatial, K)`` (static).
+    """
+
+    indices: jax.Array
+    values: jax.Array
+    mask: jax.Array
+    shape: tuple[int, ...] = static_field()
+
+    def __post_init__(self):
+        self.shape = tuple(int(n) for n in self.shape)
+
+    def used_values(self) -> jax.Array:
+        """``values`` in used slots and 0 in the others, except that a NaN stays a NaN."""
+        return jnp.where(self.mask | jnp.isnan(self.values), self.values, 0)
+
+    def _scatter(self, dense: jax.Array, values: jax.Array, combine: str) -> jax.Array:
+        """``dense`` (``(*batch, *shape)``) with ``values`` (one per slot) combined into their
+        cells by ``combine`` (``"add"`` or ``"max"``)."""
+        dense, size = jnp.asarray(dense), math.prod(self.shape)
+        flat = self.indices.reshape(-1, self.indices.shape[-1])
+        rows = jnp.arange(flat.shape[0])[:, None]
+        out = getattr(dense.reshape(flat.shape[0], size).at[rows, flat], combine)
+        return out(values.reshape(flat.shape)).reshape(dense.shape)
+
+    def add_to(self, v: jax.Array) -> jax.Array:
+        """``v + to_dense()`` (``v``: ``(*batch, *shape)``, dtypes promoted as ``+`` does) by a
+        scatter-add of the slots, at ``O(slots)`` after ``v``; a NaN value makes its own cell
+        NaN."""
+        v = jnp.asarray(v)
+        expected = self.indices.shape[:-1] + self.shape
+        if v.shape != expected:
+            raise ValueError(f"v must have shape {expected} (batch + code shape); got {v.shape}")
+        dtype = jnp.result_type(v.dtype, self.values.dtype)  # as ``v + to_dense()`` promotes
+        return self._scatter(v.astype(dtype), self.used_values().astype(dtype), "add")
+
+    def to_dense(self) -> jax.Array:
+        """``(*batch, *shape)`` dense codes (NaN throughout where any slot's value is NaN)."""
+        batch = self.indices.shape[:-1]
+        dense = self.add_to(jnp.zeros(batch + self.shape, self.values.dtype))
+        # a NaN in any slot (a projection of NaN data, a k beyond the capacity) spoils the
+        # whole code, as it does for the dense projection
+        nan = jnp.any(jnp.isnan(self.values), axis=-1)
+        return jnp.where(nan.reshape(batch + (1,) * len(self.shape)), jnp.nan, dense)
+
+    def support(self) -> jax.Array:
+        """``(*batch, *shape)`` booleans: the cells of the used slots."""
+        batch = self.indices.shape[:-1]
+        return self._scatter(jnp.zeros(batch + self.shape, bool), self.mask, "max")
+
+    def norm(self) -> jax.Array:
+        """``‖to_dense()‖`` per code (NaN where a slot is NaN), at ``O(slots)``."""
+        return jnp.sqrt(jnp.sum(self.used_values() ** 2, axis=-1))
+
+    def _matches(self, other: SparseCode):
+        """``(…, slots, other slots)``: used slot of ``self`` at the cell of a used slot of
+        ``other``; or ``None`` when pairwise comparison costs more than the dense code."""
+        if not isinstance(other, SparseCode) or (other.shape, other.indices.shape[:-1]) != (
+            self.shape,
+            self.indices.shape[:-1],
+        ):
+            raise ValueError(
+                f"other must be a SparseCode of shape {self.shape} with batch shape "
+                f"{self.indices.shape[:-1]}; got {other!r}"
+            )
+        if self.indices.shape[-1] * other.indices.shape[-1] > math.prod(self.shape):
+            return None
+        same = self.indices[..., :, None] == other.indices[..., None, :]
+        return same & self.mask[..., :, None] & other.mask[..., None, :]
+
+    def distance(self, other: SparseCode) -> jax.Array:
+        """``‖to_dense() − other.to_dense()‖`` per code, for codes (as the projections give)
+        whose used slots have distinct cells: pairwise over the slots when that is cheaper
+        than the dense codes, else dense. NaN where a slot of either is NaN."""
+        same = self._matches(other)
+        if same is None:
+            diff = self.to_dense() - other.to_dense()
+            return jnp.sqrt(jnp.sum(diff**2, axis=tuple(range(-len(self.shape), 0))))
+        mine, theirs = self.used_values(), other.used_values()
+        matched = jnp.sum(jnp.where(same, theirs[..., None, :], 0), axis=-1)
+        theirs_alone = jnp.where(jnp.any(same, axis=-2), 0, theirs)
+        return jnp.sqrt(jnp.sum((mine - matched) ** 2, -1) + jnp.sum(theirs_alone**2, -1))
+
+    def same_support(self, other: SparseCode) -> jax.Array:
+        """Whether the used slots of both codes cover the same cells, per code."""
+        same = self._matches(other)
+        if same is None:
+            axes = tuple(range(-len(self.shape), 0))
+            return jnp.all(self.support() == other.support(), axis=axes)
+        mine = jnp.all(jnp.any(same, axis=-1) | ~self.mask, axis=-1)
+        return mine & jnp.all(jnp.any(same, axis=-2) | ~other.mask, axis=-1)

@@ -1,0 +1,246 @@
+"""The operator protocol: :class:`AbstractOperator` and its correct dense defaults.
+
+An operator is the layer ``W`` (model.md §2): ``mv(x) = W x`` maps a signal of shape
+``in_shape`` to a code of shape ``out_shape``, ``rmv(z) = Wᵀ z`` maps back (the paper's synthesis
+operator ``Φ = Wᵀ``). Both accept any number of leading batch axes. A subclass defines ``mv``,
+``rmv``, ``in_shape``, ``out_shape`` and ``dtype`` (as methods, properties or fields) and is a
+pytree by the rules of :mod:`jaxcs._pytree`: array fields are leaves (so ``jax.vmap`` over a
+stack of operators works), fields declared ``= static_field()`` are static::
+
+    class Circulant(jaxcs.AbstractOperator):
+        kernel: jax.Array
+        in_shape: tuple = jaxcs.static_field()
+        ...
+
+Everything else has a default here that is correct for any operator, if slow:
+``T``, ``as_matrix``, ``rmv_sparse``, ``residual``, ``gram_table``, ``restricted_gram``,
+``restricted_gram_pairs``, ``is_finite``. :class:`~jaxcs.ConvOperator` and
+:class:`~jaxcs.MatrixOperator` override them with their fast forms (lineax's pattern).
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxcs._pytree import Pytree
+from jaxcs._validate import check_trailing
+
+PROTOCOL = ("mv", "rmv", "in_shape", "out_shape", "dtype")
+DENSE_GRAM_MAX_ENTRIES = 2**24  # 64 MiB of float32: beyond this, Grams come from columns
+
+
+class DenseGram(Pytree):
+    """The whole Gram ``W Wᵀ`` (``prod(out_shape)²``): the "table" of a dense operator."""
+
+    values: jax.Array
+
+
+class AbstractOperator(Pytree):
+    """Base of every operator (module docstring). Subclasses must define ``mv``, ``rmv``,
+    ``in_shape``, ``out_shape`` and ``dtype``; a class whose name starts with ``Abstract``
+    may leave them to its subclasses."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__name__.startswith("Abstract"):
+            return
+        missing = [
+            name
+            for name in PROTOCOL
+            if not any(
+                name in vars(c) or name in vars(c).get("__annotations__", {})
+                for c in cls.__mro__
+                if c is not AbstractOperator
+            )
+        ]
+        if missing:
+            raise TypeError(
+                f"{cls.__name__} must define {missing} to be an operator "
+                f"(the protocol of jaxcs.AbstractOperator is {list(PROTOCOL)})"
+            )
+
+    # ------------------------------------------------------------------ derived operators
+    @property
+    def T(self) -> AbstractOperator:
+        """The transposed operator (``mv`` and ``rmv`` swapped)."""
+        return TransposedOperator(self)
+
+    def as_matrix(self) -> jax.Array:
+        """The dense ``(prod(out_shape), prod(in_shape))`` matrix of ``W`` (tests, tiny sizes).
+
+        Rows are the C-order flattening of ``out_shape``, columns of ``in_shape``. Default:
+        ``W`` applied to every basis vector (one batched ``mv``).
+        """
+        n_in = math.prod(self.in_shape)
+        basis = jnp.eye(n_in, dtype=self.dtype).reshape((n_in,) + tuple(self.in_shape))
+        return self.mv(basis).reshape(n_in, -1).T
+
+    def is_finite(self) -> jax.Array:
+        """Whether every floating leaf of the operator is finite (a boolean scalar)."""
+        leaves = [
+            leaf
+            for leaf in jax.tree.leaves(self)
+            if hasattr(leaf, "dtype") and jnp.issubdtype(leaf.dtype, jnp.inexact)
+        ]
+        return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
+
+    # ------------------------------------------------------------------ sparse codes
+    def rmv_sparse(self, code) -> jax.Array:
+        """``Wᵀ z`` for a code in index form (:class:`~jaxcs.SparseCode` of shape
+        ``out_shape``). Default: ``rmv`` of the dense code. A NaN value makes the result NaN.
+
+        Returns:
+            ``(*batch, *in_shape)``.
+        """
+        check_code(code, self.out_shape)
+        return self.rmv(code.to_dense())
+
+    def residual(self, x: jax.Array, code, *, sign: int = -1) -> jax.Array:
+        """``x − Wᵀ z`` (``sign=-1``) or ``x + Wᵀ z`` for a code in index form.
+
+        Args:
+            x: ``(*batch, *in_shape)``, the batch of ``code``.
+            code: a :class:`~jaxcs.SparseCode` of shape ``out_shape``.
+            sign: ``-1`` or ``1``.
+
+        Returns:
+            ``(*batch, *in_shape)``; NaN throughout where a value of the code is NaN.
+        """
+        x, _ = check_residual(self, x, code, sign)
+        return x + sign * self.rmv_sparse(code)
+
+    # ------------------------------------------------------------------ restricted Grams
+    def gram_table(self):
+        """What :meth:`restricted_gram` gathers ``G_S`` from, computed once per operator.
+
+        Default: the whole Gram ``W Wᵀ`` (:class:`DenseGram`) while it has at most
+        ``DENSE_GRAM_MAX_ENTRIES`` entries, else ``None`` (Grams then come from the columns).
+        """
+        m = math.prod(self.out_shape)
+        if m * m > DENSE_GRAM_MAX_ENTRIES:
+            return None
+        w = self.as_matrix()
+        return DenseGram(w @ w.T)
+
+    def restricted_gram_cost(self, k: int) -> int:
+        """Array elements of the temporaries of one ``k``-support's :meth:`restricted_gram`
+        (callers size their chunks from it)."""
+        return k * k + k * math.prod(self.in_shape)
+
+    def restricted_gram(self, support, mask=None, *, table=None) -> jax.Array:
+        """``G_S = (Wᵀ)_Sᵀ (Wᵀ)_S`` for a batch of supports (model.md §3).
+
+        Args:
+            support: ``(*batch, k)`` integer flat indices into a code of shape ``out_shape``
+                (C order), in range.
+            mask: optional ``(*batch, k)`` booleans; masked-out entries get zero rows and
+                columns (the Gram of zero columns), so a fixed-size support can hold any ``k``.
+            table: a precomputed :meth:`gram_table` (``None``: use the columns).
+
+        Returns:
+            ``(*batch, k, k)`` symmetric Grams. Default: a gather from a :class:`DenseGram`
+            table, else the ``k`` columns ``Wᵀ e_s`` (one batched ``rmv``) and their products.
+        """
+        if isinstance(table, DenseGram):
+            gram = table.values[support[..., :, None], support[..., None, :]]
+        else:
+            size = math.prod(self.out_shape)
+            basis = jax.nn.one_hot(support, size, dtype=self.dtype)
+            columns = self.rmv(basis.reshape(support.shape + tuple(self.out_shape)))
+            columns = columns.reshape(support.shape + (-1,))
+            gram = jnp.einsum("...an,...bn->...ab", columns, columns)
+        return mask_gram(gram, mask)
+
+    def restricted_gram_pairs(self, support, mask=None, *, table=None):
+        """The diagonal and the strict upper triangle of :meth:`restricted_gram`.
+
+        Returns:
+            ``(diagonal, upper)``: ``(*batch, k)`` and ``(*batch, k(k − 1)/2)``, the latter in
+            the order of ``numpy.triu_indices(k, 1)``.
+        """
+        gram = self.restricted_gram(support, mask, table=table)
+        rows, cols = np.triu_indices(support.shape[-1], 1)
+        return jnp.diagonal(gram, axis1=-2, axis2=-1), gram[..., rows, cols]
+
+
+def mask_gram(gram: jax.Array, mask) -> jax.Array:
+    """Zero the rows and columns of ``gram`` whose ``mask`` entry is ``False``."""
+    if mask is None:
+        return gram
+    mask = jnp.asarray(mask, bool)
+    return jnp.where(mask[..., :, None] & mask[..., None, :], gram, 0)
+
+
+def check_code(code, out_shape) -> None:
+    """A code in index form must be for the operator's code shape."""
+    if tuple(getattr(code, "shape", ())) != tuple(out_shape):
+        raise ValueError(
+            f"code must be a SparseCode of shape {tuple(out_shape)} (op.out_shape); got "
+            f"{getattr(code, 'shape', type(code).__name__)}"
+        )
+
+
+def check_residual(op, x, code, sign) -> tuple[jax.Array, tuple[int, ...]]:
+    """Arguments of ``op.residual``: ``(x as an array, batch shape)``, or a ValueError."""
+    check_code(code, op.out_shape)
+    if sign not in (-1, 1):
+        raise ValueError(f"sign must be -1 (x − Wᵀz) or 1 (x + Wᵀz); got {sign!r}")
+    x = jnp.asarray(x)
+    batch = check_trailing(x, tuple(op.in_shape), "x")
+    if batch != code.indices.shape[:-1]:
+        raise ValueError(
+            f"x has batch shape {batch} but code has {code.indices.shape[:-1]}; they must match"
+        )
+    return x, batch
+
+
+def check_operator(op, name: str = "op") -> None:
+    """``op`` must be an operator (an instance of :class:`AbstractOperator`)."""
+    if not isinstance(op, AbstractOperator):
+        raise TypeError(
+            f"{name} must be a jaxcs operator (a subclass of jaxcs.AbstractOperator, e.g. "
+            f"ConvOperator or MatrixOperator); got {type(op).__name__}"
+        )
+
+
+class TransposedOperator(AbstractOperator):
+    """``Wᵀ`` as an operator in its own right: ``mv`` and ``rmv`` of ``operator`` swapped.
+
+    Everything else comes from the dense defaults of :class:`AbstractOperator` (correct for
+    any operator). ``MatrixOperator.T`` is a :class:`~jaxcs.MatrixOperator` of the transposed
+    matrix instead, with all of its fast forms.
+    """
+
+    operator: AbstractOperator
+
+    @property
+    def in_shape(self):
+        return tuple(self.operator.out_shape)
+
+    @property
+    def out_shape(self):
+        return tuple(self.operator.in_shape)
+
+    @property
+    def dtype(self):
+        return self.operator.dtype
+
+    @property
+    def T(self) -> AbstractOperator:
+        return self.operator
+
+    def mv(self, x):
+        return self.operator.rmv(x)
+
+    def rmv(self, z):
+        return self.operator.mv(z)
+
+    def as_matrix(self):
+        return self.operator.as_matrix().T
+
+
+__all__ = ["AbstractOperator", "DenseGram", "TransposedOperator"]

@@ -1,0 +1,447 @@
+"""The convolutional layer ``W`` and its hand-written adjoint (model.md §1–2).
+
+Conventions (model.md §1). A signal is ``(*in_spatial, M)`` (channels last), filters are
+``(*filter_spatial, M, K)`` (Flax ``nn.Conv`` kernel layout), a code is ``(*out_spatial, K)``.
+``mv`` applies ``W`` (signal -> code, one CNN layer without bias), ``rmv`` applies ``Wᵀ``
+(code -> signal, the transposed convolution, the paper's synthesis operator ``Φ = Wᵀ``).
+Every method accepts any number of leading batch axes.
+
+The filters are the leaf; shapes, stride and padding are static, so ``jax.vmap`` over a stack
+of operators (many random filter draws) is one batched computation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxcs._pytree import static_field
+from jaxcs._validate import check_padding, check_stride, check_trailing, positive_ints
+from jaxcs.operators.base import AbstractOperator, check_residual, mask_gram
+from jaxcs.operators.correlation import (
+    CorrelationTable,
+    correlation_table,
+    decode_support,
+    same_padding_gram,
+    table_gram,
+    table_gram_pairs,
+)
+
+SPARSE_FRACTION = 8  # rmv_sparse scatters while slots ≤ code size / 8, else convolves
+
+
+def conv_output_shape(
+    in_spatial: Sequence[int],
+    filter_shape: Sequence[int],
+    stride: Sequence[int],
+    padding: str,
+) -> tuple[int, ...]:
+    """Spatial shape of ``W x`` (the number of shifts ``n`` per axis), model.md §2.
+
+    ``"valid"``: ``n = (D − l)/t + 1`` and ``(D − l)`` must be a multiple of ``t``;
+    ``"circular"``: ``n = D/t`` with ``D`` a multiple of ``t``; ``"same"``: ``n = ceil(D/t)``.
+
+    Raises:
+        ValueError: naming ``in_spatial``/``stride`` when the number of shifts is not an integer.
+    """
+    padding = check_padding(padding)
+    out = []
+    for axis, (D, l, t) in enumerate(zip(in_spatial, filter_shape, stride, strict=True)):
+        if padding == "valid":
+            if D < l or (D - l) % t:
+                raise ValueError(
+                    f"padding='valid' needs (D - l) to be a non-negative multiple of the stride "
+                    f"on every axis; axis {axis}: in_spatial D={D}, filter l={l}, stride t={t}, "
+                    f"so (D - l)/t + 1 = {(D - l) / t + 1:g} shifts is not a positive integer"
+                )
+            out.append((D - l) // t + 1)
+        elif padding == "circular":
+            if D % t:
+                raise ValueError(
+                    f"padding='circular' needs the input size to be a multiple of the stride; "
+                    f"axis {axis}: in_spatial D={D}, stride t={t}"
+                )
+            out.append(D // t)
+        else:  # "same"
+            out.append(-(-D // t))
+    return tuple(out)
+
+
+def _spec(ndim: int) -> tuple[str, str, str]:
+    spatial = "DHW"[-ndim:] if ndim <= 3 else "".join(chr(ord("a") + i) for i in range(ndim))
+    return "N" + spatial + "C", spatial + "IO", "N" + spatial + "C"
+
+
+class ConvOperator(AbstractOperator):
+    """The convolutional layer ``W`` (``Kn × MD``) and its adjoint, model.md §2.
+
+    ``(W x)[j, i] = Σ_m Σ_s w[s, m, i] · x[t·j + s, m]`` (cross-correlation, as ``nn.Conv``),
+    with ``x`` zero-padded as Flax's ``"SAME"`` for ``padding="same"`` and the index taken
+    mod ``D`` for ``padding="circular"``.
+
+    Args:
+        filters: ``(*filter_spatial, M, K)`` floating array (the leaf).
+        in_spatial: spatial shape ``(*spatial,)`` of a signal, without the channel axis.
+        stride: ``t``, an int or one int per spatial axis.
+        padding: ``"valid"`` (the paper), ``"circular"`` or ``"same"``.
+        precision: passed to ``lax.conv_general_dilated`` (``None``: JAX's default).
+
+    Attributes:
+        in_shape: ``(*in_spatial, M)``, the shape of a signal ``x``.
+        out_shape: ``(*out_spatial, K)``, the shape of a code ``z = W x``.
+
+    Raises:
+        ValueError: filter rank not ``len(in_spatial) + 2``, non-floating filters, a bad
+            stride or padding, or a non-integer number of shifts.
+    """
+
+    filters: jax.Array
+    in_spatial: tuple[int, ...] = static_field()
+    stride: tuple[int, ...] = static_field()
+    padding: str = static_field()
+    precision: Any = static_field()
+    pads: tuple[tuple[int, int], ...] = static_field()
+
+    def __init__(
+        self,
+        filters: jax.Array,
+        in_spatial: Sequence[int],
+        stride: int | Sequence[int] = 1,
+        padding: str = "valid",
+        precision: Any = None,
+    ):
+        in_spatial = positive_ints(in_spatial, "in_spatial")
+        ndim = len(in_spatial)
+        if ndim < 1:
+            raise ValueError(f"in_spatial must have at least one spatial size; got {in_spatial}")
+        if not isinstance(filters, jax.Array):  # NumPy in: a JAX array of JAX's dtype
+            filters = jnp.asarray(filters)
+        if len(filters.shape) != ndim + 2:
+            raise ValueError(
+                f"filters must have shape (*filter_spatial, M, K) with {ndim} spatial axes "
+                f"(in_spatial={in_spatial}), i.e. rank {ndim + 2}; got shape {filters.shape}"
+            )
+        if not jnp.issubdtype(filters.dtype, jnp.floating):
+            raise ValueError(f"filters must be a floating array; got dtype {filters.dtype}")
+        padding = check_padding(padding)
+        stride = check_stride(stride, ndim)
+        fshape = tuple(filters.shape[:ndim])
+        if min(filters.shape) < 1:
+            raise ValueError(f"filters must have no empty axis; got shape {filters.shape}")
+        conv_output_shape(in_spatial, fshape, stride, padding)  # validates
+        if padding == "same":
+            pads = tuple(lax.padtype_to_pads(in_spatial, fshape, stride, "SAME"))
+        else:
+            pads = ((0, 0),) * ndim
+        self.filters = filters
+        self.in_spatial = in_spatial
+        self.stride = stride
+        self.padding = padding
+        self.precision = precision
+        self.pads = tuple((int(a), int(b)) for a, b in pads)
+
+    @classmethod
+    def from_flax(cls, params, in_spatial, **kwargs) -> ConvOperator:
+        """From a Flax ``nn.Conv`` kernel or params tree; see :func:`conv_operator_from_flax`."""
+        return conv_operator_from_flax(params, in_spatial, **kwargs)
+
+    # ----------------------------------------------------------------------------- shapes
+    @property
+    def ndim(self) -> int:
+        """Number of spatial axes ``d``."""
+        return len(self.in_spatial)
+
+    @property
+    def filter_shape(self) -> tuple[int, ...]:
+        """``filter_spatial`` (``l = prod(filter_shape)`` taps)."""
+        return tuple(self.filters.shape[-self.ndim - 2 : -2])
+
+    @property
+    def in_channels(self) -> int:
+        """``M``."""
+        return int(self.filters.shape[-2])
+
+    @property
+    def out_channels(self) -> int:
+        """``K``, the number of filters."""
+        return int(self.filters.shape[-1])
+
+    @property
+    def out_spatial(self) -> tuple[int, ...]:
+        """Number of shifts per axis (``n = prod(out_spatial)``)."""
+        return conv_output_shape(self.in_spatial, self.filter_shape, self.stride, self.padding)
+
+    @property
+    def in_shape(self) -> tuple[int, ...]:
+        return self.in_spatial + (self.in_channels,)
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        return self.out_spatial + (self.out_channels,)
+
+    @property
+    def dtype(self):
+        return self.filters.dtype
+
+    def _padded_size(self, axis: int) -> int:
+        lo, hi = self.pads[axis]
+        extra = self.filter_shape[axis] - 1 if self.padding == "circular" else 0
+        return self.in_spatial[axis] + lo + hi + extra
+
+    # ----------------------------------------------------------------------------- apply
+    def mv(self, x: jax.Array) -> jax.Array:
+        """``W x``: one convolutional layer without bias.
+
+        Args:
+            x: ``(*batch, *in_spatial, M)``.
+
+        Returns:
+            ``(*batch, *out_spatial, K)``.
+        """
+        x = jnp.asarray(x)
+        batch = check_trailing(x, self.in_shape, "x")
+        dtype = jnp.result_type(self.filters.dtype, x.dtype)
+        xb = x.reshape((-1,) + self.in_shape).astype(dtype)
+        if self.padding == "circular":
+            wrap = [(0, 0)] + [(0, l - 1) for l in self.filter_shape] + [(0, 0)]
+            xb = jnp.pad(xb, wrap, mode="wrap")
+        y = lax.conv_general_dilated(
+            xb,
+            self.filters.astype(dtype),
+            window_strides=self.stride,
+            padding=self.pads,
+            dimension_numbers=_spec(self.ndim),
+            precision=self.precision,
+        )
+        return y.reshape(batch + self.out_shape)
+
+    def rmv(self, z: jax.Array) -> jax.Array:
+        """``Wᵀ z``: the transposed convolution (the decoder, ``Φ z`` with ``Φ = Wᵀ``).
+
+        Written by hand: dilate ``z`` by the stride, correlate with the spatially flipped filters
+        (input and output channels swapped), crop the zero padding (``"same"``) or fold the
+        wrapped border back mod ``D`` (``"circular"``).
+
+        Args:
+            z: ``(*batch, *out_spatial, K)``.
+
+        Returns:
+            ``(*batch, *in_spatial, M)``.
+        """
+        z = jnp.asarray(z)
+        batch = check_trailing(z, self.out_shape, "z")
+        dtype = jnp.result_type(self.filters.dtype, z.dtype)
+        zb = z.reshape((-1,) + self.out_shape).astype(dtype)
+        spatial_axes = tuple(range(self.ndim))
+        kernel = jnp.swapaxes(jnp.flip(self.filters, spatial_axes), -1, -2).astype(dtype)
+        pads = []
+        for axis, (l, t, n) in enumerate(
+            zip(self.filter_shape, self.stride, self.out_spatial, strict=True)
+        ):
+            lo, hi = self.pads[axis]
+            extra = self._padded_size(axis) - ((n - 1) * t + l)
+            if self.padding == "circular":
+                pads.append((l - 1, l - 1 + extra))
+            else:  # crop the zero padding of "same" (negative padding crops)
+                pads.append((l - 1 - lo, l - 1 + extra - hi))
+        x = lax.conv_general_dilated(
+            zb,
+            kernel,
+            window_strides=(1,) * self.ndim,
+            padding=pads,
+            lhs_dilation=self.stride,
+            dimension_numbers=_spec(self.ndim),
+            precision=self.precision,
+        )
+        if self.padding == "circular":
+            for axis, D in enumerate(self.in_spatial):
+                x = _fold(x, axis + 1, D)
+        return x.reshape(batch + self.in_shape)
+
+    def rmv_sparse(self, code) -> jax.Array:
+        """``Wᵀ z`` for a code in index form (:class:`~jaxcs.SparseCode`, ``s`` slots).
+
+        Each used slot ``(j, i)`` adds filter ``i``, scaled by its value, at input position
+        ``t·j − pad`` (wrapped for ``"circular"``, cropped for ``"same"``): a scatter of ``s``
+        windows of ``l · M``, against the ``n · K · l · M`` of the transposed convolution.
+        Codes with more than ``1/SPARSE_FRACTION`` of the code size in slots use :meth:`rmv`.
+        A NaN value makes the result NaN.
+
+        Returns:
+            ``(*batch, *in_spatial, M)``.
+        """
+        batch = code.indices.shape[:-1]
+        return self.residual(jnp.zeros(batch + self.in_shape, self.dtype), code, sign=1)
+
+    def residual(self, x: jax.Array, code, *, sign: int = -1) -> jax.Array:
+        """``x − Wᵀ z`` (``sign=-1``) or ``x + Wᵀ z`` for a code in index form: the filters of
+        the used slots scattered onto ``x`` (:meth:`rmv_sparse`), no intermediate signal.
+
+        Args:
+            x: ``(*batch, *in_spatial, M)``, the batch of ``code``.
+            code: a :class:`~jaxcs.SparseCode` of shape ``out_shape``.
+            sign: ``-1`` or ``1``.
+
+        Returns:
+            ``(*batch, *in_spatial, M)``; NaN throughout where a value of the code is NaN.
+        """
+        x, batch = check_residual(self, x, code, sign)
+        slots = code.indices.shape[-1]
+        if slots * SPARSE_FRACTION > math.prod(self.out_shape):
+            return x + sign * self.rmv(code.to_dense())
+        dtype = jnp.result_type(self.filters.dtype, code.values.dtype, x.dtype)
+        values = sign * code.used_values().astype(dtype)
+        flat = jax.vmap(self._place)(
+            x.reshape((-1,) + self.in_shape).astype(dtype),
+            code.indices.reshape(-1, slots),
+            values.reshape(-1, slots),
+        )
+        return flat.reshape(batch + self.in_shape)
+
+    def _place(self, x: jax.Array, indices: jax.Array, values: jax.Array) -> jax.Array:
+        """One code's ``x + Σ_s values_s · (filter of slot s at its shift)``: a scatter-add of
+        ``(*l, M)`` windows into ``x`` padded as :meth:`mv` pads it, then cropped or folded."""
+        K, d = self.out_channels, self.ndim
+        shift = jnp.unravel_index(indices // K, self.out_spatial)
+        starts = jnp.stack([t * j for t, j in zip(self.stride, shift, strict=True)], axis=-1)
+        filters = jnp.moveaxis(self.filters, -1, 0).astype(values.dtype)  # (K, *l, M)
+        windows = values.reshape((-1,) + (1,) * (d + 1)) * filters[indices % K]
+        pads = [
+            (lo, self._padded_size(a) - D - lo)
+            for a, ((lo, _), D) in enumerate(zip(self.pads, self.in_spatial, strict=True))
+        ]
+        # a NaN value spoils the whole signal: folded into the copy of x the scatter needs anyway
+        x = x + jnp.where(jnp.any(jnp.isnan(values)), jnp.nan, 0).astype(x.dtype)
+        padded = jnp.pad(x, pads + [(0, 0)]) if any(p != (0, 0) for p in pads) else x
+        numbers = lax.ScatterDimensionNumbers(
+            update_window_dims=tuple(range(1, d + 2)),
+            inserted_window_dims=(),
+            scatter_dims_to_operand_dims=tuple(range(d)),
+        )
+        # every window of a valid index lies inside the padded signal (t·j + l ≤ padded size);
+        # FILL_OR_DROP: whatever the indices, nothing is written outside it
+        padded = lax.scatter_add(
+            padded, starts, windows, numbers, mode=lax.GatherScatterMode.FILL_OR_DROP
+        )
+        if self.padding == "circular":
+            for axis, D in enumerate(self.in_spatial):
+                padded = _fold(padded, axis, D)
+        else:  # "same" crops its zero padding ("valid" has none)
+            padded = padded[
+                tuple(
+                    slice(lo, lo + D) for (lo, _), D in zip(self.pads, self.in_spatial, strict=True)
+                )
+            ]
+        return padded
+
+    # ----------------------------------------------------------------------------- Grams
+    def gram_table(self) -> CorrelationTable | None:
+        """The correlation table ``C[i, i', δ]`` (:func:`~jaxcs.correlation_table`) for
+        ``"valid"`` and ``"circular"`` padding; ``None`` for ``"same"``, whose truncated
+        border columns need the exact overlap sums of :meth:`restricted_gram`."""
+        return None if self.padding == "same" else correlation_table(self)
+
+    def restricted_gram_cost(self, k: int) -> int:
+        if self.padding == "same":
+            return k * k * (1 + math.prod(self.filter_shape) * self.in_channels)
+        return k * k
+
+    def restricted_gram(self, support, mask=None, *, table=None) -> jax.Array:
+        """``G_S`` without any convolution (model.md §3): a ``k × k`` gather from the
+        correlation table (``O(k²)``), or for ``"same"`` padding the exact border overlaps
+        (``O(k² · l · M)``). Arguments as :meth:`AbstractOperator.restricted_gram`."""
+        i, j = decode_support(self, support)
+        if self.padding == "same":
+            gram = same_padding_gram(self, i, j)
+        else:
+            gram = table_gram(self.gram_table() if table is None else table, i, j)
+        return mask_gram(gram, mask)
+
+    def restricted_gram_pairs(self, support, mask=None, *, table=None):
+        """Diagonal and strict upper triangle of :meth:`restricted_gram`, gathered directly
+        from the table (about twice as fast as the full Gram: element gathers dominate)."""
+        if self.padding == "same":
+            return super().restricted_gram_pairs(support, mask, table=table)
+        i, j = decode_support(self, support)
+        table = self.gram_table() if table is None else table
+        return table_gram_pairs(table, i, j, mask)
+
+
+def _fold(x: jax.Array, axis: int, period: int) -> jax.Array:
+    """Sum ``x`` along ``axis`` modulo ``period``: the adjoint of wrap padding."""
+    size = x.shape[axis]
+    reps = -(-size // period)
+    widths = [(0, 0)] * x.ndim
+    widths[axis] = (0, reps * period - size)
+    x = jnp.pad(x, widths)
+    x = x.reshape(x.shape[:axis] + (reps, period) + x.shape[axis + 1 :])
+    return x.sum(axis=axis)
+
+
+def _find_kernel(params: Any) -> jax.Array:
+    if hasattr(params, "shape"):
+        return params
+    if isinstance(params, Mapping):
+        if "kernel" in params:
+            return params["kernel"]
+        found = [v for v in params.values() if isinstance(v, Mapping) or hasattr(v, "shape")]
+        kernels = []
+        for value in found:
+            try:
+                kernels.append(_find_kernel(value))
+            except ValueError:
+                pass
+        if len(kernels) == 1:
+            return kernels[0]
+    raise ValueError(
+        "params must be a kernel array or a Flax params tree holding exactly one 'kernel' "
+        "(for a tree with several layers, pass the layer's own subtree)"
+    )
+
+
+def conv_operator_from_flax(
+    params: Any,
+    in_spatial: Sequence[int],
+    *,
+    module: Any = None,
+    stride: int | Sequence[int] = 1,
+    padding: str = "valid",
+) -> ConvOperator:
+    """A :class:`ConvOperator` from a Flax ``nn.Conv`` kernel or params tree.
+
+    The bias (if any) is ignored: ``W`` is the linear part of the layer.
+
+    Args:
+        params: the kernel ``(*filter_spatial, M, K)`` or a params tree holding one ``kernel``
+            (e.g. ``variables``, ``variables['params']`` or ``variables['params']['Conv_0']``).
+        in_spatial: spatial input shape.
+        module: an ``nn.Conv``; when given, its ``strides`` and ``padding`` (``"VALID"`` or
+            ``"SAME"``) are used instead of ``stride`` and ``padding``.
+
+    Raises:
+        ValueError: the module uses dilation, feature groups or a padding that
+            :class:`ConvOperator` does not define (Flax's ``"CIRCULAR"`` is centred, ours starts at
+            offset 0, model.md §2).
+    """
+    kernel = jnp.asarray(_find_kernel(params))
+    if module is not None:
+        for attr in ("input_dilation", "kernel_dilation"):
+            value = getattr(module, attr, 1)
+            if value not in (None, 1) and set(positive_ints(value, attr, kernel.ndim - 2)) != {1}:
+                raise ValueError(f"module.{attr}={value!r} is not supported (must be 1)")
+        if getattr(module, "feature_group_count", 1) != 1:
+            raise ValueError("module.feature_group_count must be 1")
+        stride = 1 if module.strides is None else module.strides
+        pad = module.padding
+        if not isinstance(pad, str) or pad.upper() not in ("VALID", "SAME"):
+            raise ValueError(
+                f"module.padding={pad!r} is not supported: use 'VALID' or 'SAME' (Flax's "
+                "'CIRCULAR' is centred; build ConvOperator(..., padding='circular') yourself)"
+            )
+        padding = pad.lower()
+    return ConvOperator(kernel, in_spatial, stride=stride, padding=padding)

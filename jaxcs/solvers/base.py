@@ -1,0 +1,112 @@
+"""The solver protocol (optimistix's ``init / step / terminate``): a solver says how to take one
+step, the driver (:func:`jaxcs.solve`, :func:`jaxcs.recover`) owns the loop.
+
+Notation: ``Φ = Wᵀ`` (``op.rmv``), ``Φᵀ = W`` (``op.mv``), ``𝕄 = model.project``, residual
+``r = x − Φ z``. A solver is a pytree (its parameters: step sizes, tolerances) with
+
+- ``prepare(op, model) -> aux``: once per operator, outside the per-problem ``vmap`` (tables
+  shared by every problem; typed, or ``None``);
+- ``init(op, x, model, aux) -> state`` and ``step(op, x, model, state, aux) -> state`` for one
+  problem; each solver has its own state type, a pytree with at least ``residual_norm``
+  (``‖x − Φ z‖``) and the methods ``iterate()`` (the dense ``z``), ``iterate_norm()`` and
+  ``step_norm(previous)`` (``‖z − z_previous‖``);
+- ``terminate(op, x, model, previous, state, aux, rule) -> status``: the stopping rule, an
+  ``int32`` :class:`~jaxcs.Status` code or ``RUNNING``. The default here is the rule every
+  sparse solver shares (see :meth:`AbstractSolver.terminate`); a solver may refine it.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxcs._pytree import Pytree, static_field
+from jaxcs.models import SparseCode
+from jaxcs.solvers.status import RUNNING, Status
+
+
+class StoppingRule(Pytree):
+    """The stopping parameters of one problem, built by the driver (leaves: sweeps may vary
+    them without recompiling).
+
+    Attributes:
+        tol: relative tolerance (``≥ 0``).
+        divergence_factor: ``‖r‖ > divergence_factor · ‖x‖`` is divergence.
+        x_norm: ``‖x‖``, the scale of the relative measures (computed once per problem).
+        max_steps: the step budget (static).
+    """
+
+    tol: jax.Array | float
+    divergence_factor: jax.Array | float
+    x_norm: jax.Array
+    max_steps: int = static_field()
+
+
+class SparseIterate(Pytree):
+    """State of a solver whose iterate is a code in index form (IHT, NIHT, HTP, CoSaMP).
+
+    Attributes:
+        code: the iterate ``z`` as a :class:`~jaxcs.SparseCode`; its used slots hold the
+            non-zeros of ``z`` and may hold zeros (NIHT's first state: the support ``Γ`` of the
+            first step with values 0; HTP with a non-negative model clips negative
+            least-squares values to 0 in place).
+        residual: ``r = x − Φ z``.
+        residual_norm: ``‖r‖``.
+    """
+
+    code: SparseCode
+    residual: jax.Array
+    residual_norm: jax.Array
+
+    def iterate(self) -> jax.Array:
+        """The dense iterate ``(*spatial, K)``."""
+        return self.code.to_dense()
+
+    def iterate_norm(self) -> jax.Array:
+        """``‖z‖`` from the slots (``O(slots)``, no dense code)."""
+        return self.code.norm()
+
+    def step_norm(self, previous: SparseIterate) -> jax.Array:
+        """``‖z − z_previous‖`` from the slots."""
+        return self.code.distance(previous.code)
+
+
+class AbstractSolver(Pytree):
+    """Base of every solver (module docstring). Subclasses define ``init`` and ``step``."""
+
+    def prepare(self, op, model):
+        """Per-operator data shared by every problem (default: none)."""
+        return None
+
+    def init(self, op, x, model, aux):
+        raise NotImplementedError
+
+    def step(self, op, x, model, state, aux):
+        raise NotImplementedError
+
+    def terminate(self, op, x, model, previous, state, aux, rule: StoppingRule) -> jax.Array:
+        """The default stopping rule, checked after every step, in this order:
+
+        non-finite ``z`` or ``‖r‖`` → ``NONFINITE``; ``‖r‖ > divergence_factor · ‖x‖`` →
+        ``DIVERGED``; ``‖r‖ ≤ tol · ‖x‖`` → ``CONVERGED``; no progress, i.e.
+        ``‖z − z_previous‖ ≤ tol · ‖z‖`` and ``‖r_previous‖ − ‖r‖ ≤ tol · ‖r_previous‖`` (a fixed
+        point whose residual did not reach ``tol``, e.g. IHT stuck on a wrong support) →
+        ``STALLED``; else ``RUNNING``. A run that converges slowly (small steps, but a residual
+        still falling by more than ``tol`` per step) goes on until it converges or runs out of
+        steps: a small step alone is not a stall.
+        """
+        x_norm = rule.x_norm
+        r_norm, z_norm = state.residual_norm, state.iterate_norm()
+        nonfinite = ~jnp.isfinite(r_norm) | ~jnp.isfinite(z_norm)
+        diverged = r_norm > rule.divergence_factor * x_norm
+        converged = r_norm <= rule.tol * x_norm
+        still = state.step_norm(previous) <= rule.tol * z_norm
+        stalled = still & (previous.residual_norm - r_norm <= rule.tol * previous.residual_norm)
+        return jnp.select(
+            [nonfinite, diverged, converged, stalled],
+            [Status.NONFINITE, Status.DIVERGED, Status.CONVERGED, Status.STALLED],
+            RUNNING,
+        ).astype(jnp.int32)
+
+
+__all__ = ["AbstractSolver", "SparseIterate", "StoppingRule"]

@@ -1,0 +1,58 @@
+"""Why a computation stopped: one enum, :class:`Status`, whose members carry their messages.
+
+Every result of jaxcs that can fail per problem reports a ``status`` array of these codes
+(``int32``, one per problem, also under ``vmap``): :class:`~jaxcs.Solution` and the lasso /
+Algorithm 2 results (solvers), :class:`~jaxcs.RIPEstimate` (a Monte Carlo run). Sweeps never
+raise on a failed member: they count it. ``Status(int(code)).message`` says what a code means.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import jax.numpy as jnp
+
+
+class Status(enum.IntEnum):
+    """Status codes; ``Status.X.message`` is the explanation of ``X``."""
+
+    CONVERGED = 0
+    MAX_STEPS = 1
+    NONFINITE = 2
+    DIVERGED = 3
+    STALLED = 4
+    COMPLETED = 5
+
+    @property
+    def message(self) -> str:
+        return _MESSAGES[self]
+
+    @classmethod
+    def describe(cls, codes) -> list[str]:
+        """The names of an array of codes, flattened (for reports): ``["CONVERGED", ...]``."""
+        return [cls(int(c)).name for c in jnp.ravel(jnp.asarray(codes))]
+
+    @classmethod
+    def counts(cls, codes) -> dict[str, int]:
+        """``{name: number of problems}`` over an array of codes, every member listed."""
+        flat = jnp.ravel(jnp.asarray(codes))
+        return {member.name: int(jnp.sum(flat == member)) for member in cls}
+
+
+_MESSAGES = {
+    Status.CONVERGED: "converged: the relative residual ‖x − Φz‖/‖x‖ (or, for FISTA, the "
+    "relative optimality measure) reached tol",
+    Status.MAX_STEPS: "max_steps reached before convergence",
+    Status.NONFINITE: "non-finite value (NaN/Inf) in the data, the operator or the iterates",
+    Status.DIVERGED: "diverged: residual norm grew past divergence_factor × ‖x‖",
+    Status.STALLED: "stalled: no progress (relative step and relative residual decrease both "
+    "≤ tol) while the residual did not reach tol (a fixed point on a wrong support, or noisy "
+    "data)",
+    Status.COMPLETED: "completed: every sample was finite (Monte Carlo estimates)",
+}
+
+RUNNING = -1
+"""Internal to the driver: the problem is still iterating (never in a returned result)."""
+
+STATUS: dict[int, str] = {member: member.message for member in Status}
+"""The messages by code, ``STATUS[int(code)]``; the same as ``Status(code).message``."""

@@ -1,0 +1,137 @@
+"""The package tree is the architecture: imports point down the layer list only, and no private
+name (or internal module) of one sub-package is imported by another.
+
+Layers, bottom first (README, "Architecture"): the shared base (``_pytree``, ``_validate``,
+``_version``), ``operators``, ``models``, ``solvers``, ``analysis``, ``layers``, the machinery
+(``io``), the applications (``experiments``, ``plot``), the console (``cli``). The package
+``__init__`` re-exports and defines nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import jaxcs
+
+PACKAGE = Path(jaxcs.__file__).parent
+LAYERS = {
+    "_pytree": 0,
+    "_validate": 0,
+    "_version": 0,
+    "operators": 1,
+    "models": 2,
+    "solvers": 3,
+    "analysis": 4,
+    "layers": 5,
+    "io": 6,
+    "experiments": 7,
+    "plot": 7,
+    "cli": 8,
+}
+
+
+def _modules(package: Path = PACKAGE):
+    for path in sorted(package.rglob("*.py")):
+        parts = path.relative_to(package).with_suffix("").parts
+        yield path, ("jaxcs",) + tuple(p for p in parts if p != "__init__")
+
+
+def _imports(path: Path, name: tuple[str, ...]):
+    """``(module, imported names or None, line)`` for every import of a jaxcs module."""
+    is_package = path.name == "__init__.py"
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "jaxcs":
+                    yield tuple(alias.name.split(".")), None, node.lineno
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = name if is_package else name[:-1]
+                base = base[: len(base) - node.level + 1]
+                module = base + tuple((node.module or "").split(".") if node.module else ())
+            else:
+                module = tuple((node.module or "").split("."))
+            if module[0] == "jaxcs":
+                yield module, [alias.name for alias in node.names], node.lineno
+
+
+def _top(module: tuple[str, ...]) -> str | None:
+    return module[1] if len(module) > 1 else None
+
+
+def test_every_module_is_in_a_layer():
+    unknown = {name[1] for _, name in _modules() if len(name) > 1} - set(LAYERS)
+    assert not unknown, f"modules outside the layer list of the README: {sorted(unknown)}"
+
+
+def _violations(package: Path = PACKAGE):
+    found = []
+    for path, name in _modules(package):
+        where = f"{path.relative_to(package.parent)}"
+        if len(name) == 1:  # the package __init__: re-exports only
+            continue
+        own = name[1]
+        for module, names, line in _imports(path, name):
+            target = _top(module)
+            if target is None:
+                found.append(f"{where}:{line} imports the package root (use the sub-package)")
+                continue
+            if target == own:
+                continue
+            if LAYERS[target] >= LAYERS[own]:
+                found.append(f"{where}:{line} imports {'.'.join(module)} (upward or sideways)")
+            internal = [p for p in module[2:] if p.startswith("_")]
+            if internal:
+                found.append(f"{where}:{line} imports the internal module {'.'.join(module)}")
+            for imported in names or ():
+                if imported.startswith("_") and imported != "__version__":
+                    found.append(f"{where}:{line} imports the private name {imported}")
+    return found
+
+
+def test_imports_point_down_and_private_names_stay_home():
+    assert _violations() == []
+
+
+def test_the_checker_catches_upward_and_private_imports(tmp_path):
+    """The rule is not vacuous: a planted upward import and a private import are reported."""
+    fake = tmp_path / "jaxcs"
+    (fake / "operators").mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "operators" / "__init__.py").write_text("")
+    (fake / "operators" / "bad.py").write_text(
+        "from jaxcs.solvers import recover\nfrom jaxcs.models.pooling import _secret\n"
+        "from jaxcs.models._regions import first_max\n"
+    )
+    found = _violations(fake)
+    assert any("upward" in f for f in found)
+    assert any("private name _secret" in f for f in found)
+    assert any("internal module jaxcs.models._regions" in f for f in found)
+
+
+def test_package_init_defines_nothing():
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue  # the docstring
+        assert isinstance(node, ast.ImportFrom), ast.dump(node)[:80]
+        assert all(alias.asname == alias.name for alias in node.names)
+
+
+@pytest.mark.parametrize(
+    "name",
+    # the top-level names of the flat layout, kept working after the restructure
+    """coherence CorrelationTable DenseGram correlation_table gram_table restricted_gram
+    IHTEncoder IHTLayer LayerOutput decode_layer decode_stack layer_operator plus_minus_filters
+    BlockModel PoolingModel RegionModel SparseCode TopKModel Statistics monte_carlo ConvOperator
+    MatrixOperator TransposedOperator conv_operator_from_flax conv_output_shape gaussian_filters
+    normalize_filters rademacher_filters unit_norm_filters block_sparsify fixed_switches
+    keep_largest max_pool pool_project unpool iht_codes map_codes one_step_reconstruction
+    relative_error RIPEstimate code_ratios estimate_model_rip theorem_3_3_bound HTP IHT NIHT
+    STATUS CoSaMP Solution Status algorithm2 lasso recover operator_norm""".split(),
+)
+def test_flat_names_keep_working(name):
+    assert hasattr(jaxcs, name)
