@@ -11,7 +11,7 @@ check on a busy machine, the ratios of the best rounds, ``max rate / max rate``)
 float32, one fixed ``Φ`` and 1024 problems generated with NumPy from a seed.
 
 - ``jaxcs``: :func:`jaxcs.recover` with ``IHT``/``NIHT``/``HTP``/``CoSaMP`` on all 1024 problems
-  in one batched call per solver (``MatrixOperator(Φᵀ)``, since jaxcs writes ``x = Wᵀ z``;
+  in one batched call per solver (``MatrixOperator(Φ).T``, since jaxcs writes ``x = Wᵀ z``;
   ``TopKModel(K)``; ``max_steps = 200``, ``tol = 1e-6``, ``mode="while"``).
 - ``crsparse``: cr-sparse 0.4.0 (needs jax 0.7.2, so it runs in its own virtual environment, as
   a worker process of this same script, ``--crsparse-python``): its jitted single-problem
@@ -329,7 +329,7 @@ def bench(args) -> dict:
     crs = CrSparse(args.crsparse_python, worker_config, args.worker_timeout)  # warms up alone
     phi, Z_a, Y_a = classic_problems(args.seed, B, M, N, K)
     mu = step_size(phi)
-    op_a = jaxcs.MatrixOperator(jnp.asarray(phi.T))  # W = Φᵀ, so x = Wᵀ z = Φ z
+    op_a = jaxcs.MatrixOperator(jnp.asarray(phi)).T  # the sensing matrix's route: x = Φ z
     topk = jaxcs.TopKModel(K)
     y_a = jnp.asarray(Y_a)
     solvers = {
@@ -425,13 +425,12 @@ def bench(args) -> dict:
 
     # summaries ----------------------------------------------------------------------------
     def jaxcs_summary(sol, Z, subset):
-        status = np.bincount(np.asarray(sol.status).ravel(), minlength=4)
         steps = np.asarray(sol.num_steps)
         return success_summary(sol.z, Z) | {
             f"success_rate_first_{subset}": success_summary(np.asarray(sol.z)[:subset], Z[:subset])[
                 "success_rate"
             ],
-            "status_counts": {s.name: int(status[s]) for s in jaxcs.Status},
+            "status_counts": jaxcs.Status.counts(sol.status),
             "mean_steps": float(steps.mean()),
             "max_steps_taken": int(steps.max()),
         }

@@ -3,7 +3,7 @@
 The layer is ``W`` with random Gaussian filters scaled as Theorem 3.1 (``same`` padding), and
 the codes follow the pooling model (at most one non-zero per 2×2 window of each channel). One
 IHT step from zero is the layer itself (convolution, max-|·| pooling with switches,
-unpooling) decoded with the tied weights, ``x̂ = Wᵀ 𝕄(W x)``; many steps of normalised IHT do
+unpooling) decoded with the tied weights, ``x̂ = Wᵀ 𝕄(W x)``; many steps of normalized IHT do
 much better.
 
     python examples/image_reconstruction.py [--size 64] [--steps 200] [--plot out.png]
@@ -47,7 +47,7 @@ def run(size=64, num_filters=4, filter_size=5, steps=200, seed=0):
         "one IHT step (the layer + tied decoder)": float(jaxcs.relative_error(x, one_step, 3)),
         f"NIHT, {int(solution.num_steps)} steps": float(jaxcs.relative_error(x, many_steps, 3)),
     }
-    status = jaxcs.STATUS[int(solution.status)]
+    status = jaxcs.Status(int(solution.status)).message
     return x, one_step, many_steps, errors, status
 
 

@@ -1,8 +1,8 @@
-"""Shared fixtures: x64 scoping, float32/float64 parametrisation, a no-compile guard, and the
+"""Shared fixtures: x64 scoping, float32/float64 parametrization, a no-compile guard, and the
 plain-NumPy reference matrix of the convolutional layer ``W`` (model.md §2).
 
 x64 is never switched on globally: float64 tests enter ``jax.enable_x64(True)`` for their own
-duration only, so float32 tests see JAX's default behaviour.
+duration only, so float32 tests see JAX's default behavior.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ stride 1, valid padding; ``z ∈ 𝓜_k`` (``BlockModel(k=10)``) with Uniform[�
   ``𝕄_fixed`` cannot work when a block spans all shifts: it is reported as a variant);
 - the exact extreme eigenvalues of each sampled support's restricted Gram (δ lower bound);
 - variants of (c) that each change one unstated choice: fixed switches, ``2k`` blocks kept by
-  ``𝕄``, unit-norm (row-normalised) filters, and more IHT steps.
+  ``𝕄``, unit-norm (row-normalized) filters, and more IHT steps.
 
 The run goes in rounds of ``checkpoint_every`` samples (round ``r`` uses ``fold_in(key, r)``);
 after each round the merged results are handed to ``on_round`` (the CLI writes its JSON there),
@@ -86,7 +86,7 @@ class Fig2Setup:
 def _variant_names(setup: Fig2Setup) -> dict[str, str]:
     names = {
         "recon_error_fixed_switches": "x̂ = Wᵀ 𝕄_fixed(Wx, k) (the caption's fixed switches)",
-        "recon_error_unit_norm": "unit-norm (row-normalised) filters, 𝕄_known, k",
+        "recon_error_unit_norm": "unit-norm (row-normalized) filters, 𝕄_known, k",
         f"recon_error_iht_{setup.iht_steps}": f"{setup.iht_steps} IHT steps (step 1) from z = 0",
     }
     if 2 * setup.k <= setup.out_channels:
@@ -157,7 +157,7 @@ def run_fig2(
 
     Args:
         setup: the experiment's parameters.
-        chunk_size: samples per vectorised chunk.
+        chunk_size: samples per vectorized chunk.
         progress: show a tqdm progress bar (``progress`` extra).
         on_round: called with the results so far after every completed round.
 

@@ -79,7 +79,7 @@ def to_cells(v: jax.Array, window: tuple[int, ...], fill) -> jax.Array:
     """``(*spatial, K)`` -> ``(*pooled, prod(window), K)``, partial regions padded with fill.
 
     The channel axis stays last (contiguous), so reductions over a region's cells run along
-    a non-minor axis, vectorised over channels. NumPy in, NumPy out (static masks); anything
+    a non-minor axis, vectorized over channels. NumPy in, NumPy out (static masks); anything
     else goes through ``jax.numpy``.
     """
     xp = np if isinstance(v, np.ndarray) else jnp
@@ -111,7 +111,7 @@ def first_max(score: jax.Array, axis: int) -> jax.Array:
     """``jnp.argmax(score, axis)``: the lowest index of the maximum (of the first NaN, if any).
 
     Written as a max, then a min over the indices that attain it: two plain reductions that
-    XLA vectorises, where its fused argmax reduction is several times slower on CPU.
+    XLA vectorizes, where its fused argmax reduction is several times slower on CPU.
     """
     best = jnp.max(score, axis=axis, keepdims=True)
     hit = (score == best) | jnp.isnan(score)  # a NaN anywhere makes best NaN

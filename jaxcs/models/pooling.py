@@ -1,8 +1,8 @@
 """Max pooling with switches, unpooling, and the model projection ``𝕄`` (model.md §5, eqs. 2–3).
 
 A code ``v`` of shape ``(*spatial, K)`` is cut, per channel, into non-overlapping pooling regions
-of shape ``pool_size``; when ``pool_size`` does not divide ``spatial`` the last region along an axis is
-partial (as pooling with ``ceil`` mode). The pooled array has shape ``(*pooled, K)`` with
+of shape ``pool_size``; when ``pool_size`` does not divide ``spatial`` the last region along an
+axis is partial (as pooling with ``ceil`` mode). The pooled array has shape ``(*pooled, K)`` with
 ``pooled = ceil(spatial / pool_size)``; a *switch* is the position of the kept entry inside its
 region, as a C-order index into ``pool_size``.
 

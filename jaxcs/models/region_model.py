@@ -104,8 +104,8 @@ class RegionModel(Pytree):
         regions = self.num_regions(code_shape)
         if self.k is None and self.capacity is not None and self.capacity < regions:
             raise ValueError(
-                f"capacity={self.capacity} is smaller than the {regions} regions of a code of shape "
-                f"{code_shape}, but k=None asks for one non-zero in every region"
+                f"capacity={self.capacity} is smaller than the {regions} regions of a code of "
+                f"shape {code_shape}, but k=None asks for one non-zero in every region"
             )
         if self.k is not None and not isinstance(self.k, jax.core.Tracer):
             k_max = int(np.max(np.asarray(self.k)))

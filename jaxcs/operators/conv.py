@@ -425,7 +425,7 @@ def conv_operator_from_flax(
 
     Raises:
         ValueError: the module uses dilation, feature groups or a padding that
-            :class:`ConvOperator` does not define (Flax's ``"CIRCULAR"`` is centred, ours starts at
+            :class:`ConvOperator` does not define (Flax's ``"CIRCULAR"`` is centered, ours starts at
             offset 0, model.md §2).
     """
     kernel = jnp.asarray(_find_kernel(params))
@@ -441,7 +441,7 @@ def conv_operator_from_flax(
         if not isinstance(pad, str) or pad.upper() not in ("VALID", "SAME"):
             raise ValueError(
                 f"module.padding={pad!r} is not supported: use 'VALID' or 'SAME' (Flax's "
-                "'CIRCULAR' is centred; build ConvOperator(..., padding='circular') yourself)"
+                "'CIRCULAR' is centered; build ConvOperator(..., padding='circular') yourself)"
             )
         padding = pad.lower()
     return ConvOperator(kernel, in_spatial, stride=stride, padding=padding)

@@ -32,7 +32,7 @@ def gaussian_filters(key, filter_shape, in_channels: int, out_channels: int, dty
 
 
 def unit_norm_filters(key, filter_shape, in_channels: int, out_channels: int, dtype=None):
-    """Gaussian filters normalised so every filter ``w[..., i]`` has unit ℓ2 norm."""
+    """Gaussian filters normalized so every filter ``w[..., i]`` has unit ℓ2 norm."""
     return normalize_filters(gaussian_filters(key, filter_shape, in_channels, out_channels, dtype))
 
 

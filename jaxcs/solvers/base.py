@@ -1,4 +1,4 @@
-"""The solver protocol (optimistix's ``init / step / terminate``): a solver says how to take one
+"""The solver protocol (optimiztix's ``init / step / terminate``): a solver says how to take one
 step, the driver (:func:`jaxcs.solve`, :func:`jaxcs.recover`) owns the loop.
 
 Notation: ``Φ = Wᵀ`` (``op.rmv``), ``Φᵀ = W`` (``op.mv``), ``𝕄 = model.project``, residual
@@ -22,7 +22,7 @@ import jax.numpy as jnp
 
 from jaxcs._pytree import Pytree, static_field
 from jaxcs.models import SparseCode
-from jaxcs.solvers.status import RUNNING, Status
+from jaxcs.solvers.status import Status
 
 
 class StoppingRule(Pytree):
@@ -105,7 +105,7 @@ class AbstractSolver(Pytree):
         return jnp.select(
             [nonfinite, diverged, converged, stalled],
             [Status.NONFINITE, Status.DIVERGED, Status.CONVERGED, Status.STALLED],
-            RUNNING,
+            Status.RUNNING,
         ).astype(jnp.int32)
 
 

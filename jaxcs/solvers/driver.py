@@ -25,7 +25,7 @@ from jaxcs.operators import check_operator
 from jaxcs.solvers.base import AbstractSolver, StoppingRule
 from jaxcs.solvers.iht import NIHT
 from jaxcs.solvers.solution import Solution
-from jaxcs.solvers.status import RUNNING, Status
+from jaxcs.solvers.status import Status
 
 MODES = ("while", "scan")
 
@@ -67,7 +67,7 @@ def solve(
     x_norm = jnp.linalg.norm(x)
     rule = StoppingRule(tol, divergence_factor, x_norm, int(max_steps))
     state = solver.init(op, x, model, aux)
-    status0 = jnp.where(jnp.isfinite(x_norm), RUNNING, Status.NONFINITE).astype(jnp.int32)
+    status0 = jnp.where(jnp.isfinite(x_norm), Status.RUNNING, Status.NONFINITE).astype(jnp.int32)
 
     def advance(carry):
         steps, state, _ = carry
@@ -80,19 +80,19 @@ def solve(
 
         def running(carry):
             steps, _, status = carry
-            return (status == RUNNING) & (steps < max_steps)
+            return (status == Status.RUNNING) & (steps < max_steps)
 
         steps, state, status = jax.lax.while_loop(running, advance, carry)
     else:
 
         def scan_step(carry, _):
-            active = carry[2] == RUNNING
+            active = carry[2] == Status.RUNNING
             new = advance(carry)
             carry = jax.tree.map(lambda a, b: jnp.where(active, a, b), new, carry)
             return carry, carry[1].residual_norm
 
         (steps, state, status), history = jax.lax.scan(scan_step, carry, length=max_steps)
-    status = jnp.where(status == RUNNING, Status.MAX_STEPS, status).astype(jnp.int32)
+    status = jnp.where(status == Status.RUNNING, Status.MAX_STEPS, status).astype(jnp.int32)
     return Solution(
         state.iterate(), status, steps, state.residual_norm, history, max_steps=int(max_steps)
     )

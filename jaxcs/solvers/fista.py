@@ -1,4 +1,4 @@
-"""ℓ1-regularised recovery by FISTA, through the driver, and the paper's Algorithm 2 (model.md §8).
+"""ℓ1-regularized recovery by FISTA, through the driver, and the paper's Algorithm 2 (model.md §8).
 
 Algorithm 2 recovers "real" hidden codes: an ℓ1 solution, its projection onto the model with
 known switches, then an ℓ1 refit restricted to the projected support::
@@ -22,7 +22,7 @@ from jaxcs.operators import check_operator, operator_norm
 from jaxcs.solvers.base import AbstractSolver, StoppingRule
 from jaxcs.solvers.driver import as_signals, check_loop, solve, unflatten_batch
 from jaxcs.solvers.solution import Solution
-from jaxcs.solvers.status import RUNNING, Status
+from jaxcs.solvers.status import Status
 
 
 class FISTAState(Pytree):
@@ -36,7 +36,7 @@ class FISTAState(Pytree):
         t: the momentum sequence ``t_{k+1}``; ``beta``: ``(t_k − 1)/t_{k+1}``.
         residual, residual_norm: ``x − Wᵀ z_k`` and its norm.
         optimality: ``‖G_L(z_k)‖``, the norm of the proximal-gradient mapping at ``z_k``
-            (zero exactly at a minimiser).
+            (zero exactly at a minimizer).
         scale: ``‖∇f(0)‖`` on the mask, the scale of the relative optimality.
     """
 
@@ -68,11 +68,11 @@ class FISTA(AbstractSolver):
 
     Stopping rule (:meth:`terminate`): ``CONVERGED`` when the proximal-gradient mapping
     ``G_L(z) = L (z − prox(z − ∇f(z)/L))`` has ``‖G_L(z)‖ ≤ tol · ‖∇f(0)‖`` (norms over the
-    mask). ``G_L`` vanishes exactly at the minimisers and near one bounds the distance to it
+    mask). ``G_L`` vanishes exactly at the minimizers and near one bounds the distance to it
     (by ``‖G_L(z)‖`` over the smallest restricted eigenvalue of ``2 W Wᵀ`` on the active
     support), so the iterate itself is accurate, not just the objective. Non-finite values and
     divergence are reported as by the default rule; there is no ``STALLED``: a fixed point of
-    FISTA is a minimiser. The model is not used (pass ``None`` to :func:`jaxcs.solve`).
+    FISTA is a minimizer. The model is not used (pass ``None`` to :func:`jaxcs.solve`).
 
     Args:
         lam: ``λ ≥ 0`` (may be traced).
@@ -149,7 +149,7 @@ class FISTA(AbstractSolver):
         return jnp.select(
             [nonfinite, diverged, converged],
             [Status.NONFINITE, Status.DIVERGED, Status.CONVERGED],
-            RUNNING,
+            Status.RUNNING,
         ).astype(jnp.int32)
 
 

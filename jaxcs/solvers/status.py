@@ -14,8 +14,10 @@ import jax.numpy as jnp
 
 
 class Status(enum.IntEnum):
-    """Status codes; ``Status.X.message`` is the explanation of ``X``."""
+    """Status codes; ``Status.X.message`` is the explanation of ``X``. ``RUNNING`` is what a
+    solver's ``terminate`` returns to go on; it never appears in a returned result."""
 
+    RUNNING = -1
     CONVERGED = 0
     MAX_STEPS = 1
     NONFINITE = 2
@@ -36,10 +38,11 @@ class Status(enum.IntEnum):
     def counts(cls, codes) -> dict[str, int]:
         """``{name: number of problems}`` over an array of codes, every member listed."""
         flat = jnp.ravel(jnp.asarray(codes))
-        return {member.name: int(jnp.sum(flat == member)) for member in cls}
+        return {m.name: int(jnp.sum(flat == m)) for m in cls if m is not cls.RUNNING}
 
 
 _MESSAGES = {
+    Status.RUNNING: "running: still iterating (a solver's terminate says go on; never returned)",
     Status.CONVERGED: "converged: the relative residual ‖x − Φz‖/‖x‖ (or, for FISTA, the "
     "relative optimality measure) reached tol",
     Status.MAX_STEPS: "max_steps reached before convergence",
@@ -51,8 +54,5 @@ _MESSAGES = {
     Status.COMPLETED: "completed: every sample was finite (Monte Carlo estimates)",
 }
 
-RUNNING = -1
-"""Internal to the driver: the problem is still iterating (never in a returned result)."""
-
-STATUS: dict[int, str] = {member: member.message for member in Status}
+STATUS: dict[int, str] = {member: member.message for member in Status if member >= 0}
 """The messages by code, ``STATUS[int(code)]``; the same as ``Status(code).message``."""

@@ -32,7 +32,7 @@ def numpy_filter_coherence(w):
 
 
 def numpy_row_coherence(A, rows=None):
-    """Max off-diagonal normalised |inner product| over the given rows of ``A`` (all rows by
+    """Max off-diagonal normalized |inner product| over the given rows of ``A`` (all rows by
     default); rows with no entries are skipped."""
     A = np.asarray(A, np.float64)
     if rows is not None:

@@ -1,37 +1,21 @@
 """Stacks of IHT layers and their tied-weight decoder (model.md §5, §7; jaxcs/layers/encoder.py).
 
-References (tests/layers/reference.py) are independent of the code under test: Flax's own
+References (tests/layer_reference.py) are independent of the code under test: Flax's own
 ``nn.Conv`` and ``nn.max_pool``, the VJP of Flax's conv for ``Wᵀ``, NumPy loops for pooling
 with switches and unpooling, and the conftest's dense NumPy ``W``.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import jax
 import jax.random as jr
+import layer_reference as ref  # tests/layer_reference.py (tests/ is on the pythonpath)
 import numpy as np
 import pytest
 
 import jaxcs
 from jaxcs.layers import IHTEncoder, IHTLayer, decode_stack, layer_operator
 
-
-def _load_reference():
-    """tests/layers/reference.py, loaded once per session by path (see its docstring)."""
-    name = "jaxcs_tests_layers_reference"
-    if name not in sys.modules:
-        path = Path(__file__).with_name("reference.py")
-        spec = importlib.util.spec_from_file_location(name, path)
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-ref = _load_reference()
 GEOMETRIES, M = ref.GEOMETRIES, ref.M
 flax_conv, flax_relu_max_pool, flax_adjoint = (
     ref.flax_conv,

@@ -1,35 +1,19 @@
 """The ± filter pairs of Proposition 1 (model.md §5; jaxcs/layers/plus_minus.py).
 
-References (tests/layers/reference.py): Flax's own ``nn.Conv`` for ``W x`` and its VJP for
+References (tests/layer_reference.py): Flax's own ``nn.Conv`` for ``W x`` and its VJP for
 ``Wᵀ``, independent of the code under test.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import jax.numpy as jnp
+import layer_reference as ref  # tests/layer_reference.py (tests/ is on the pythonpath)
 import numpy as np
 import pytest
 
 import jaxcs
 from jaxcs.layers import IHTLayer, decode_layer, plus_minus_filters
 
-
-def _load_reference():
-    """tests/layers/reference.py, loaded once per session by path (see its docstring)."""
-    name = "jaxcs_tests_layers_reference"
-    if name not in sys.modules:
-        path = Path(__file__).with_name("reference.py")
-        spec = importlib.util.spec_from_file_location(name, path)
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-ref = _load_reference()
 GEOMETRIES, M, K = ref.GEOMETRIES, ref.M, ref.K
 flax_conv, flax_adjoint = ref.flax_conv, ref.flax_adjoint
 run, normal, gaussian_kernel = ref.run, ref.normal, ref.gaussian_kernel

@@ -116,8 +116,13 @@ def test_user_operator_through_recover(circulant, solver):
     assert np.all(np.asarray(sol.status) == jaxcs.Status.CONVERGED)
     np.testing.assert_allclose(sol.z, z, atol=1e-4)
     # the same problems through the explicit matrix
-    dense = jaxcs.recover(jaxcs.MatrixOperator(W.astype(np.float32), out_shape=(N, 1)),
-                          op.rmv(z), model, solver, max_steps=200)
+    dense = jaxcs.recover(
+        jaxcs.MatrixOperator(W.astype(np.float32), out_shape=(N, 1)),
+        op.rmv(z),
+        model,
+        solver,
+        max_steps=200,
+    )
     np.testing.assert_allclose(sol.z, dense.z, atol=1e-4)
 
 
@@ -161,7 +166,8 @@ def test_transposed_operator_works_everywhere():
 
 
 def test_classical_sensing_matrix_via_matrix_operator_T():
-    """``y = Φ z`` with a sensing matrix Φ (m × n): ``recover(MatrixOperator(Φ).T, y, TopKModel(k))``."""
+    """``y = Φ z`` with a sensing matrix Φ (m × n):
+    ``recover(MatrixOperator(Φ).T, y, TopKModel(k))``."""
     m, n, k = 60, 100, 5
     phi = jr.normal(jr.key(8), (m, n)) / np.sqrt(m)
     op = jaxcs.MatrixOperator(phi).T

@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
+import chex
 import jax
 import jax.numpy as jnp
 import jax.random as jr
@@ -505,6 +507,32 @@ def test_second_solve_with_new_k_data_operator_or_parameters_does_not_recompile(
     assert np.all(np.asarray(new_k.support()).sum(axis=(1, 2)) <= 1)
     assert not np.allclose(np.asarray(new_op.z), np.asarray(first.z))
     assert not np.allclose(np.asarray(new_step.z), np.asarray(iht.z))
+
+
+def test_pure_kernel_is_traced_once_across_a_sweep():
+    """``jaxcs.solve`` (the kernel a sweep engine calls) under jit(vmap): new k, tol, step
+    size, data and operators of the same shapes reuse one trace (chex.assert_max_traces)."""
+    op, model, x, _ = _small()
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def sweep(op, model, solver, x, tol):
+        aux = solver.prepare(op, model)
+        one = partial(jaxcs.solve, op, model=model, solver=solver, aux=aux, max_steps=20)
+        return jax.vmap(lambda x: one(x, tol=tol))(x)
+
+    chex.clear_trace_counter()
+    flat = x.reshape((-1,) + op.in_shape)
+    first = sweep(op, model, jaxcs.IHT(0.5), flat, 1e-6)
+    again = sweep(
+        _small(key=5)[0], jaxcs.BlockModel(1, capacity=8), jaxcs.IHT(0.25), flat * 2, 1e-3
+    )
+    with pytest.raises(AssertionError, match="traced"):  # a new static shape is a new trace
+        sweep(op, model, jaxcs.IHT(0.5), flat[:1], 1e-6)
+    recovered = jaxcs.recover(op, x, model, jaxcs.IHT(0.5), max_steps=20, tol=1e-6)
+    chex.assert_trees_all_close(first.z, recovered.z.reshape(first.z.shape))
+    chex.assert_trees_all_equal(first.status, recovered.status.reshape(-1))
+    assert not np.allclose(np.asarray(again.z), np.asarray(first.z))
 
 
 # --------------------------------------------------------------------------- 6. bad arguments

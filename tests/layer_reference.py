@@ -1,9 +1,7 @@
 """References and fixtures-as-functions shared by the tests of :mod:`jaxcs.layers`.
 
-Not a test module (pytest collects ``test_*.py`` only): each test file loads it by path, once
-per session under the name ``jaxcs_tests_layers_reference`` (the tests run with
-``--import-mode=importlib``, so test directories are not packages on ``sys.path``), as
-``tests/test_examples.py`` loads the examples.
+Not a test module (pytest collects ``test_*.py`` only); ``tests/`` is on pytest's
+``pythonpath``, so the test files ``import layer_reference``.
 
 References are independent of the code under test: Flax's own ``nn.Conv`` and ``nn.max_pool``
 for the encoder, the VJP of Flax's conv for ``Wᵀ`` (the adjoint of a linear map), NumPy loops
