@@ -13,12 +13,15 @@ from jaxcs.analysis import RIPEstimate as RIPEstimate
 from jaxcs.analysis import Statistics as Statistics
 from jaxcs.analysis import code_ratios as code_ratios
 from jaxcs.analysis import coherence as coherence
+from jaxcs.analysis import delta_lower_bound_from as delta_lower_bound_from
 from jaxcs.analysis import estimate_model_rip as estimate_model_rip
 from jaxcs.analysis import iht_codes as iht_codes
 from jaxcs.analysis import map_codes as map_codes
 from jaxcs.analysis import monte_carlo as monte_carlo
 from jaxcs.analysis import one_step_reconstruction as one_step_reconstruction
+from jaxcs.analysis import orthant_extremes as orthant_extremes
 from jaxcs.analysis import relative_error as relative_error
+from jaxcs.analysis import sample_model_rip as sample_model_rip
 from jaxcs.analysis import theorem_3_3_bound as theorem_3_3_bound
 from jaxcs.layers import IHTEncoder as IHTEncoder
 from jaxcs.layers import IHTLayer as IHTLayer

@@ -11,7 +11,7 @@ from jaxcs.io import environment, write_json
 
 
 def _fig2(args: argparse.Namespace) -> int:
-    from jaxcs.experiments.fig2 import MAIN_QUANTITIES, Fig2Setup, run_fig2
+    from jaxcs.experiments import MAIN_QUANTITIES, Fig2Setup, run_fig2
 
     try:
         setup = Fig2Setup(

@@ -86,6 +86,8 @@ def _violations(package: Path = PACKAGE):
             internal = [p for p in module[2:] if p.startswith("_")]
             if internal:
                 found.append(f"{where}:{line} imports the internal module {'.'.join(module)}")
+            elif len(module) > 2:  # public names come through the sub-package's __init__
+                found.append(f"{where}:{line} imports {'.'.join(module)}, not jaxcs.{target}")
             for imported in names or ():
                 if imported.startswith("_") and imported != "__version__":
                     found.append(f"{where}:{line} imports the private name {imported}")
@@ -104,12 +106,16 @@ def test_the_checker_catches_upward_and_private_imports(tmp_path):
     (fake / "operators" / "__init__.py").write_text("")
     (fake / "operators" / "bad.py").write_text(
         "from jaxcs.solvers import recover\nfrom jaxcs.models.pooling import _secret\n"
-        "from jaxcs.models._regions import first_max\n"
+        "from jaxcs.models._regions import first_max\nfrom jaxcs._validate import _hidden\n"
     )
+    (fake / "analysis").mkdir()
+    (fake / "analysis" / "deep.py").write_text("from jaxcs.solvers.status import Status\n")
     found = _violations(fake)
     assert any("upward" in f for f in found)
     assert any("private name _secret" in f for f in found)
     assert any("internal module jaxcs.models._regions" in f for f in found)
+    assert any("private name _hidden" in f for f in found)
+    assert any("jaxcs.solvers.status, not jaxcs.solvers" in f for f in found)
 
 
 def test_package_init_defines_nothing():

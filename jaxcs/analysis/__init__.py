@@ -2,6 +2,8 @@
 estimate, coherence and reconstruction errors."""
 
 from jaxcs.analysis.coherence import coherence as coherence
+from jaxcs.analysis.montecarlo import DEFAULT_BINS as DEFAULT_BINS
+from jaxcs.analysis.montecarlo import DEFAULT_RANGE as DEFAULT_RANGE
 from jaxcs.analysis.montecarlo import Statistics as Statistics
 from jaxcs.analysis.montecarlo import monte_carlo as monte_carlo
 from jaxcs.analysis.montecarlo import progress_bar as progress_bar

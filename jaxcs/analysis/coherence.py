@@ -7,6 +7,9 @@ whether shifted copies of one filter count as distinct columns, so both are offe
 - shift-aware (``shifts=True``): every pair of overlapping shifted filters, read off the
   correlation table (:func:`jaxcs.correlation_table`), never from a dense Gram; a VGG-16
   3×3×512×512 layer takes seconds on two CPU cores.
+
+Any other operator (a dense matrix, ``op.T``, a user's own :class:`~jaxcs.AbstractOperator`)
+has no filters: its coherence is over all columns of ``Wᵀ``, from the dense Gram ``W Wᵀ``.
 """
 
 from __future__ import annotations
@@ -66,6 +69,11 @@ def coherence(op, shifts: bool = False) -> jax.Array:
         A scalar in ``[0, 1]`` (0 when there is a single column; zero columns are ignored).
     """
     if not isinstance(op, AbstractOperator):
+        if shifts:
+            raise TypeError(
+                "shifts=True needs a ConvOperator (its stride and padding define the shifts); "
+                f"got {type(op).__name__}"
+            )
         filters = jnp.asarray(op)
         if filters.ndim < 3:
             raise ValueError(

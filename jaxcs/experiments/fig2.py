@@ -31,6 +31,8 @@ import numpy as np
 
 from jaxcs._validate import positive_int
 from jaxcs.analysis import (
+    DEFAULT_BINS,
+    DEFAULT_RANGE,
     delta_lower_bound_from,
     iht_codes,
     one_step_reconstruction,
@@ -39,7 +41,6 @@ from jaxcs.analysis import (
     sample_model_rip,
     summarize_samples,
 )
-from jaxcs.analysis.montecarlo import DEFAULT_BINS, DEFAULT_RANGE
 from jaxcs.models import BlockModel, SparseCode
 from jaxcs.operators import ConvOperator, gaussian_filters, normalize_filters
 

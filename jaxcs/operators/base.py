@@ -86,7 +86,7 @@ class AbstractOperator(Pytree):
             for leaf in jax.tree.leaves(self)
             if hasattr(leaf, "dtype") and jnp.issubdtype(leaf.dtype, jnp.inexact)
         ]
-        return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
+        return jnp.all(jnp.asarray([jnp.all(jnp.isfinite(leaf)) for leaf in leaves], bool))
 
     # ------------------------------------------------------------------ sparse codes
     def rmv_sparse(self, code) -> jax.Array:

@@ -478,8 +478,29 @@ def test_wrong_types_raise_type_error(no_trace):
         jaxcs.estimate_model_rip(jr.key(0), op, "block", 10)
     with pytest.raises(TypeError, match="op"):
         jaxcs.estimate_model_rip(jr.key(0), np.eye(4), BlockModel(1), 10)
-    with pytest.raises(TypeError, match="op"):
-        jaxcs.estimate_model_rip(jr.key(0), op.T, BlockModel(1), 10)
+    with pytest.raises(TypeError, match="op"):  # the protocol's methods alone are not enough
+        jaxcs.estimate_model_rip(jr.key(0), _DuckOperator(op), BlockModel(1), 10)
+
+
+class _DuckOperator:
+    """Has ``mv``, ``rmv``, shapes and dtype, but is no :class:`jaxcs.AbstractOperator`."""
+
+    def __init__(self, op):
+        self.mv, self.rmv, self.dtype = op.mv, op.rmv, op.dtype
+        self.in_shape, self.out_shape = op.in_shape, op.out_shape
+
+
+def test_any_operator_is_accepted():
+    """``op.T`` (a TransposedOperator with the dense defaults) is an operator like any other:
+    the same numbers as the MatrixOperator of its matrix (same codes: same key and shapes)."""
+    op = small_op(seed=12).T
+    dense = jaxcs.MatrixOperator(op.as_matrix(), out_shape=op.out_shape)
+    model, kw = BlockModel(2), dict(keep_samples=True, **STD)
+    a = jaxcs.estimate_model_rip(jr.key(3), op, model, N_KEEP, **kw)
+    b = jaxcs.estimate_model_rip(jr.key(3), dense, model, N_KEEP, **kw)
+    for name in ALL_NAMES:
+        np.testing.assert_allclose(a.samples[name], b.samples[name], **TOL32, err_msg=name)
+    assert int(a.status) == jaxcs.Status.COMPLETED
 
 
 # --------------------------------------------------------------------------- float64

@@ -2,8 +2,12 @@
 
 import json
 
+import jax.random as jr
+import numpy as np
 import pytest
 
+import jaxcs
+from jaxcs.analysis import delta_lower_bound_from, summarize_samples
 from jaxcs.cli import main
 from jaxcs.experiments.fig2 import Fig2Setup, run_fig2
 
@@ -37,6 +41,43 @@ def test_fig2_quantities(small_run):
     eig_min, eig_max = q["eig_min"]["min"], q["eig_max"]["max"]
     assert result["delta_lower_bound"] == pytest.approx(max(1 - eig_min, eig_max - 1))
     assert result["delta_lower_bound"] >= result["delta_lower_bound_random_z"] - 1e-6
+
+
+def test_fig2_rip_quantities_are_those_of_the_library_estimator(small_run):
+    """Fig. 2 runs the library's model-RIP kernel: each round (key ``fold_in(key_data, r)``)
+    draws the codes that :func:`jaxcs.estimate_model_rip` draws with the same chunk size, so
+    the ratios and eigenvalues are the same numbers, and δ is the library's formula."""
+    result, _ = small_run
+    setup = Fig2Setup(**SMALL)
+    key_op, key_data = jr.split(jr.key(setup.seed))
+    op = setup.operator(key_op)
+    rounds = [
+        jaxcs.estimate_model_rip(
+            jr.fold_in(key_data, r),
+            op,
+            jaxcs.BlockModel(setup.k),
+            setup.checkpoint_every,
+            method="gram",
+            chunk_size=100,
+            full_ratio=True,
+            keep_samples=True,
+        )
+        for r in range(2)
+    ]
+    for name in ("ratio_wt", "ratio_wwt", "ratio_wwt_full", "eig_min", "eig_max"):
+        samples = np.concatenate([np.asarray(est.samples[name]) for est in rounds])
+        expected = summarize_samples(samples)
+        for field in ("mean", "min", "max", "q50"):
+            assert result["quantities"][name][field] == pytest.approx(
+                expected[field], rel=1e-6, abs=1e-7
+            ), (name, field)
+    q = result["quantities"]
+    assert result["delta_lower_bound"] == float(
+        delta_lower_bound_from(q["eig_min"]["min"], q["eig_max"]["max"])
+    )
+    assert result["delta_lower_bound_random_z"] == float(
+        delta_lower_bound_from(q["ratio_wt"]["min"] ** 2, q["ratio_wt"]["max"] ** 2)
+    )
 
 
 def test_fig2_rounds_checkpoint(small_run):
