@@ -288,11 +288,11 @@ def test_bad_pool_size_raises():
             jaxcs.unpool(jnp.ones((2, 2, 2)), jnp.zeros((2, 2, 2), int), window, (4, 4))
         with pytest.raises(ValueError, match="pool_size"):
             jaxcs.fixed_switches((4, 4), window)
-    with pytest.raises(ValueError, match="window"):
+    with pytest.raises(ValueError, match="pool_size"):
         jaxcs.PoolingModel((0, 2))
-    with pytest.raises(ValueError, match="window"):
+    with pytest.raises(ValueError, match="pool_size"):
         jaxcs.PoolingModel(())
-    with pytest.raises(ValueError, match="window"):
+    with pytest.raises(ValueError, match="pool_size"):
         jaxcs.PoolingModel((2,)).project(v)
 
 
