@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcs._pytree import Pytree
-from jaxcs._validate import concrete_int, positive_int
+from jaxcs._validate import concrete_int, is_traced, positive_int
 from jaxcs.analysis.montecarlo import (
     DEFAULT_BINS,
     DEFAULT_RANGE,
@@ -634,7 +634,7 @@ def theorem_3_3_bound(delta_k, delta_2k):
     result is ``inf`` (traced inputs) or a ``ValueError`` (concrete inputs).
     """
     dk, d2k = jnp.asarray(delta_k), jnp.asarray(delta_2k)
-    if not isinstance(dk, jax.core.Tracer) and not isinstance(d2k, jax.core.Tracer):
+    if not is_traced(dk) and not is_traced(d2k):
         a, b = np.asarray(dk), np.asarray(d2k)
         if (
             np.isnan(a).any()

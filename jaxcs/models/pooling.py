@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcs._validate import check_k, check_pool_size
+from jaxcs._validate import check_k, check_pool_size, is_traced
 from jaxcs.models._regions import (
     exceeds_capacity,
     first_max,
@@ -73,7 +73,7 @@ def unpool(values, switches, pool_size: Sequence[int], spatial: Sequence[int]) -
     spatial = tuple(int(n) for n in spatial)
     window = check_pool_size(pool_size, spatial)
     switches = jnp.asarray(switches)
-    if not isinstance(switches, jax.core.Tracer) and (
+    if not is_traced(switches) and (
         jnp.any(switches < 0) or jnp.any(switches >= math.prod(window))
     ):
         raise ValueError(f"switches must be indices in [0, {math.prod(window)}) of window {window}")

@@ -30,7 +30,14 @@ import jax.random as jr
 import numpy as np
 
 from jaxcs._pytree import Pytree, static_field
-from jaxcs._validate import check_k, check_pool_size, float_dtype, positive_int, positive_ints
+from jaxcs._validate import (
+    check_k,
+    check_pool_size,
+    float_dtype,
+    is_traced,
+    positive_int,
+    positive_ints,
+)
 from jaxcs.models._regions import (
     code_index,
     exceeds_capacity,
@@ -59,7 +66,7 @@ class RegionModel(Pytree):
 
     def __init__(self, k, *, capacity: int | None = None, nonnegative: bool = False):
         k = check_k(k)
-        kc = None if k is None or isinstance(k, jax.core.Tracer) else int(np.max(np.asarray(k)))
+        kc = None if k is None or is_traced(k) else int(np.max(np.asarray(k)))
         if capacity is not None:
             capacity = positive_int(capacity, "capacity")
             if kc is not None and kc > capacity:
@@ -107,7 +114,7 @@ class RegionModel(Pytree):
                 f"capacity={self.capacity} is smaller than the {regions} regions of a code of "
                 f"shape {code_shape}, but k=None asks for one non-zero in every region"
             )
-        if self.k is not None and not isinstance(self.k, jax.core.Tracer):
+        if self.k is not None and not is_traced(self.k):
             k_max = int(np.max(np.asarray(self.k)))
             if k_max > regions:
                 raise ValueError(

@@ -21,7 +21,13 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxcs._pytree import static_field
-from jaxcs._validate import check_padding, check_stride, check_trailing, positive_ints
+from jaxcs._validate import (
+    check_dtype_floating,
+    check_padding,
+    check_stride,
+    check_trailing,
+    positive_ints,
+)
 from jaxcs.operators.base import AbstractOperator, check_residual, mask_gram
 from jaxcs.operators.correlation import (
     CorrelationTable,
@@ -126,8 +132,7 @@ class ConvOperator(AbstractOperator):
                 f"filters must have shape (*filter_spatial, M, K) with {ndim} spatial axes "
                 f"(in_spatial={in_spatial}), i.e. rank {ndim + 2}; got shape {filters.shape}"
             )
-        if not jnp.issubdtype(filters.dtype, jnp.floating):
-            raise ValueError(f"filters must be a floating array; got dtype {filters.dtype}")
+        check_dtype_floating(filters, "filters")
         padding = check_padding(padding)
         stride = check_stride(stride, ndim)
         fshape = tuple(filters.shape[:ndim])

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcs._pytree import Pytree, static_field
+from jaxcs._validate import is_traced
 from jaxcs.operators.base import check_operator
 
 
@@ -165,7 +166,7 @@ def _check_support(op, support):
         )
     size = math.prod(op.out_shape)
     if (
-        not isinstance(support, jax.core.Tracer)
+        not is_traced(support)
         and support.size
         and (int(support.min()) < 0 or int(support.max()) >= size)
     ):

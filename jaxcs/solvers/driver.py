@@ -19,7 +19,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from jaxcs._validate import check_trailing, non_negative_number, positive_int
+from jaxcs._validate import check_trailing, is_traced, non_negative_number, positive_int
 from jaxcs.models import RegionModel
 from jaxcs.operators import check_operator
 from jaxcs.solvers.base import AbstractSolver, StoppingRule
@@ -188,7 +188,7 @@ def unflatten_batch(result, batch: tuple[int, ...]):
 def check_scalar_model(model) -> None:
     """A stacked model (array ``k``) must be mapped over with ``vmap``, not passed whole."""
     k = model.k
-    if k is not None and not isinstance(k, jax.core.Tracer) and jnp.ndim(k) != 0:
+    if k is not None and not is_traced(k) and jnp.ndim(k) != 0:
         raise ValueError(
             f"model.k must be a scalar here; got shape {jnp.shape(k)}: use jax.vmap over a "
             "stacked model to solve for several k"
