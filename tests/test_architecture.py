@@ -28,6 +28,7 @@ LAYERS = {
     "layers": 5,
     "io": 6,
     "experiments": 7,
+    "sweeps": 7,
     "plot": 7,
     "cli": 8,
 }

@@ -1,0 +1,16 @@
+"""Parameter sweeps at scale (phase transitions, model-RIP grids, solver throughput).
+
+:func:`sweep` runs a grid (:func:`load_config`: TOML or a dict) as one compiled program per
+static shape, sharded over every device and process, resumable after a crash, and returns (and
+writes) a tidy table of one row per cell and solver.
+"""
+
+from jaxcs.sweeps.config import Cell as Cell
+from jaxcs.sweeps.config import ConfigError as ConfigError
+from jaxcs.sweeps.config import SweepConfig as SweepConfig
+from jaxcs.sweeps.config import load_config as load_config
+from jaxcs.sweeps.engine import Group as Group
+from jaxcs.sweeps.engine import SweepError as SweepError
+from jaxcs.sweeps.engine import SweepResult as SweepResult
+from jaxcs.sweeps.engine import plan as plan
+from jaxcs.sweeps.engine import sweep as sweep

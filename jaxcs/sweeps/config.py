@@ -1,0 +1,525 @@
+"""Sweep grids: a TOML file or a Python dict, checked in full before anything runs.
+
+A grid has one problem table, ``[operator]`` (convolutional layers ``x = Wᵀ z``) or ``[matrix]``
+(classical compressive sensing ``y = Φ z``), and the tables ``[model]``, ``[solver]`` and
+``[run]``. In the problem, model and solver tables a **list is a swept axis** and a scalar is
+fixed; the grid's cells are the product of the axes, in the order they are written. Shapes
+follow the same rule: ``filter_shape = 5`` is the 1-D shape ``(5,)``, ``filter_shape = [3, 5]``
+sweeps the 1-D shapes ``(3,)`` and ``(5,)``, ``filter_shape = [[3, 3]]`` is one 2-D shape.
+
+``[solver] name`` lists the solvers; every solver runs on every cell (one result row per cell
+and solver) and on the *same* problems. ``[solver.NAME]`` tables set scalars for one solver.
+
+Every error names the key (``section.key``) and what it allows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import math
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+
+from jaxcs.models import BlockModel, PoolingModel, TopKModel
+from jaxcs.operators import conv_output_shape
+
+SOLVERS = ("IHT", "NIHT", "HTP", "CoSaMP", "FISTA")
+FILTER_KINDS = ("gaussian", "rademacher", "unit-norm")
+MATRIX_KINDS = ("gaussian", "rademacher")
+MODEL_KINDS = ("block", "pooling", "topk")
+DISTRIBUTIONS = ("uniform", "normal", "rademacher")
+PADDINGS = ("valid", "same", "circular")
+RIP_KINDS = (False, "ratios", "eigenvalues")
+DTYPES = ("float32", "float64")
+
+# section -> key -> default (``REQUIRED``: no default). Keys in this table are grid parameters
+# (swept or fixed); their result-table column names are in COLUMN.
+REQUIRED = object()
+OPERATOR_KEYS = {
+    "filter_shape": REQUIRED,
+    "in_channels": REQUIRED,
+    "out_channels": REQUIRED,
+    "input_shape": REQUIRED,
+    "stride": 1,
+    "padding": "valid",
+    "filters": "gaussian",
+}
+MATRIX_KEYS = {"kind": "gaussian", "n": REQUIRED, "delta": REQUIRED, "rho": REQUIRED}
+MODEL_KEYS = {
+    "kind": None,  # "block" for layers, "topk" for matrices
+    "k": None,
+    "fraction": None,
+    "pool_size": 2,
+    "nonnegative": False,
+    "distribution": None,  # "uniform" (the paper) for layers, "normal" for matrices
+}
+SOLVER_KEYS = {"name": "NIHT", "max_steps": 300, "tol": 1e-6, "step_size": None, "lam": None}
+# Each solver's parameter when neither [solver] nor [solver.NAME] sets it: IHT's safe step
+# 1/‖Φ‖₂² (power iteration), HTP's unit step (Foucart 2011), FISTA's λ = 10⁻³ λ_max.
+SOLVER_DEFAULTS = {"IHT": "auto", "HTP": 1.0, "FISTA": 1e-3}
+RUN_KEYS = {
+    "seeds": REQUIRED,
+    "seed": 0,
+    "success_tolerance": 1e-3,
+    "rip": False,
+    "per_problem": False,
+    "batch": 0,
+    "dtype": "float32",
+}
+# The solver keys each solver takes (the others apply to none of them and are ignored for it).
+SOLVER_PARAMETERS = {
+    "IHT": ("step_size",),
+    "NIHT": (),
+    "HTP": ("step_size",),
+    "CoSaMP": (),
+    "FISTA": ("lam",),
+}
+# Parameters that change the problems (keyed into the problems' randomness); solver
+# parameters only change how they are solved, so every solver sees the same problems.
+COLUMN = {("matrix", "kind"): "matrix", ("model", "kind"): "model"}
+SWEEPABLE = {"operator", "matrix", "model", "solver"}
+
+
+class ConfigError(ValueError):
+    """A sweep configuration that cannot run (the message names the key)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One cell of the grid: every parameter's value, and the values derived from them.
+
+    Attributes:
+        index: position in the grid (row order of the result table).
+        params: ``{column: value}`` for every grid parameter (swept and fixed), shapes as
+            tuples.
+        derived: ``k`` (always), ``m`` (matrices), ``out_shape`` (the code shape).
+    """
+
+    index: int
+    params: dict
+    derived: dict
+
+    @property
+    def k(self) -> int:
+        return self.derived["k"]
+
+    def problem_key(self) -> int:
+        """A 32-bit id of the problem parameters alone (not the solver's), hashed: a cell's
+        problems depend on what it is, never on its position in the grid."""
+        problem = {name: value for name, value in self.params.items() if name not in SOLVER_COLUMNS}
+        text = json.dumps(problem, sort_keys=True, default=list)
+        return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+
+
+SOLVER_COLUMNS = ("max_steps", "tol", "step_size", "lam")
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepConfig:
+    """A checked grid (build it with :func:`load_config`).
+
+    Attributes:
+        problem: ``"conv"`` or ``"matrix"``.
+        solvers: the solver names, in order.
+        solver_options: ``{solver: {key: value}}`` from the ``[solver.NAME]`` tables.
+        axes: ``{column: values}`` of the swept parameters, in order.
+        cells: every :class:`Cell`.
+        run: the ``[run]`` settings.
+        source: the configuration as given, normalized (JSON-able; written to the header).
+    """
+
+    problem: str
+    solvers: tuple[str, ...]
+    solver_options: dict
+    axes: dict
+    cells: tuple[Cell, ...]
+    run: dict
+    source: dict
+
+    @property
+    def problems_per_cell(self) -> int:
+        return self.run["seeds"]
+
+    def fingerprint(self) -> str:
+        """A hash of everything that decides the results (a resumed run must match it)."""
+        return hashlib.sha256(json.dumps(self.source, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def load_config(config) -> SweepConfig:
+    """Parse and check a sweep grid.
+
+    Args:
+        config: a path to a TOML file, a TOML string, a mapping (the TOML's tables as dicts),
+            or a :class:`SweepConfig` (returned as is).
+
+    Raises:
+        ConfigError: naming the key and what it allows, for an unknown table or key, a value of
+            the wrong type or range, or a cell that cannot be built (e.g. ``k`` beyond the
+            number of regions).
+    """
+    if isinstance(config, SweepConfig):
+        return config
+    if isinstance(config, Path) or (isinstance(config, str) and "\n" not in config):
+        path = Path(config)
+        if not path.is_file():
+            raise ConfigError(f"config file {str(path)!r} does not exist")
+        with open(path, "rb") as f:
+            try:
+                config = tomllib.load(f)
+            except tomllib.TOMLDecodeError as err:
+                raise ConfigError(f"config file {str(path)!r} is not valid TOML: {err}") from None
+    elif isinstance(config, str):
+        try:
+            config = tomllib.loads(config)
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"config is not valid TOML: {err}") from None
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"config must be a TOML path, a TOML string or a dict; got {config!r}")
+    return _parse(dict(config))
+
+
+def _parse(config: dict) -> SweepConfig:
+    tables = set(config)
+    problems = sorted(tables & {"operator", "matrix"})
+    if len(problems) != 1:
+        raise ConfigError(
+            "config needs exactly one problem table, [operator] (convolutional layers) or "
+            f"[matrix] (classical compressive sensing); got {problems or 'neither'}"
+        )
+    problem_table = problems[0]
+    allowed = {problem_table, "model", "solver", "run"}
+    unknown = sorted(tables - allowed)
+    if unknown:
+        raise ConfigError(f"unknown table [{unknown[0]}]; allowed: {sorted(allowed)}")
+    for name in allowed:
+        if name in config and not isinstance(config[name], Mapping):
+            raise ConfigError(f"[{name}] must be a table; got {config[name]!r}")
+    kind = "conv" if problem_table == "operator" else "matrix"
+    solver_table = dict(config.get("solver", {}))
+    solver_options = {
+        name: solver_table.pop(name) for name in list(solver_table) if name in SOLVERS
+    }
+    keys = OPERATOR_KEYS if kind == "conv" else MATRIX_KEYS
+    sections = {
+        problem_table: _section(problem_table, config[problem_table], keys),
+        "model": _section("model", config.get("model", {}), MODEL_KEYS),
+        "solver": _section("solver", solver_table, SOLVER_KEYS),
+    }
+    run = _section("run", config.get("run", {}), RUN_KEYS)
+    run = {key: _scalar("run", key, value) for key, value in run.items()}
+    run = _check_run(run)
+    names = sections["solver"].pop("name")
+    solvers = _check_solvers(names)
+    solver_options = _check_solver_options(solver_options, solvers)
+
+    model = sections["model"]
+    if model["kind"] is None:
+        model["kind"] = "block" if kind == "conv" else "topk"
+    if model["distribution"] is None:
+        model["distribution"] = "uniform" if kind == "conv" else "normal"
+    if (model["k"] is None) == (model["fraction"] is None) and kind == "conv":
+        raise ConfigError(
+            "[model] needs exactly one of k (non-zeros) or fraction; got both or none"
+        )
+    if kind == "matrix":
+        for key in ("k", "fraction"):
+            if model[key] is not None:
+                raise ConfigError(
+                    f"[model] {key} is not used with [matrix]: the sparsity is matrix.rho = k/m"
+                )
+        if model["kind"] != "topk":
+            raise ConfigError(f"model.kind must be 'topk' with [matrix]; got {model['kind']!r}")
+    if model["kind"] != "pooling":
+        model.pop("pool_size")
+    for key in ("k", "fraction"):
+        if model[key] is None:
+            model.pop(key)
+
+    axes, fixed, order = {}, {}, []
+    for section, values in sections.items():
+        for key, value in values.items():
+            column = COLUMN.get((section, key), key)
+            order.append(column)
+            checked = [_value(section, key, v) for v in _as_axis(section, key, value)]
+            if isinstance(value, list):
+                if len(checked) == 0:
+                    raise ConfigError(
+                        f"{section}.{key} is an empty list (a swept axis needs values)"
+                    )
+                if len(set(map(_hashable, checked))) != len(checked):
+                    raise ConfigError(f"{section}.{key} repeats a value: {value!r}")
+                axes[column] = checked
+            else:
+                fixed[column] = checked[0]
+    cells = []
+    for index, combo in enumerate(itertools.product(*axes.values())):
+        params = dict(fixed)
+        params.update(zip(axes, combo, strict=True))
+        params = {column: params[column] for column in order}
+        cells.append(Cell(index, params, _derive(kind, params, index)))
+    source = {
+        "problem": kind,
+        problem_table: _jsonable(sections[problem_table]),
+        "model": _jsonable(model),
+        "solver": _jsonable(sections["solver"]) | {"name": list(solvers)},
+        "solver_options": solver_options,
+        "run": run,
+    }
+    return SweepConfig(kind, solvers, solver_options, axes, tuple(cells), run, source)
+
+
+def _section(name: str, table: Mapping, keys: dict) -> dict:
+    unknown = sorted(set(table) - set(keys))
+    if unknown:
+        extra = f" or a [solver.NAME] table for {list(SOLVERS)}" if name == "solver" else ""
+        raise ConfigError(f"unknown key {name}.{unknown[0]}; allowed: {sorted(keys)}{extra}")
+    out = {}
+    for key, default in keys.items():
+        if key in table:
+            out[key] = table[key]
+        elif default is REQUIRED:
+            raise ConfigError(f"{name}.{key} is required")
+        else:
+            out[key] = default
+    return out
+
+
+SHAPE_KEYS = ("filter_shape", "input_shape", "stride", "pool_size")
+
+
+def _as_axis(section, key, value) -> list:
+    if isinstance(value, list):
+        if section not in SWEEPABLE:
+            raise ConfigError(f"{section}.{key} must be a scalar; got a list")
+        return value
+    return [value]
+
+
+def _hashable(value):
+    return tuple(value) if isinstance(value, list | tuple) else value
+
+
+def _scalar(section, key, value):
+    if isinstance(value, list | dict):
+        raise ConfigError(
+            f"{section}.{key} must be a scalar (only [{'], ['.join(sorted(SWEEPABLE))}] "
+            f"sweep lists); got {value!r}"
+        )
+    return value
+
+
+def _int(section, key, value, minimum=1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{section}.{key} must be an integer >= {minimum}; got {value!r}")
+    return value
+
+
+def _number(section, key, value, *, low=0.0, high=math.inf, open_low=True) -> float:
+    ok = not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+    if ok:
+        ok = (value > low if open_low else value >= low) and value <= high
+    if not ok:
+        bracket = "(" if open_low else "["
+        raise ConfigError(
+            f"{section}.{key} must be a number in {bracket}{low:g}, {high:g}]; got {value!r}"
+        )
+    return float(value)
+
+
+def _choice(section, key, value, allowed):
+    if isinstance(value, bool) or value not in allowed:
+        raise ConfigError(f"{section}.{key} must be one of {list(allowed)}; got {value!r}")
+    return value
+
+
+def _shape(section, key, value) -> tuple[int, ...]:
+    if isinstance(value, list):
+        if not value:
+            raise ConfigError(f"{section}.{key}: a shape needs at least one size; got []")
+        return tuple(_int(section, key, v) for v in value)
+    return (_int(section, key, value),)
+
+
+def _value(section: str, key: str, value):
+    """One value of a grid parameter, checked (shapes as tuples)."""
+    where = (section, key)
+    if key in SHAPE_KEYS:
+        return _shape(*where, value)
+    if key in ("in_channels", "out_channels", "n", "k", "max_steps"):
+        return _int(*where, value)
+    if key == "padding":
+        if not isinstance(value, str) or value.lower() not in PADDINGS:
+            raise ConfigError(f"{section}.{key} must be one of {list(PADDINGS)}; got {value!r}")
+        return value.lower()
+    if key == "filters":
+        if not isinstance(value, str):
+            raise ConfigError(
+                f"operator.filters must be one of {list(FILTER_KINDS)} or a .npy file; "
+                f"got {value!r}"
+            )
+        if value in FILTER_KINDS:
+            return value
+        if not value.endswith(".npy") or not Path(value).is_file():
+            raise ConfigError(
+                f"operator.filters must be one of {list(FILTER_KINDS)} or an existing .npy file "
+                f"of filters (*filter_shape, in_channels, out_channels); got {value!r}"
+            )
+        return str(Path(value).resolve())
+    if section == "matrix" and key == "kind":
+        return _choice(*where, value, MATRIX_KINDS)
+    if section == "model" and key == "kind":
+        return _choice(*where, value, MODEL_KINDS)
+    if key == "distribution":
+        return _choice(*where, value, DISTRIBUTIONS)
+    if key == "nonnegative":
+        if not isinstance(value, bool):
+            raise ConfigError(f"model.nonnegative must be true or false; got {value!r}")
+        return value
+    if key in ("delta", "rho", "fraction"):
+        return _number(*where, value, high=1.0)
+    if key == "tol":
+        return _number(*where, value, open_low=False)
+    if key == "lam":
+        return None if value is None else _number(*where, value)
+    if key == "step_size":
+        if value is None or value == "auto":
+            return value
+        return _number(*where, value)
+    raise AssertionError(f"no check for {section}.{key}")  # pragma: no cover
+
+
+def _check_run(run: dict) -> dict:
+    run["seeds"] = _int("run", "seeds", run["seeds"])
+    run["seed"] = _int("run", "seed", run["seed"], minimum=0)
+    if run["seed"] >= 2**32:
+        raise ConfigError(f"run.seed must be < 2**32; got {run['seed']}")
+    run["success_tolerance"] = _number("run", "success_tolerance", run["success_tolerance"])
+    if run["rip"] is True:
+        run["rip"] = "ratios"
+    if run["rip"] not in RIP_KINDS:
+        raise ConfigError(f"run.rip must be one of {list(RIP_KINDS)}; got {run['rip']!r}")
+    if not isinstance(run["per_problem"], bool):
+        raise ConfigError(f"run.per_problem must be true or false; got {run['per_problem']!r}")
+    run["batch"] = _int("run", "batch", run["batch"], minimum=0)
+    if run["dtype"] not in DTYPES:
+        raise ConfigError(f"run.dtype must be one of {list(DTYPES)}; got {run['dtype']!r}")
+    return run
+
+
+def _check_solvers(names) -> tuple[str, ...]:
+    names = names if isinstance(names, list) else [names]
+    if not names:
+        raise ConfigError(f"solver.name needs at least one of {list(SOLVERS)}")
+    for name in names:
+        if name not in SOLVERS:
+            raise ConfigError(f"solver.name must be among {list(SOLVERS)}; got {name!r}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"solver.name repeats a solver: {names}")
+    return tuple(names)
+
+
+def _check_solver_options(options: dict, solvers) -> dict:
+    out = {}
+    for name, table in options.items():
+        if name not in solvers:
+            raise ConfigError(f"[solver.{name}] is given but solver.name does not list {name!r}")
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"[solver.{name}] must be a table; got {table!r}")
+        allowed = SOLVER_PARAMETERS[name]
+        for key, value in table.items():
+            if key not in allowed:
+                raise ConfigError(
+                    f"unknown key solver.{name}.{key}; {name} takes {list(allowed) or 'none'}"
+                )
+            out.setdefault(name, {})[key] = _value("solver", key, _scalar("solver", key, value))
+    return out
+
+
+def _derive(kind: str, params: dict, index: int) -> dict:
+    where = f"cell {index} ({_describe(params)})"
+    if kind == "matrix":
+        n = params["n"]
+        m = max(1, round(params["delta"] * n))
+        k = max(1, round(params["rho"] * m))
+        if k > n:
+            raise ConfigError(f"{where}: k = rho·m = {k} exceeds n = {n}")
+        return {"m": m, "k": k, "out_shape": (n,)}
+    fs, D, stride = params["filter_shape"], params["input_shape"], params["stride"]
+    if len(D) != len(fs):
+        raise ConfigError(
+            f"{where}: operator.input_shape {D} and operator.filter_shape {fs} must have the "
+            "same number of axes"
+        )
+    if len(stride) == 1:
+        stride = stride * len(D)
+    if len(stride) != len(D):
+        raise ConfigError(f"{where}: operator.stride {stride} must have 1 or {len(D)} entries")
+    try:
+        spatial = conv_output_shape(D, fs, stride, params["padding"])
+    except ValueError as err:
+        raise ConfigError(f"{where}: {err}") from None
+    code_shape = tuple(spatial) + (params["out_channels"],)
+    model = params["model"]
+    capacity = math.prod(code_shape)
+    if model == "block":
+        regions = params["out_channels"]
+    elif model == "pooling":
+        pool = params["pool_size"]
+        pool = pool * len(spatial) if len(pool) == 1 else pool
+        if len(pool) != len(spatial):
+            raise ConfigError(
+                f"{where}: model.pool_size {pool} must have 1 or {len(spatial)} entries"
+            )
+        regions = math.prod(-(-s // p) for s, p in zip(spatial, pool, strict=True))
+        regions *= params["out_channels"]
+    else:
+        regions = capacity
+    if "k" in params:
+        k = params["k"]
+    else:
+        k = max(1, round(params["fraction"] * capacity))
+    if k > regions:
+        raise ConfigError(
+            f"{where}: k = {k} exceeds the {regions} regions of a {model} model on codes "
+            f"{code_shape} (at most one non-zero per region)"
+        )
+    pool = pool if model == "pooling" else None
+    return {"k": k, "out_shape": code_shape, "stride": stride, "pool_size": pool}
+
+
+def _describe(params: dict) -> str:
+    return ", ".join(f"{k}={_jsonable(v)}" for k, v in params.items())
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def solver_parameter(config: SweepConfig, cell: Cell, solver: str):
+    """The parameter ``solver`` runs with in ``cell`` (``step_size`` of IHT/HTP, ``lam`` of
+    FISTA; ``None`` for the others): ``[solver.NAME]``, else ``[solver]``, else the default."""
+    keys = SOLVER_PARAMETERS[solver]
+    if not keys:
+        return None
+    value = config.solver_options.get(solver, {}).get(keys[0], cell.params.get(keys[0]))
+    return SOLVER_DEFAULTS[solver] if value is None else value
+
+
+def build_model(kind: str, k, *, capacity: int, nonnegative: bool, pool_size=None):
+    """The model of a cell (``k`` may be traced; ``capacity`` is the group's static size)."""
+    if kind == "block":
+        return BlockModel(k, capacity=capacity, nonnegative=nonnegative)
+    if kind == "pooling":
+        return PoolingModel(pool_size, k, capacity=capacity, nonnegative=nonnegative)
+    return TopKModel(k, capacity=capacity, nonnegative=nonnegative)
+
+
+__all__ = ["Cell", "ConfigError", "SweepConfig", "load_config"]

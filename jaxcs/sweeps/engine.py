@@ -1,0 +1,665 @@
+"""The sweep engine: compile once per static shape, shard problems over every device and host,
+keep every finished block, and write one tidy table.
+
+How a grid runs (:func:`sweep`):
+
+1. **Groups.** Cells that share their static shapes (layer or matrix sizes, model, solver and
+   step budget) form a group, one per solver; a group is one compiled program, ``vmap``-ed over
+   its problems, whose dynamic inputs are the cell (its problem key), the problem number,
+   ``k``, ``tol`` and the solver's parameter (step size or ``λ``). So a sweep compiles exactly
+   once per group, and a resumed sweep compiles nothing for a finished group.
+2. **Blocks.** A group's problems (cell-major: cell 0's problems, then cell 1's, ...) are cut
+   into blocks of ``B`` problems (``run.batch``, or sized from the problem so that a block's
+   arrays stay within a fixed budget: memory is bounded for any grid). Each program call runs
+   one block per device (``jax.shard_map`` over a 1-D mesh of every device of every process);
+   a device always runs the same ``B``-problem program, so results do not depend on the
+   device count.
+3. **Hosts.** After ``jax.distributed.initialize`` the mesh spans every process; each process
+   feeds only its own devices (``jax.make_array_from_callback``), results are gathered
+   (``process_allgather``) and process 0 alone writes.
+4. **Never lose work.** Each finished block is written atomically (:class:`BlockStore`); a run
+   started again on the same directory computes only the missing blocks. ``sweep.json``
+   records the grid, versions, devices, seed, block size and timings.
+
+Randomness is a function of ``(seed, cell, problem)`` alone (:mod:`jaxcs.sweeps.problems`), so
+the table is bit-identical for any device count, process count, block order or resumption
+(apart from the measured ``seconds`` and ``problems_per_second``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import shutil
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from jaxcs.io import environment, write_json
+from jaxcs.sweeps.config import (
+    SOLVER_COLUMNS,
+    ConfigError,
+    SweepConfig,
+    load_config,
+    solver_parameter,
+)
+from jaxcs.sweeps.problems import (
+    INPUTS,
+    ProgramSpec,
+    problem_elements,
+    solve_block,
+    support_extremes,
+)
+from jaxcs.sweeps.store import BlockStore
+from jaxcs.sweeps.table import (
+    format_value,
+    statistic_columns,
+    summarize,
+    text_columns,
+    write_csv,
+    write_parquet,
+)
+
+AXIS = "problems"
+BLOCK_BUDGET = 2**24  # array elements alive per block (64 MiB in float32)
+MAX_BLOCK = 256
+CAPACITY_QUANTUM = 8
+OUTPUT_FILES = ("results.csv", "results.parquet", "problems.csv", "problems.parquet")
+
+
+class SweepError(RuntimeError):
+    """A sweep that cannot start (e.g. a directory holding another grid's results)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+    """Cells that run as one compiled program (one solver, one static shape).
+
+    Attributes:
+        index: position among the groups.
+        spec: the static configuration of the program.
+        cells: the group's cells, in grid order.
+        inputs: per cell, the dynamic inputs ``cell_key``, ``k``, ``tol``, ``param``.
+        filters_file: a ``.npy`` of fixed filters, or ``None``.
+    """
+
+    index: int
+    spec: ProgramSpec
+    cells: tuple
+    inputs: dict
+    filters_file: str | None
+
+    def num_problems(self, per_cell: int) -> int:
+        return len(self.cells) * per_cell
+
+
+@dataclasses.dataclass
+class SweepResult:
+    """What :func:`sweep` returns.
+
+    Attributes:
+        rows: one dict per cell and solver (the rows of ``results.csv``).
+        columns: the table's column names, in order.
+        header: the run's record (what ``sweep.json`` holds).
+        directory: the output directory, or ``None``.
+        problems: per-problem rows when ``run.per_problem`` and no directory (else they are in
+            ``problems.csv``), or ``None``.
+    """
+
+    rows: list
+    columns: list
+    header: dict
+    directory: Path | None = None
+    problems: list | None = None
+
+    def table(self) -> dict[str, np.ndarray]:
+        """The table as ``{column: array}``."""
+        return {c: np.asarray([row.get(c) for row in self.rows]) for c in self.columns}
+
+    def to_pandas(self):
+        """The table as a ``pandas.DataFrame`` (needs pandas)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=self.columns)
+
+
+def plan(config: SweepConfig) -> list[Group]:
+    """Split the grid into groups of cells that share one compiled program."""
+    keys: dict[tuple, list] = {}
+    for cell in config.cells:
+        for solver in config.solvers:
+            keys.setdefault(_static_key(config, cell, solver), []).append(cell)
+    groups = []
+    for index, (key, cells) in enumerate(keys.items()):
+        solver = key[0]
+        first = cells[0]
+        largest = max(c.k for c in cells)
+        capacity = max(CAPACITY_QUANTUM, -(-largest // CAPACITY_QUANTUM) * CAPACITY_QUANTUM)
+        spec = ProgramSpec(
+            problem=config.problem,
+            shape=_shape(config, first),
+            model=_model(first),
+            capacity=capacity,
+            solver=solver,
+            auto_step=solver_parameter(config, first, solver) == "auto",
+            max_steps=first.params["max_steps"],
+            rip=config.run["rip"],
+            seed=config.run["seed"],
+            dtype=config.run["dtype"],
+        )
+        inputs = {
+            "cell_key": np.array([c.problem_key() for c in cells], np.uint32),
+            "k": np.array([c.k for c in cells], np.int32),
+            "tol": np.array([c.params["tol"] for c in cells], np.float64),
+            "param": np.array([_dynamic_param(config, c, solver) for c in cells], np.float64),
+        }
+        filters = first.params.get("filters")
+        filters_file = filters if filters and filters.endswith(".npy") else None
+        groups.append(Group(index, spec, tuple(cells), inputs, filters_file))
+    return groups
+
+
+def _static_key(config, cell, solver) -> tuple:
+    param = solver_parameter(config, cell, solver)
+    return (
+        solver,
+        _shape(config, cell),
+        _model(cell),
+        cell.params["max_steps"],
+        param == "auto",
+    )
+
+
+def _shape(config, cell) -> tuple:
+    p = cell.params
+    if config.problem == "matrix":
+        return (p["matrix"], cell.derived["m"], p["n"])
+    return (
+        p["filter_shape"],
+        p["in_channels"],
+        p["out_channels"],
+        p["input_shape"],
+        cell.derived["stride"],
+        p["padding"],
+        p["filters"],
+    )
+
+
+def _model(cell) -> tuple:
+    p = cell.params
+    return (p["model"], cell.derived.get("pool_size"), p["nonnegative"], p["distribution"])
+
+
+def _dynamic_param(config, cell, solver) -> float:
+    value = solver_parameter(config, cell, solver)
+    return 0.0 if value in (None, "auto") else float(value)
+
+
+def block_size(config: SweepConfig, groups: list[Group]) -> int:
+    """Problems per block: ``run.batch``, else the largest power of two (≤ 256) whose arrays fit
+    the block budget and that no group needs more than (a function of the grid alone)."""
+    if config.run["batch"]:
+        return config.run["batch"]
+    elements = max(problem_elements(g.spec) for g in groups)
+    largest = max(g.num_problems(config.problems_per_cell) for g in groups)
+    size = max(1, min(MAX_BLOCK, BLOCK_BUDGET // elements, largest))
+    return 1 << (size.bit_length() - 1)
+
+
+def sweep(
+    config,
+    output: str | Path | None = None,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+    compile_cache: str | Path | None = None,
+) -> SweepResult:
+    """Run a sweep grid (module docstring) and return its table.
+
+    jit/vmap do not apply: this is the driver that compiles and runs the programs.
+
+    Args:
+        config: the grid: a TOML path or string, a dict, or a :class:`SweepConfig`
+            (:func:`load_config`).
+        output: directory for ``results.csv`` (and ``results.parquet`` with pyarrow),
+            ``problems.csv``/``.parquet`` (``run.per_problem``), ``sweep.json`` and the finished
+            blocks. A directory that holds an unfinished run of the same grid is resumed; one
+            of another grid is refused unless ``overwrite``. ``None``: keep everything in
+            memory.
+        overwrite: discard earlier results in ``output``.
+        progress: show a progress bar (tqdm; process 0 only).
+        compile_cache: directory of JAX's persistent compilation cache (repeated runs then
+            skip compilation).
+
+    Returns:
+        A :class:`SweepResult` (on processes other than 0: rows empty, nothing written).
+
+    Raises:
+        ConfigError: a bad grid, naming the key, before anything runs.
+        SweepError: ``output`` holds another grid's results (and not ``overwrite``).
+    """
+    config = load_config(config)
+    if config.run["dtype"] == "float64" and not jax.config.jax_enable_x64:
+        raise ConfigError(
+            "run.dtype = 'float64' needs 64-bit JAX: set JAX_ENABLE_X64=1 (or "
+            "jax.config.update('jax_enable_x64', True)) before running"
+        )
+    if compile_cache is not None:
+        jax.config.update("jax_compilation_cache_dir", str(compile_cache))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    started = time.perf_counter()
+    groups = plan(config)
+    lead = jax.process_index() == 0
+    directory = None if output is None else Path(output)
+    header = _start(config, groups, directory, overwrite, lead)
+    batch = header["batch"]
+    store = BlockStore(directory)
+    mesh = jax.make_mesh((jax.device_count(),), (AXIS,))
+    per_cell = config.problems_per_cell
+    pending = {g.index: _pending(store, g, per_cell, batch) for g in groups}
+    total = sum(g.num_problems(per_cell) for g in groups)
+    remaining = sum(
+        _problems_in(blocks, g.num_problems(per_cell), batch)
+        for g, blocks in zip(groups, pending.values(), strict=True)
+    )
+    bar = _progress_bar(
+        total, total - remaining, len(groups) * 0 + _cell_total(groups), enabled=progress and lead
+    )
+    records_done = {"computed_blocks": 0, "resumed_blocks": 0}
+    try:
+        for group in groups:
+            blocks = pending[group.index]
+            records_done["resumed_blocks"] += _num_blocks(group, per_cell, batch) - len(blocks)
+            entry = header["groups"][group.index]
+            if not blocks:
+                continue
+            run_seconds, compile_seconds = _run_group(
+                group, blocks, store, mesh, per_cell, batch, bar, lead
+            )
+            entry["compile_seconds"] = entry.get("compile_seconds", 0.0) + compile_seconds
+            entry["run_seconds"] = entry.get("run_seconds", 0.0) + run_seconds
+            entry["computed_blocks"] = entry.get("computed_blocks", 0) + len(blocks)
+            records_done["computed_blocks"] += len(blocks)
+            if lead and directory is not None:
+                write_json(directory / "sweep.json", header)
+    finally:
+        if bar is not None:
+            bar.close()
+    header["last_run"] = records_done | {"seconds": time.perf_counter() - started}
+    if not lead:
+        return SweepResult([], [], header, directory)
+    rows, columns, problems = _aggregate(config, groups, store, per_cell, batch, directory)
+    header["complete"] = True
+    header["columns"] = columns
+    header["seconds"] = header.get("seconds", 0.0) + header["last_run"]["seconds"]
+    if directory is not None:
+        write_csv(directory / "results.csv", rows, columns)
+        header["files"] = ["results.csv"]
+        if write_parquet(directory / "results.parquet", rows, columns):
+            header["files"].append("results.parquet")
+        if config.run["per_problem"]:
+            header["files"] += [p.name for p in sorted(directory.glob("problems.*"))]
+        write_json(directory / "sweep.json", header)
+    return SweepResult(rows, columns, header, directory, problems)
+
+
+def _start(config, groups, directory, overwrite, lead) -> dict:
+    """The run's header: a new one, or the earlier run's when resuming the same grid."""
+    fingerprint = config.fingerprint()
+    path = None if directory is None else directory / "sweep.json"
+    if path is not None and path.exists():
+        import json
+
+        earlier = json.loads(path.read_text())
+        if overwrite:
+            if lead:
+                BlockStore(directory).clear()
+                for name in OUTPUT_FILES:
+                    (directory / name).unlink(missing_ok=True)
+        elif earlier.get("fingerprint") != fingerprint:
+            raise SweepError(
+                f"{directory} holds the results of another grid (fingerprint "
+                f"{earlier.get('fingerprint')}, this grid {fingerprint}); choose another output "
+                "directory or pass overwrite=True (--overwrite)"
+            )
+        else:
+            earlier["resumed"] = earlier.get("resumed", 0) + 1
+            earlier["complete"] = False
+            return earlier
+    elif path is not None and directory.exists() and any(directory.iterdir()) and not overwrite:
+        if (directory / "blocks").exists():
+            raise SweepError(f"{directory} holds blocks but no sweep.json; pass overwrite=True")
+    if overwrite and directory is not None and lead and (directory / "blocks").exists():
+        shutil.rmtree(directory / "blocks")
+    per_cell = config.problems_per_cell
+    header = {
+        "fingerprint": fingerprint,
+        "config": config.source,
+        "environment": environment(),
+        "devices": [str(d) for d in jax.devices()],
+        "process_count": jax.process_count(),
+        "seed": config.run["seed"],
+        "randomness": "key = fold_in(fold_in(PRNGKey(seed), cell_key), problem)",
+        "problems_per_cell": per_cell,
+        "cells": len(config.cells),
+        "batch": None,
+        "groups": [],
+        "complete": False,
+        "resumed": 0,
+    }
+    header["batch"] = block_size(config, groups)
+    for g in groups:
+        header["groups"].append(
+            {
+                "index": g.index,
+                "solver": g.spec.solver,
+                "static": _jsonable(dataclasses.asdict(g.spec)),
+                "cells": [c.index for c in g.cells],
+                "problems": g.num_problems(per_cell),
+                "blocks": _num_blocks(g, per_cell, header["batch"]),
+            }
+        )
+    if path is not None and lead:
+        directory.mkdir(parents=True, exist_ok=True)
+        write_json(path, header)
+    return header
+
+
+def _jsonable(value):
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _num_blocks(group, per_cell, batch) -> int:
+    return -(-group.num_problems(per_cell) // batch)
+
+
+def _problems_in(blocks, num_problems, batch) -> int:
+    return sum(min(batch, num_problems - b * batch) for b in blocks)
+
+
+def _pending(store, group, per_cell, batch) -> list[int]:
+    """The blocks still to compute (process 0's view, shared with every process)."""
+    n = _num_blocks(group, per_cell, batch)
+    done = np.zeros(n, bool)
+    if jax.process_index() == 0:
+        for b in store.done(group):
+            if b < n:
+                done[b] = True
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        done = np.asarray(multihost_utils.broadcast_one_to_all(done))
+    return [b for b in range(n) if not done[b]]
+
+
+def _cell_total(groups) -> int:
+    return sum(len(g.cells) for g in groups)
+
+
+def _progress_bar(total, initial, cells, enabled):
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    bar = tqdm(total=total, initial=initial, desc="sweep", unit="problem", smoothing=0.1)
+    bar.set_postfix_str(f"cells {cells} (cell × solver)")
+    return bar
+
+
+def _program(group, mesh):
+    spec = group.spec
+    filters = None if group.filters_file is None else np.load(group.filters_file)
+
+    def block(inputs):
+        return solve_block(spec, inputs, filters)
+
+    return jax.jit(
+        jax.shard_map(block, mesh=mesh, in_specs=P(AXIS), out_specs=P(AXIS), check_vma=False),
+    )
+
+
+def _input_dtypes(spec) -> dict:
+    real = np.dtype(spec.dtype)
+    return {name: (real if dtype is None else np.dtype(dtype)) for name, dtype in INPUTS.items()}
+
+
+def _run_group(group, blocks, store, mesh, per_cell, batch, bar, lead) -> tuple[float, float]:
+    devices = mesh.size
+    sharding = NamedSharding(mesh, P(AXIS))
+    dtypes = _input_dtypes(group.spec)
+    shapes = {
+        name: jax.ShapeDtypeStruct((devices * batch,), dtype, sharding=sharding)
+        for name, dtype in dtypes.items()
+    }
+    t0 = time.perf_counter()
+    compiled = _program(group, mesh).lower(shapes).compile()
+    compile_seconds = time.perf_counter() - t0
+    num_problems = group.num_problems(per_cell)
+    run_seconds = 0.0
+    for start in range(0, len(blocks), devices):
+        step = blocks[start : start + devices]
+        slots = step + [step[-1]] * (devices - len(step))  # idle devices repeat a block
+        host, valid = _step_inputs(group, slots, per_cell, batch, num_problems, dtypes)
+        t0 = time.perf_counter()
+        arrays = {name: _global_array(value, sharding) for name, value in host.items()}
+        out = _gather(compiled(arrays))
+        if group.spec.rip == "eigenvalues":
+            out = support_extremes(out, group.spec.model[2])
+        seconds = time.perf_counter() - t0
+        run_seconds += seconds
+        counted = sum(int(valid[d].sum()) for d in range(len(step)))
+        for d, b in enumerate(step):
+            keep = valid[d]
+            records = {
+                name: value[d * batch : (d + 1) * batch][keep] for name, value in out.items()
+            }
+            problem = b * batch + np.arange(batch)[keep]
+            records["cell"] = np.array([group.cells[p // per_cell].index for p in problem])
+            records["problem"] = problem % per_cell
+            records["seconds"] = np.asarray(seconds * keep.sum() / counted)
+            if lead:
+                store.write(group, b, records)
+        if bar is not None:
+            bar.update(counted)
+    return run_seconds, compile_seconds
+
+
+def _step_inputs(group, slots, per_cell, batch, num_problems, dtypes):
+    """Host inputs of one program call: ``len(slots)`` blocks, one per device."""
+    index = (np.asarray(slots)[:, None] * batch + np.arange(batch)[None, :]).reshape(-1)
+    valid = index < num_problems
+    index = np.minimum(index, num_problems - 1)
+    cell, problem = index // per_cell, index % per_cell
+    host = {
+        "cell_key": group.inputs["cell_key"][cell],
+        "problem": problem,
+        "k": group.inputs["k"][cell],
+        "tol": group.inputs["tol"][cell],
+        "param": group.inputs["param"][cell],
+    }
+    host = {name: np.asarray(value, dtypes[name]) for name, value in host.items()}
+    return host, valid.reshape(len(slots), batch)
+
+
+def _global_array(value: np.ndarray, sharding):
+    if jax.process_count() == 1:
+        return jax.device_put(value, sharding)
+    return jax.make_array_from_callback(value.shape, sharding, lambda index: value[index])
+
+
+def _gather(out: dict) -> dict[str, np.ndarray]:
+    if jax.process_count() == 1:
+        return {name: np.asarray(value) for name, value in out.items()}
+    from jax.experimental import multihost_utils
+
+    gathered = multihost_utils.process_allgather(out, tiled=True)
+    return {name: np.asarray(value) for name, value in gathered.items()}
+
+
+def _problem_params(config, cell, solver, text: set) -> dict:
+    """The columns that say which problem a row is of: the cell, its grid parameters, the
+    derived ``m`` and ``k``, and the solver."""
+    row = {"cell": cell.index}
+    for column, value in cell.params.items():
+        if column not in SOLVER_COLUMNS:
+            row[column] = format_value(value, column in text)
+    if config.problem == "matrix":
+        row["m"] = cell.derived["m"]
+    row["k"] = cell.k
+    row["solver"] = solver
+    return row
+
+
+def _row_params(config, cell, solver, text: set) -> dict:
+    """:func:`_problem_params` and the parameters the solver ran with."""
+    row = _problem_params(config, cell, solver, text)
+    row["max_steps"] = cell.params["max_steps"]
+    row["tol"] = cell.params["tol"]
+    param = solver_parameter(config, cell, solver)
+    row["step_size"] = param if solver in ("IHT", "HTP") else None
+    row["lam"] = param if solver == "FISTA" else None
+    return row
+
+
+PROBLEM_COLUMNS = ("problem", "error", "status", "num_steps", "residual")
+
+
+def _aggregate(config, groups, store, per_cell, batch, directory):
+    """Stream every group's blocks in order into rows (a cell is summarized as soon as its
+    last problem is read: memory holds one cell's records at a time)."""
+    rip, tolerance = config.run["rip"], config.run["success_tolerance"]
+    rows, problems_out = [], []
+    text = text_columns(config.cells)
+    writer = ProblemWriter(directory, config.run["per_problem"]) if directory else None
+    for group in groups:
+        pending: dict[int, dict[str, list]] = {}
+        seconds: dict[int, float] = {}
+        cells = {c.index: c for c in group.cells}
+        for b in range(_num_blocks(group, per_cell, batch)):
+            records = store.read(group, b)
+            block_seconds = float(records["seconds"])
+            count = len(records["cell"])
+            for cell_index in np.unique(records["cell"]):
+                take = records["cell"] == cell_index
+                acc = pending.setdefault(int(cell_index), {})
+                for name, value in records.items():
+                    if name not in ("cell", "seconds"):
+                        acc.setdefault(name, []).append(value[take])
+                seconds[int(cell_index)] = (
+                    seconds.get(int(cell_index), 0.0) + block_seconds * take.sum() / count
+                )
+            last = (b + 1) * batch
+            for cell_index in list(pending):
+                position = group.cells.index(cells[cell_index])
+                if (position + 1) * per_cell <= last:
+                    data = {n: np.concatenate(v) for n, v in pending.pop(cell_index).items()}
+                    cell = cells[cell_index]
+                    base = _row_params(config, cell, group.spec.solver, text)
+                    row = base | summarize(data, tolerance, rip)
+                    elapsed = seconds.pop(cell_index)
+                    row["seconds"] = elapsed
+                    row["problems_per_second"] = row["problems"] / elapsed if elapsed else None
+                    rows.append(row)
+                    if config.run["per_problem"]:
+                        ids = _problem_params(config, cell, group.spec.solver, text)
+                        per = _problem_rows(ids, data, rip)
+                        if writer is not None:
+                            writer.write(per)
+                        else:
+                            problems_out.extend(per)
+    if writer is not None:
+        writer.close()
+    order = {name: i for i, name in enumerate(config.solvers)}
+    rows.sort(key=lambda r: (r["cell"], order[r["solver"]]))
+    columns = list(rows[0]) if rows else []
+    for column in statistic_columns(rip):
+        if column not in columns:
+            columns.append(column)
+    return rows, columns, (problems_out if config.run["per_problem"] and not directory else None)
+
+
+def _problem_rows(base: dict, data: dict, rip) -> list[dict]:
+    names = list(PROBLEM_COLUMNS)
+    if rip:
+        names.append("ratio")
+    if rip == "eigenvalues":
+        names += ["eig_min", "eig_max"]
+    out = []
+    for i in range(len(data["problem"])):
+        row = dict(base)
+        for name in names:
+            value = data[name][i]
+            row[name] = value.item() if hasattr(value, "item") else value
+        out.append(row)
+    return out
+
+
+class ProblemWriter:
+    """Streams per-problem rows to ``problems.csv`` (and ``problems.parquet`` with pyarrow)."""
+
+    def __init__(self, directory: Path, enabled: bool):
+        self.enabled = enabled
+        self.directory = directory
+        self._csv = None
+        self._parquet = None
+
+    def write(self, rows: list[dict]) -> None:
+        if not self.enabled or not rows:
+            return
+        import csv
+
+        if self._csv is None:
+            self.columns = list(rows[0])
+            self._file = open(self.directory / "problems.csv.tmp", "w", newline="")
+            self._csv = csv.DictWriter(self._file, fieldnames=self.columns)
+            self._csv.writeheader()
+            try:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                self._pa = pa
+                self._parquet_path = self.directory / "problems.parquet.tmp"
+                self._parquet = "pending"
+                self._pq = pq
+            except ImportError:
+                self._parquet = None
+        for row in rows:
+            self._csv.writerow({c: ("" if row[c] is None else row[c]) for c in self.columns})
+        if self._parquet is not None:
+            data = {c: [_text_or_value(row[c]) for row in rows] for c in self.columns}
+            table = self._pa.table(data)
+            if self._parquet == "pending":
+                self._parquet = self._pq.ParquetWriter(self._parquet_path, table.schema)
+            self._parquet.write_table(table.cast(self._parquet.schema))
+
+    def close(self) -> None:
+        if self._csv is None:
+            return
+        self._file.close()
+        (self.directory / "problems.csv.tmp").replace(self.directory / "problems.csv")
+        if self._parquet not in (None, "pending"):
+            self._parquet.close()
+            self._parquet_path.replace(self.directory / "problems.parquet")
+
+
+def _text_or_value(value):
+    return value
+
+
+def config_problems(config: SweepConfig) -> int:
+    """Total problems of a grid (cells × solvers × problems per cell)."""
+    return len(config.cells) * len(config.solvers) * config.problems_per_cell
+
+
+__all__ = ["Group", "SweepError", "SweepResult", "plan", "sweep"]
+_ = math

@@ -1,0 +1,214 @@
+"""One sweep problem, generated and solved inside the compiled program.
+
+A problem is a pure function of ``(seed, cell, problem)``: its key is
+``fold_in(fold_in(key(seed), cell_key), problem)`` where ``cell_key`` hashes the cell's problem
+parameters (:meth:`~jaxcs.sweeps.config.Cell.problem_key`). From it come a fresh operator
+(random filters ``W``, or a fresh sensing matrix ``Φ``, per problem: the sweep averages over
+operators as well as codes; filters from a file are the same for every problem), a code ``z``
+drawn from the model, and the signal ``x = Wᵀ z``. The solver recovers ``ẑ`` from ``x``; the
+problem reports ``‖ẑ − z‖ / ‖z‖``, the solver's status and step count, ``‖x − Wᵀẑ‖ / ‖x‖`` and,
+where asked, the model-RIP ratio ``‖Wᵀz‖ / ‖z‖`` of the drawn code and the extreme eigenvalues
+of its support's restricted Gram.
+
+Nothing here depends on how problems are batched or placed on devices, so a table is the same
+for any device or process count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+
+from jaxcs.analysis import orthant_extremes
+from jaxcs.operators import (
+    ConvOperator,
+    MatrixOperator,
+    gaussian_filters,
+    rademacher_filters,
+    unit_norm_filters,
+)
+from jaxcs.solvers import FISTA, HTP, IHT, NIHT, CoSaMP, solve
+from jaxcs.sweeps.config import build_model
+
+FILTERS = {
+    "gaussian": gaussian_filters,
+    "rademacher": rademacher_filters,
+    "unit-norm": unit_norm_filters,
+}
+# The per-problem inputs of a program (host arrays of one block), and their dtypes.
+INPUTS = {"cell_key": np.uint32, "problem": np.uint32, "k": np.int32, "tol": None, "param": None}
+
+
+@dataclasses.dataclass(frozen=True)
+class ProgramSpec:
+    """The static part of a group of cells: one compiled program per spec.
+
+    Attributes:
+        problem: ``"conv"`` or ``"matrix"``.
+        shape: conv: ``(filter_shape, in_channels, out_channels, input_shape, stride, padding,
+            filters)``; matrix: ``(kind, m, n)``.
+        model: ``(kind, pool_size, nonnegative, distribution)``.
+        capacity: slots of the group's index-form codes (the group's largest ``k``).
+        solver: the solver name.
+        auto_step: the solver's step size is ``"auto"`` (static), not an input.
+        max_steps: step budget.
+        rip: ``False``, ``"ratios"`` or ``"eigenvalues"``.
+        seed: the run's seed.
+        dtype: ``"float32"`` or ``"float64"``.
+    """
+
+    problem: str
+    shape: tuple
+    model: tuple
+    capacity: int
+    solver: str
+    auto_step: bool
+    max_steps: int
+    rip: object
+    seed: int
+    dtype: str
+
+    def outputs(self) -> tuple[str, ...]:
+        names = ("error", "status", "num_steps", "residual")
+        if self.rip:
+            names += ("ratio",)
+        if self.rip == "eigenvalues":
+            names += ("eig_min", "eig_max")
+        return names
+
+
+def build_operator(spec: ProgramSpec, key, fixed_filters=None):
+    """The operator ``W`` of one problem (``Φ = Wᵀ``)."""
+    dtype = jnp.dtype(spec.dtype)
+    if spec.problem == "matrix":
+        kind, m, n = spec.shape
+        if kind == "gaussian":
+            phi = jr.normal(key, (m, n), dtype)
+        else:
+            phi = jr.rademacher(key, (m, n), dtype)
+        return MatrixOperator(phi / jnp.sqrt(jnp.asarray(m, dtype))).T
+    filter_shape, in_channels, out_channels, input_shape, stride, padding, filters = spec.shape
+    if fixed_filters is not None:
+        w = jnp.asarray(fixed_filters, dtype)
+    else:
+        w = FILTERS[filters](key, filter_shape, in_channels, out_channels, dtype)
+    return ConvOperator(w, input_shape, stride, padding)
+
+
+def build_solver(spec: ProgramSpec, param, op, x):
+    """The solver, with its dynamic parameter ``param`` (step size, or FISTA's ``λ`` as a
+    fraction of ``λ_max = 2‖W x‖_∞``, the smallest ``λ`` whose solution is 0)."""
+    name = spec.solver
+    step = "auto" if spec.auto_step else param
+    if name == "IHT":
+        return IHT(step)
+    if name == "HTP":
+        return HTP(step)
+    if name == "NIHT":
+        return NIHT()
+    if name == "CoSaMP":
+        return CoSaMP()
+    lam = param * 2 * jnp.max(jnp.abs(op.mv(x)))
+    return FISTA(lam, nonnegative=spec.model[2])
+
+
+def solve_problem(spec: ProgramSpec, inputs: dict, fixed_filters=None) -> dict:
+    """Generate and solve one problem; ``inputs`` holds scalars (see :data:`INPUTS`)."""
+    key = jr.fold_in(jr.fold_in(jr.key(spec.seed), inputs["cell_key"]), inputs["problem"])
+    key_operator, key_code = jr.split(key)
+    op = build_operator(spec, key_operator, fixed_filters)
+    kind, pool_size, nonnegative, distribution = spec.model
+    model = build_model(
+        kind, inputs["k"], capacity=spec.capacity, nonnegative=nonnegative, pool_size=pool_size
+    )
+    code = model.sample_sparse(
+        key_code, op.out_shape, distribution=distribution, dtype=jnp.dtype(spec.dtype)
+    )
+    z = code.to_dense()
+    x = op.rmv(z)
+    solver = build_solver(spec, inputs["param"], op, x)
+    solution = solve(
+        op,
+        x,
+        model,
+        solver,
+        solver.prepare(op, model),
+        max_steps=spec.max_steps,
+        tol=inputs["tol"],
+    )
+    z_norm, x_norm = jnp.linalg.norm(z), jnp.linalg.norm(x)
+    out = {
+        "error": jnp.linalg.norm(solution.z - z) / z_norm,
+        "status": solution.status,
+        "num_steps": solution.num_steps,
+        "residual": solution.residual_norm / x_norm,
+    }
+    if spec.rip:
+        out["ratio"] = x_norm / z_norm
+    if spec.rip == "eigenvalues":  # G_S of the drawn support; its extremes: support_extremes
+        out["gram"] = op.restricted_gram(code.indices, code.mask)
+        out["values"], out["mask"] = code.values, code.mask
+    return out
+
+
+def support_extremes(out: dict, nonnegative: bool) -> dict:
+    """Replace the restricted Grams of a block's outputs by their extreme Rayleigh quotients
+    ``eig_min``, ``eig_max`` (over ``z ≥ 0`` for a non-negative model, as
+    :func:`jaxcs.code_ratios`).
+
+    Computed after the sharded program, on the host (NumPy's LAPACK) or, for a non-negative
+    model, by :func:`jaxcs.orthant_extremes` on one device: XLA's CPU ``eigh`` deadlocked
+    inside a program sharded over several simulated CPU devices.
+    """
+    out = dict(out)
+    gram, values, mask = out.pop("gram"), out.pop("values"), out.pop("mask")
+    finite = np.all(np.isfinite(gram), axis=(-2, -1)) & np.any(mask, axis=-1)
+    gram = np.where(finite[:, None, None], gram, 0)
+    if nonnegative:
+        low, high = _orthant(gram, np.abs(values), mask)
+        low, high = np.asarray(low), np.asarray(high)
+    else:
+        # Unused slots get a decoupled diagonal entry equal to a used one's: the extremes of
+        # the used block are unchanged (as in code_ratios).
+        first = np.take_along_axis(
+            np.diagonal(gram, axis1=-2, axis2=-1), np.argmax(mask, axis=-1)[:, None], axis=-1
+        )
+        fill = np.where(mask, 0, first)
+        evals = np.linalg.eigvalsh(gram + fill[:, :, None] * np.eye(gram.shape[-1]))
+        low, high = evals[:, 0], evals[:, -1]
+    out["eig_min"] = np.where(finite, low, np.nan).astype(gram.dtype)
+    out["eig_max"] = np.where(finite, high, np.nan).astype(gram.dtype)
+    return out
+
+
+@jax.jit
+def _orthant(gram, start, mask):
+    return orthant_extremes(gram, start, mask)
+
+
+def solve_block(spec: ProgramSpec, inputs: dict, fixed_filters=None) -> dict:
+    """:func:`solve_problem` over a block of problems (``(B,)`` inputs, ``(B, ...)`` outputs;
+    with ``rip="eigenvalues"``, finish with :func:`support_extremes`)."""
+    return jax.vmap(lambda one: solve_problem(spec, one, fixed_filters))(inputs)
+
+
+def problem_elements(spec: ProgramSpec) -> int:
+    """A rough count of the array elements one problem keeps alive (to size blocks)."""
+    if spec.problem == "matrix":
+        _, m, n = spec.shape
+        elements = m * n + 8 * (m + n)
+    else:
+        filter_shape, in_channels, out_channels, input_shape = spec.shape[:4]
+        code = math.prod(input_shape) * out_channels
+        elements = math.prod(filter_shape) * in_channels * out_channels + 8 * code
+    if spec.solver in ("HTP", "CoSaMP") or spec.rip == "eigenvalues":
+        elements += 4 * (2 * spec.capacity) ** 2
+    return elements
+
+
+__all__ = ["ProgramSpec", "solve_block", "solve_problem"]
