@@ -19,3 +19,7 @@ from jaxcs.analysis.rip import estimate_model_rip as estimate_model_rip
 from jaxcs.analysis.rip import orthant_extremes as orthant_extremes
 from jaxcs.analysis.rip import sample_model_rip as sample_model_rip
 from jaxcs.analysis.rip import theorem_3_3_bound as theorem_3_3_bound
+from jaxcs.analysis.transition import TransitionFit as TransitionFit
+from jaxcs.analysis.transition import fit_transition as fit_transition
+from jaxcs.analysis.transition import fit_transitions as fit_transitions
+from jaxcs.analysis.transition import l1_weak_threshold as l1_weak_threshold
