@@ -40,17 +40,33 @@ comparison). HTP and CoSaMP solve their least squares directly from the restrict
   of exactly ``k`` slots, as the NumPy loop keeps ``k`` entries);
   ``jaxcs_iht_fixed_default_capacity`` is ``jaxcs_iht_fixed`` with ``BlockModel(10)``, whose
   default capacity of 16 slots lets a sweep over ``k ≤ 16`` share one compiled program.
-- ``numpy_loop_fixed``: the same IHT with the explicit dense ``W`` (``A = op.as_matrix()``,
-  ``2688 × 1024``), ``z ← 𝕄(z + A (x − Aᵀ z))`` with a NumPy block projection, exactly ``S``
-  steps, one problem at a time; ``numpy_loop_tol``: the same loop with jaxcs's stopping rule;
-  ``numpy_batched_fixed``: all problems at once in matrix products (for context).
+- ``jaxcs_conv_only_loop``: the convolution ``W r`` alone, ``jit(vmap(op.mv))`` on the same
+  batch, ``S`` times in one compiled ``lax.scan`` (buffers reused, as in the solvers' loop);
+  ``jaxcs_conv_only_calls``: ``S`` separate calls, each waited for. ``S × (W r)`` per problem,
+  so ``jaxcs_iht_fixed / jaxcs_conv_only_loop`` is the throughput of a whole IHT step as a
+  fraction of that of its convolution.
+- ``numpy_sparse_batched_fixed`` (the expert reference, :func:`numpy_sparse_iht`): the same
+  IHT (step 1, exactly ``S`` steps) in NumPy as an expert writes it: all problems in one
+  array, ``W r`` as one BLAS GEMM over a strided view of the sliding windows, the block
+  projection per filter (``max |·|`` over the shifts, ``np.argpartition`` over the filters,
+  then the best shift of the ``k`` kept filters only) and ``Wᵀ z`` as the ``k`` shifted,
+  scaled filters subtracted from ``x``. Checked before timing: its final codes equal
+  ``jaxcs_iht_fixed``'s on the first 8 problems up to float32 rounding (and, reported, on all).
+- weak baselines, for context: ``numpy_dense_per_problem_fixed``, the same IHT with the explicit
+  dense ``W`` (``A = op.as_matrix()``, ``2688 × 1024``), ``z ← 𝕄(z + A (x − Aᵀ z))`` with a NumPy
+  block projection, exactly ``S`` steps, one problem at a time in a Python loop;
+  ``numpy_dense_per_problem_tol``: that loop with jaxcs's stopping rule;
+  ``numpy_dense_batched_fixed``: the dense ``A`` with all problems in one matrix product.
 
-Targets (the issue): jaxcs batched throughput ≥ 10× cr-sparse's per-problem rate, solver by
+Targets (the issues): jaxcs batched throughput ≥ 10× cr-sparse's per-problem rate, solver by
 solver, with an equal or better success rate (compared on the same problems); on (b) jaxcs IHT
-≥ 20× the NumPy loop. Also: a micro-benchmark of the model projection ``𝕄`` (diagnostics).
+≥ 10× the expert NumPy reference, a whole IHT step at ≥ 80 % of the throughput of its own
+convolution ``W r``, and (the earlier target) ≥ 20× the dense per-problem NumPy loop. Also: a
+micro-benchmark of the model projection ``𝕄`` (diagnostics, with (a)).
 
-Usage: ``python benchmarks/solver_throughput.py [--quick] [--crsparse-python PY]
-[--output benchmarks/results]``.
+Usage: ``python benchmarks/solver_throughput.py [--quick] [--only {all,classic,fig2}]
+[--rounds R] [--crsparse-python PY] [--output benchmarks/results]``; ``--only`` runs one part
+and writes ``solver_throughput_<tag>_<part>[_quick].json``.
 """
 
 from __future__ import annotations
@@ -302,27 +318,122 @@ def numpy_iht(A, X, code_shape, k, steps, tol=None):
     return Z, steps
 
 
+def numpy_correlate(R: np.ndarray, W2: np.ndarray, l: int) -> np.ndarray:
+    """``W r`` of a ``"valid"`` 1-D convolution for all signals ``R`` (``P × D × M``) in one
+    GEMM: the signals flattened to ``P·D`` rows of ``M``, window ``t`` is the ``l·M``
+    contiguous values from row ``t`` on (a strided view, no im2col loop), times ``W2``
+    (``l·M × K``, taps major: ``w.reshape(l·M, K)``). Returns ``(P, D, K)``, of which rows
+    ``j < n = D − l + 1`` are ``W r``; the others straddle two signals (or are unset)."""
+    P, D, M = R.shape
+    flat = np.ascontiguousarray(R).reshape(-1)
+    T = P * D - l + 1  # windows that fit in the flattened signals
+    step = flat.itemsize
+    windows = np.lib.stride_tricks.as_strided(flat, (T, l * M), (M * step, step), writeable=False)
+    out = np.empty((P * D, W2.shape[1]), R.dtype)
+    np.matmul(windows, W2, out=out[:T])
+    return out.reshape(P, D, -1)
+
+
+def numpy_sparse_iht(w: np.ndarray, X: np.ndarray, k: int, steps: int) -> np.ndarray:
+    """The expert's NumPy IHT for (b): step 1, exactly ``steps`` steps, ``BlockModel(k)``, a
+    ``"valid"`` 1-D convolution with filters ``w`` (``l × M × K``), signals ``X``
+    (``P × D × M``); returns the codes ``(P, n, K)``. All problems in one array, and the code
+    kept as ``k`` slots (shift, filter, value) per problem, so that its sparsity is used:
+
+    - ``W r``: :func:`numpy_correlate` (one BLAS GEMM for the batch);
+    - ``z + W r``: the ``k`` slots added in place;
+    - ``𝕄``: ``max |·|`` over the shifts of every filter, ``np.argpartition`` for the ``k``
+      best filters, then the best shift of those ``k`` only (a gather of ``k`` columns);
+    - ``r = x − Wᵀz``: the ``k`` scaled filters subtracted at their shifts, one vectorised
+      fancy-index update per slot (a problem's slots may overlap; one slot's rows never do).
+    """
+    l, M, K = w.shape
+    P, D, _ = X.shape
+    n = D - l + 1
+    W2 = w.reshape(l * M, K)
+    F = np.ascontiguousarray(np.moveaxis(w, -1, 0))  # (K, l, M): the filter of each slot
+    rows = np.arange(P)[:, None]
+    columns = (np.arange(P)[:, None, None] * D + np.arange(n)[None, :, None]) * K  # (P, n, 1)
+    signal_rows = (np.arange(P)[:, None] * D)[..., None] + np.arange(l)  # (P, 1, l)
+    pos = np.zeros((P, k), np.intp)
+    ch = np.tile(np.arange(k), (P, 1))
+    val = np.zeros((P, k), X.dtype)
+    R = X
+    for _ in range(steps):
+        G = numpy_correlate(R, W2, l)
+        V = G[:, :n]  # W r, (P, n, K)
+        V[rows, pos, ch] += val  # z + W r
+        best = np.abs(V).max(axis=1)  # (P, K)
+        ch = np.argpartition(best, K - k, axis=1)[:, K - k :]
+        picked = np.take(G.reshape(-1), columns + ch[:, None, :])  # (P, n, k)
+        pos = np.abs(picked).argmax(axis=1)
+        val = np.take_along_axis(picked, pos[:, None, :], axis=1)[:, 0]
+        windows = val[:, :, None, None] * F[ch]  # (P, k, l, M)
+        R = X.copy()
+        flat = R.reshape(P * D, M)
+        at = signal_rows + pos[..., None]  # (P, k, l)
+        for s in range(k):
+            flat[at[:, s].reshape(-1)] -= windows[:, s].reshape(-1, M)
+    Z = np.zeros((P, n, K), X.dtype)
+    Z[rows, pos, ch] = val
+    return Z
+
+
 # ----------------------------------------------------------------------------- benchmarks
 def median_table(rates: dict) -> dict:
     return {name: {"median": statistics.median(v), "all": v} for name, v in rates.items()}
 
 
-def bench(args) -> dict:
+class Part:
+    """One part of the benchmark: named runs, each ``(fn, problems)``, timed round by round
+    (``before_round(rates)`` first, e.g. the cr-sparse worker's round), then
+    ``summarize(rates, outputs)`` -> its section of the result; ``close()`` at the end."""
+
+    def __init__(self, runs: dict, summarize, before_round=None, ready=None, close=None):
+        self.runs, self.summarize = runs, summarize
+        self.before_round, self.ready, self._close = before_round, ready, close
+        self.rates = {name: [] for name in runs}
+        self.outputs: dict = {}
+
+    def round(self) -> None:
+        if self.before_round is not None:
+            self.before_round(self.rates)
+        for name, (fn, problems) in self.runs.items():
+            t, self.outputs[name] = timed(fn)
+            self.rates[name].append(problems / t)
+
+    def close(self) -> None:
+        if self._close is not None:
+            self._close()
+
+    def summary(self) -> dict:
+        return self.summarize(self.rates, self.outputs)
+
+
+def jaxcs_summary(sol, Z, subset):
+    import jaxcs
+
+    steps = np.asarray(sol.num_steps)
+    return success_summary(sol.z, Z) | {
+        f"success_rate_first_{subset}": success_summary(np.asarray(sol.z)[:subset], Z[:subset])[
+            "success_rate"
+        ],
+        "status_counts": jaxcs.Status.counts(sol.status),
+        "mean_steps": float(steps.mean()),
+        "max_steps_taken": int(steps.max()),
+    }
+
+
+def classic_part(args, B: int, max_steps: int, tol: float) -> Part:
+    """(a): jaxcs's batched solvers, cr-sparse (worker process), scikit-learn's OMP."""
     import jax
     import jax.numpy as jnp
-    import jax.random as jr
-    import sklearn
     from sklearn.linear_model import OrthogonalMatchingPursuit, orthogonal_mp
 
     import jaxcs
 
-    quick = args.quick
-    B = 64 if quick else 1024
-    n_crs, n_sk, n_np = (8, 8, 4) if quick else (128, 128, 64)
-    max_steps, tol, S = 200, 1e-6, 30
+    n_crs, n_sk = (8, 8) if args.quick else (128, 128)
     M, N, K = CLASSIC["M"], CLASSIC["N"], CLASSIC["K"]
-
-    # (a) the classic problem -------------------------------------------------------------
     worker_config = dict(
         CLASSIC, seed=args.seed, batch=B, problems=n_crs, max_steps=max_steps, tol=tol
     )
@@ -347,6 +458,15 @@ def bench(args) -> dict:
     for name in JAXCS_A:  # compile (tol is traced: one huge tol makes this a one-step run)
         run_a(name, tol=1e30)
 
+    def quiet(fn):
+        def run():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # OMP's "linear dependence" early stops
+                return fn()
+
+        return run
+
+    @quiet
     def sk_single():
         out = np.zeros((n_sk, N))
         for i in range(n_sk):
@@ -354,10 +474,94 @@ def bench(args) -> dict:
             out[i] = omp.fit(phi, Y_a[i]).coef_
         return out
 
+    @quiet
     def sk_batched():
         return orthogonal_mp(phi, Y_a.T, n_nonzero_coefs=K).T
 
-    # (b) the Fig. 2 convolutional problem -----------------------------------------------
+    runs = {"sklearn_omp_single": (sk_single, n_sk), "sklearn_omp_batched": (sk_batched, B)}
+    runs |= {f"jaxcs_{name}": (lambda name=name: run_a(name), B) for name in JAXCS_A}
+
+    def crs_round(rates):
+        answer = crs.round()
+        for name in SOLVERS:
+            rate = answer["problems_per_second"][name] if answer else None
+            rates.setdefault(f"crsparse_{name}", []).append(rate)
+
+    def summarize(rates, out_a):
+        if crs.ready is not None and not np.allclose(
+            crs.ready["checksum"], checksum(phi, Z_a, Y_a), rtol=1e-6, atol=0
+        ):
+            crs.error = "worker problems differ from the main process's (checksum mismatch)"
+        crs_ok = crs.error is None
+        order = [f"jaxcs_{s}" for s in JAXCS_A] + [f"crsparse_{s}" for s in SOLVERS]
+        order += ["sklearn_omp_single", "sklearn_omp_batched"]
+        rates = {n: rates[n] for n in order if n in rates}
+        med_a = {n: statistics.median(v) for n, v in rates.items() if None not in v}
+        best_a = {n: max(v) for n, v in rates.items() if None not in v}
+        quality_a = {f"jaxcs_{s}": jaxcs_summary(out_a[f"jaxcs_{s}"], Z_a, n_crs) for s in JAXCS_A}
+        quality_a["sklearn_omp_single"] = success_summary(out_a["sklearn_omp_single"], Z_a[:n_sk])
+        quality_a["sklearn_omp_batched"] = success_summary(out_a["sklearn_omp_batched"], Z_a)
+        if crs_ok:
+            for s in SOLVERS:
+                quality_a[f"crsparse_{s}"] = crs.ready["solvers"][s]
+        comparisons = {}
+        for s, peer in JAXCS_A.items():
+            ours = quality_a[f"jaxcs_{s}"]
+            entry = {
+                "ratio_vs_sklearn_omp_single": med_a[f"jaxcs_{s}"] / med_a["sklearn_omp_single"],
+                "ratio_vs_sklearn_omp_batched": med_a[f"jaxcs_{s}"] / med_a["sklearn_omp_batched"],
+            }
+            if crs_ok:
+                theirs = quality_a[f"crsparse_{peer}"]
+                ratio = med_a[f"jaxcs_{s}"] / med_a[f"crsparse_{peer}"]
+                same = ours[f"success_rate_first_{n_crs}"] >= theirs["success_rate"]
+                entry |= {
+                    "ratio_vs_crsparse": ratio,
+                    "crsparse_counterpart": peer,
+                    "ratio_vs_crsparse_best_rounds": best_a[f"jaxcs_{s}"]
+                    / best_a[f"crsparse_{peer}"],
+                    "success_jaxcs_same_problems": ours[f"success_rate_first_{n_crs}"],
+                    "success_crsparse": theirs["success_rate"],
+                    "pass_speed_10x": ratio >= 10,
+                    "pass_success_equal_or_better": bool(same),
+                    "pass": bool(ratio >= 10 and same),
+                }
+            comparisons[s] = entry
+        return {
+            "setup": CLASSIC
+            | {
+                "problems": B,
+                "dtype": "float32",
+                "phi": "N(0, 1/M) entries",
+                "nonzeros": "N(0, 1) on a uniform random support",
+                "noise": None,
+                "max_steps": max_steps,
+                "tol": tol,
+                "mode": "while",
+                "step_size_iht_htp": mu,
+                "crsparse_problems": n_crs,
+                "sklearn_single_problems": n_sk,
+                "success": f"relative error of z < {SUCCESS_TOL}",
+            },
+            "problems_per_second": median_table({n: v for n, v in rates.items() if None not in v}),
+            "quality": quality_a,
+            "comparisons": comparisons,
+            "crsparse": {"error": crs.error} if not crs_ok else {"versions": crs.ready["versions"]},
+        }
+
+    return Part(runs, summarize, before_round=crs_round, ready=crs.wait_ready, close=crs.close)
+
+
+def fig2_part(args, B: int, S: int, tol: float) -> Part:
+    """(b): jaxcs's IHT/NIHT on the Fig. 2 conv problem, its convolution alone, the expert
+    NumPy reference and the dense-matrix NumPy baselines."""
+    import jax
+    import jax.random as jr
+
+    import jaxcs
+
+    n_np = 4 if args.quick else 64
+    n_check = 8  # problems on which the expert reference is checked against jaxcs
     w = jaxcs.gaussian_filters(
         jr.key(args.seed), (FIG2["filter_length"],), FIG2["in_channels"], FIG2["out_channels"]
     )
@@ -367,6 +571,7 @@ def bench(args) -> dict:
     x_b = jax.block_until_ready(op_b.rmv(z_b))
     A = np.asarray(op_b.as_matrix())
     Z_b, X_b = np.asarray(z_b).reshape(B, -1), np.asarray(x_b).reshape(B, -1)
+    w_np, X3 = np.asarray(w), np.asarray(x_b)
     code_shape, k = tuple(op_b.out_shape), FIG2["k"]
     # capacity = k: a fixed-k run needs no spare slots (the default rounds k up to a multiple
     # of 8, 16 here, so that a sweep over k shares one compiled program); both are timed
@@ -383,163 +588,157 @@ def bench(args) -> dict:
         solver, model, kw = configs_b[name]
         return jax.block_until_ready(jaxcs.recover(op_b, x_b, model, solver, **kw))
 
+    # the convolution W r alone, S times per problem: S jitted calls (each waited for), and
+    # S in one compiled loop as the solvers run it (buffers reused; the carried signal gets
+    # a zero from the code, so that the loop-invariant convolution is not hoisted)
+    conv = jax.jit(jax.vmap(op_b.mv))
+
+    @jax.jit
+    def conv_loop(x):
+        def body(r, _):
+            g = jax.vmap(op_b.mv)(r)
+            return r.at[:, 0, 0].add(0 * g[:, 0, 0]), None
+
+        return jax.lax.scan(body, x, length=S)[0]
+
+    def conv_calls():
+        for _ in range(S):
+            g = jax.block_until_ready(conv(x_b))
+        return g
+
     def np_loop(tol=None):
         out = [numpy_iht(A, X_b[i : i + 1], code_shape, k, S, tol) for i in range(n_np)]
         return np.concatenate([z for z, _ in out]), np.array([s for _, s in out])
 
     for name in configs_b:
         run_b(name)
-    crs.wait_ready()
+    jax.block_until_ready((conv(x_b), conv_loop(x_b)))
+    # the expert reference computes jaxcs's iterates: the final codes agree on a few problems
+    reference = numpy_sparse_iht(w_np, X3[:n_check], k, S)
+    ours = np.asarray(run_b("jaxcs_iht_fixed").z[:n_check])
+    np.testing.assert_allclose(reference, ours, rtol=0, atol=1e-5 * np.abs(ours).max())
 
-    # interleaved rounds -------------------------------------------------------------------
-    rates_a = {f"jaxcs_{s}": [] for s in JAXCS_A} | {f"crsparse_{s}": [] for s in SOLVERS}
-    rates_a |= {"sklearn_omp_single": [], "sklearn_omp_batched": []}
-    rates_b = {name: [] for name in configs_b}
-    rates_b |= {"numpy_loop_fixed": [], "numpy_loop_tol": [], "numpy_batched_fixed": []}
-    out_a, out_b = {}, {}
-    for r in range(args.rounds):
+    runs = {
+        "numpy_dense_per_problem_fixed": (np_loop, n_np),
+        "numpy_dense_per_problem_tol": (lambda: np_loop(tol), n_np),
+        "numpy_dense_batched_fixed": (lambda: numpy_iht(A, X_b, code_shape, k, S), B),
+        "numpy_sparse_batched_fixed": (lambda: numpy_sparse_iht(w_np, X3, k, S), B),
+        "jaxcs_conv_only_loop": (lambda: jax.block_until_ready(conv_loop(x_b)), B),
+        "jaxcs_conv_only_calls": (conv_calls, B),
+    }
+    runs |= {name: (lambda name=name: run_b(name), B) for name in configs_b}
+
+    def summarize(rates_b, out_b):
+        med_b = {n: statistics.median(v) for n, v in rates_b.items()}
+        best_b = {n: max(v) for n, v in rates_b.items()}
+
+        def ratio(a, b):
+            return med_b[a] / med_b[b]
+
+        quality_b = {name: jaxcs_summary(out_b[name], Z_b, n_np) for name in configs_b}
+        for name in ("numpy_dense_per_problem_fixed", "numpy_dense_per_problem_tol"):
+            z, steps = out_b[name]
+            quality_b[name] = success_summary(z, Z_b[:n_np]) | {"mean_steps": float(steps.mean())}
+        quality_b["numpy_dense_batched_fixed"] = success_summary(
+            out_b["numpy_dense_batched_fixed"][0], Z_b
+        )
+        quality_b["numpy_sparse_batched_fixed"] = success_summary(
+            out_b["numpy_sparse_batched_fixed"], Z_b
+        )
+        ours = np.asarray(out_b["jaxcs_iht_fixed"].z).reshape(B, -1)
+        dense_agree = np.mean((out_b["numpy_dense_batched_fixed"][0] != 0) == (ours != 0), axis=1)
+        expert_diff = np.abs(out_b["numpy_sparse_batched_fixed"].reshape(B, -1) - ours).max(1)
+        expert = ratio("jaxcs_iht_fixed", "numpy_sparse_batched_fixed")
+        step_vs_conv = ratio("jaxcs_iht_fixed", "jaxcs_conv_only_loop")
+        ratio_dense = ratio("jaxcs_iht_fixed", "numpy_dense_per_problem_fixed")
+        return {
+            "setup": FIG2
+            | {
+                "problems": B,
+                "numpy_dense_per_problem_problems": n_np,
+                "steps": S,
+                "tol": tol,
+                "dense_matrix_shape": list(A.shape),
+                "codes": "BlockModel.sample, Uniform[-1, 1] values",
+                "jaxcs_model": f"BlockModel({k}, capacity={k}); *_default_capacity: "
+                f"BlockModel({k}) (capacity={block.capacity})",
+                "success": f"relative error of z < {SUCCESS_TOL}",
+                "conv_only": f"{S} applications of jit(vmap(op.mv)) per problem: *_loop in one "
+                "compiled lax.scan, *_calls as separate calls",
+                "expert_checked_problems": n_check,
+            },
+            "problems_per_second": median_table(rates_b),
+            "quality": quality_b,
+            "support_agreement_numpy_dense_batched_vs_jaxcs_fixed": float(
+                np.mean(dense_agree == 1)
+            ),
+            "agreement_numpy_sparse_vs_jaxcs_fixed": {
+                "fraction_within_1e-5": float(np.mean(expert_diff <= 1e-5)),
+                "max_abs_difference": float(expert_diff.max()),
+            },
+            "ratio_iht_fixed_vs_numpy_sparse_batched_fixed": expert,
+            "ratio_iht_fixed_vs_numpy_sparse_batched_fixed_best_rounds": best_b["jaxcs_iht_fixed"]
+            / best_b["numpy_sparse_batched_fixed"],
+            "iht_step_vs_conv_loop": step_vs_conv,
+            "iht_step_vs_conv_loop_best_rounds": best_b["jaxcs_iht_fixed"]
+            / best_b["jaxcs_conv_only_loop"],
+            "iht_step_vs_conv_calls": ratio("jaxcs_iht_fixed", "jaxcs_conv_only_calls"),
+            "ratio_iht_fixed_vs_numpy_dense_per_problem_fixed": ratio_dense,
+            "ratio_iht_fixed_vs_numpy_dense_per_problem_fixed_best_rounds": best_b[
+                "jaxcs_iht_fixed"
+            ]
+            / best_b["numpy_dense_per_problem_fixed"],
+            "ratio_iht_tol_vs_numpy_dense_per_problem_tol": ratio(
+                "jaxcs_iht_tol", "numpy_dense_per_problem_tol"
+            ),
+            "ratio_iht_fixed_vs_numpy_dense_batched_fixed": ratio(
+                "jaxcs_iht_fixed", "numpy_dense_batched_fixed"
+            ),
+            "ratio_niht_tol_vs_numpy_dense_per_problem_fixed": ratio(
+                "jaxcs_niht_tol", "numpy_dense_per_problem_fixed"
+            ),
+            "ratio_iht_fixed_default_capacity_vs_numpy_dense_per_problem_fixed": ratio(
+                "jaxcs_iht_fixed_default_capacity", "numpy_dense_per_problem_fixed"
+            ),
+            "pass_10x_numpy_sparse_batched": bool(expert >= 10),
+            "pass_step_80_percent_of_conv": bool(step_vs_conv >= 0.8),
+            "pass_20x_numpy_dense_per_problem": bool(ratio_dense >= 20),
+        }
+
+    return Part(runs, summarize)
+
+
+def bench(args) -> dict:
+    quick = args.quick
+    B = 64 if quick else 1024
+    max_steps, tol, S = 200, 1e-6, 30
+    parts = {}
+    if args.only in ("all", "classic"):
+        parts["classic"] = classic_part(args, B, max_steps, tol)
+    if args.only in ("all", "fig2"):
+        parts["fig2_conv"] = fig2_part(args, B, S, tol)
+    for part in parts.values():
+        if part.ready is not None:
+            part.ready()
+    for r in range(args.rounds):  # interleaved rounds
         print(f"round {r + 1}/{args.rounds}", file=sys.stderr, flush=True)
-        answer = crs.round()
-        for name in SOLVERS:
-            rate = answer["problems_per_second"][name] if answer else None
-            rates_a[f"crsparse_{name}"].append(rate)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # OMP's "linear dependence" early stops
-            t, out_a["sklearn_omp_single"] = timed(sk_single)
-            rates_a["sklearn_omp_single"].append(n_sk / t)
-            t, out_a["sklearn_omp_batched"] = timed(sk_batched)
-            rates_a["sklearn_omp_batched"].append(B / t)
-        for name in JAXCS_A:
-            t, out_a[f"jaxcs_{name}"] = timed(lambda name=name: run_a(name))
-            rates_a[f"jaxcs_{name}"].append(B / t)
-        t, out_b["numpy_loop_fixed"] = timed(np_loop)
-        rates_b["numpy_loop_fixed"].append(n_np / t)
-        t, out_b["numpy_loop_tol"] = timed(lambda: np_loop(tol))
-        rates_b["numpy_loop_tol"].append(n_np / t)
-        t, out_b["numpy_batched_fixed"] = timed(lambda: numpy_iht(A, X_b, code_shape, k, S))
-        rates_b["numpy_batched_fixed"].append(B / t)
-        for name in configs_b:
-            t, out_b[name] = timed(lambda name=name: run_b(name))
-            rates_b[name].append(B / t)
-    crs.close()
-
-    # summaries ----------------------------------------------------------------------------
-    def jaxcs_summary(sol, Z, subset):
-        steps = np.asarray(sol.num_steps)
-        return success_summary(sol.z, Z) | {
-            f"success_rate_first_{subset}": success_summary(np.asarray(sol.z)[:subset], Z[:subset])[
-                "success_rate"
-            ],
-            "status_counts": jaxcs.Status.counts(sol.status),
-            "mean_steps": float(steps.mean()),
-            "max_steps_taken": int(steps.max()),
-        }
-
-    if crs.ready is not None and not np.allclose(
-        crs.ready["checksum"], checksum(phi, Z_a, Y_a), rtol=1e-6, atol=0
-    ):
-        crs.error = "worker problems differ from the main process's (checksum mismatch)"
-    crs_ok = crs.error is None
-    med_a = {n: statistics.median(v) for n, v in rates_a.items() if None not in v}
-    best_a = {n: max(v) for n, v in rates_a.items() if None not in v}
-    quality_a = {f"jaxcs_{s}": jaxcs_summary(out_a[f"jaxcs_{s}"], Z_a, n_crs) for s in JAXCS_A}
-    quality_a["sklearn_omp_single"] = success_summary(out_a["sklearn_omp_single"], Z_a[:n_sk])
-    quality_a["sklearn_omp_batched"] = success_summary(out_a["sklearn_omp_batched"], Z_a)
-    if crs_ok:
-        for s in SOLVERS:
-            quality_a[f"crsparse_{s}"] = crs.ready["solvers"][s]
-    comparisons = {}
-    for s, peer in JAXCS_A.items():
-        ours = quality_a[f"jaxcs_{s}"]
-        entry = {
-            "ratio_vs_sklearn_omp_single": med_a[f"jaxcs_{s}"] / med_a["sklearn_omp_single"],
-            "ratio_vs_sklearn_omp_batched": med_a[f"jaxcs_{s}"] / med_a["sklearn_omp_batched"],
-        }
-        if crs_ok:
-            theirs = quality_a[f"crsparse_{peer}"]
-            ratio = med_a[f"jaxcs_{s}"] / med_a[f"crsparse_{peer}"]
-            same = ours[f"success_rate_first_{n_crs}"] >= theirs["success_rate"]
-            entry |= {
-                "ratio_vs_crsparse": ratio,
-                "crsparse_counterpart": peer,
-                "ratio_vs_crsparse_best_rounds": best_a[f"jaxcs_{s}"] / best_a[f"crsparse_{peer}"],
-                "success_jaxcs_same_problems": ours[f"success_rate_first_{n_crs}"],
-                "success_crsparse": theirs["success_rate"],
-                "pass_speed_10x": ratio >= 10,
-                "pass_success_equal_or_better": bool(same),
-                "pass": bool(ratio >= 10 and same),
-            }
-        comparisons[s] = entry
-
-    med_b = {n: statistics.median(v) for n, v in rates_b.items()}
-    quality_b = {name: jaxcs_summary(out_b[name], Z_b, n_np) for name in configs_b}
-    for name in ("numpy_loop_fixed", "numpy_loop_tol"):
-        z, steps = out_b[name]
-        quality_b[name] = success_summary(z, Z_b[:n_np]) | {"mean_steps": float(steps.mean())}
-    quality_b["numpy_batched_fixed"] = success_summary(out_b["numpy_batched_fixed"][0], Z_b)
-    agree = np.mean(
-        (out_b["numpy_batched_fixed"][0] != 0)
-        == (np.asarray(out_b["jaxcs_iht_fixed"].z).reshape(B, -1) != 0),
-        axis=1,
-    )
-    ratio_b = med_b["jaxcs_iht_fixed"] / med_b["numpy_loop_fixed"]
-    result_a = {
-        "setup": CLASSIC
-        | {
-            "problems": B,
-            "dtype": "float32",
-            "phi": "N(0, 1/M) entries",
-            "nonzeros": "N(0, 1) on a uniform random support",
-            "noise": None,
-            "max_steps": max_steps,
-            "tol": tol,
-            "mode": "while",
-            "step_size_iht_htp": mu,
-            "crsparse_problems": n_crs,
-            "sklearn_single_problems": n_sk,
-            "success": f"relative error of z < {SUCCESS_TOL}",
-        },
-        "problems_per_second": median_table({n: v for n, v in rates_a.items() if None not in v}),
-        "quality": quality_a,
-        "comparisons": comparisons,
-        "crsparse": {"error": crs.error} if not crs_ok else {"versions": crs.ready["versions"]},
+        for part in parts.values():
+            part.round()
+    for part in parts.values():
+        part.close()
+    result = {name: part.summary() for name, part in parts.items()}
+    result["targets"] = {
+        "jaxcs_vs_crsparse_per_problem": 10.0,
+        "fig2_jaxcs_vs_numpy_sparse_batched": 10.0,
+        "fig2_iht_step_vs_conv": 0.8,
+        "fig2_jaxcs_vs_numpy_dense_per_problem": 20.0,
     }
-    result_b = {
-        "setup": FIG2
-        | {
-            "problems": B,
-            "numpy_loop_problems": n_np,
-            "steps": S,
-            "tol": tol,
-            "dense_matrix_shape": list(A.shape),
-            "codes": "BlockModel.sample, Uniform[-1, 1] values",
-            "jaxcs_model": f"BlockModel({k}, capacity={k}); *_default_capacity: BlockModel({k}) "
-            f"(capacity={block.capacity})",
-            "success": f"relative error of z < {SUCCESS_TOL}",
-        },
-        "problems_per_second": median_table(rates_b),
-        "quality": quality_b,
-        "support_agreement_numpy_vs_jaxcs_fixed": float(np.mean(agree == 1)),
-        "ratio_iht_fixed_vs_numpy_loop_fixed": ratio_b,
-        "ratio_iht_fixed_vs_numpy_loop_fixed_best_rounds": max(rates_b["jaxcs_iht_fixed"])
-        / max(rates_b["numpy_loop_fixed"]),
-        "ratio_iht_tol_vs_numpy_loop_tol": med_b["jaxcs_iht_tol"] / med_b["numpy_loop_tol"],
-        "ratio_iht_fixed_vs_numpy_batched_fixed": med_b["jaxcs_iht_fixed"]
-        / med_b["numpy_batched_fixed"],
-        "ratio_niht_tol_vs_numpy_loop_fixed": med_b["jaxcs_niht_tol"] / med_b["numpy_loop_fixed"],
-        "ratio_iht_fixed_default_capacity_vs_numpy_loop_fixed": med_b[
-            "jaxcs_iht_fixed_default_capacity"
-        ]
-        / med_b["numpy_loop_fixed"],
-        "pass_20x_numpy_loop": bool(ratio_b >= 20),
-    }
-    return {
-        "classic": result_a,
-        "fig2_conv": result_b,
-        "targets": {"jaxcs_vs_crsparse_per_problem": 10.0, "fig2_jaxcs_vs_numpy_loop": 20.0},
-        "versions_extra": {"scikit-learn": sklearn.__version__},
-        "diagnostics": projection_diagnostics(B, N, K),
-    }
+    if "classic" in parts:
+        import sklearn
+
+        result["versions_extra"] = {"scikit-learn": sklearn.__version__}
+        result["diagnostics"] = projection_diagnostics(B, CLASSIC["N"], CLASSIC["K"])
+    return result
 
 
 def projection_diagnostics(batch: int, N: int, K: int) -> dict:
@@ -575,7 +774,15 @@ def projection_diagnostics(batch: int, N: int, K: int) -> dict:
 
 
 def print_summary(result: dict) -> None:
-    a, b = result["classic"], result["fig2_conv"]
+    if "classic" in result:
+        print_classic(result["classic"])
+        d = result["diagnostics"]
+        print(f"TopKModel.project / lax.top_k on {d['input']}: {d['ratio']:.1f}x slower")
+    if "fig2_conv" in result:
+        print_fig2(result["fig2_conv"])
+
+
+def print_classic(a: dict) -> None:
     rate_a = {n: v["median"] for n, v in a["problems_per_second"].items()}
     print(f"(a) classic M=200 N=1000 K=20, {a['setup']['problems']} problems (problems/s, success)")
     for name, rate in rate_a.items():
@@ -594,18 +801,39 @@ def print_summary(result: dict) -> None:
         print(line)
     if "error" in a["crsparse"]:
         print(f"  cr-sparse: {a['crsparse']['error'][:300]}")
+
+
+def print_fig2(b: dict) -> None:
+    def verdict(ok):
+        return "PASS" if ok else "FAIL"
+
     print(f"(b) Fig. 2 conv, {b['setup']['problems']} problems, {b['setup']['steps']} steps")
     for name, v in b["problems_per_second"].items():
-        q = b["quality"][name]
-        print(f"  {name:34s} {v['median']:10.1f}   success {q['success_rate']:.3f}")
+        q = b["quality"].get(name)
+        success = f"   success {q['success_rate']:.3f}" if q else ""
+        print(f"  {name:34s} {v['median']:10.1f}{success}")
+    agree = b["agreement_numpy_sparse_vs_jaxcs_fixed"]
     print(
-        f"  jaxcs IHT / NumPy loop: {b['ratio_iht_fixed_vs_numpy_loop_fixed']:.1f}x (best rounds "
-        f"{b['ratio_iht_fixed_vs_numpy_loop_fixed_best_rounds']:.1f}x; target 20x) "
-        f"{'PASS' if b['pass_20x_numpy_loop'] else 'FAIL'}; default capacity "
-        f"{b['ratio_iht_fixed_default_capacity_vs_numpy_loop_fixed']:.1f}x"
+        "  jaxcs IHT / NumPy expert (sparse, batched): "
+        f"{b['ratio_iht_fixed_vs_numpy_sparse_batched_fixed']:.2f}x (best rounds "
+        f"{b['ratio_iht_fixed_vs_numpy_sparse_batched_fixed_best_rounds']:.2f}x; target 10x) "
+        f"{verdict(b['pass_10x_numpy_sparse_batched'])}; codes within 1e-5 of jaxcs's on "
+        f"{agree['fraction_within_1e-5']:.3f} of the problems (max |diff| "
+        f"{agree['max_abs_difference']:.1e})"
     )
-    d = result["diagnostics"]
-    print(f"TopKModel.project / lax.top_k on {d['input']}: {d['ratio']:.1f}x slower")
+    print(
+        f"  IHT step / its convolution W r: {b['iht_step_vs_conv_loop']:.2f} (best rounds "
+        f"{b['iht_step_vs_conv_loop_best_rounds']:.2f}; target 0.8) "
+        f"{verdict(b['pass_step_80_percent_of_conv'])}; against separate conv calls "
+        f"{b['iht_step_vs_conv_calls']:.2f}"
+    )
+    print(
+        "  jaxcs IHT / NumPy dense per-problem loop: "
+        f"{b['ratio_iht_fixed_vs_numpy_dense_per_problem_fixed']:.1f}x (best rounds "
+        f"{b['ratio_iht_fixed_vs_numpy_dense_per_problem_fixed_best_rounds']:.1f}x; target 20x) "
+        f"{verdict(b['pass_20x_numpy_dense_per_problem'])}; default capacity "
+        f"{b['ratio_iht_fixed_default_capacity_vs_numpy_dense_per_problem_fixed']:.1f}x"
+    )
 
 
 def main() -> None:
@@ -617,6 +845,12 @@ def main() -> None:
     parser.add_argument("--worker-timeout", type=float, default=600.0)
     parser.add_argument("--output", default=str(Path(__file__).parent / "results"))
     parser.add_argument("--tag", default=None, help="file name suffix (default: backend)")
+    parser.add_argument(
+        "--only",
+        choices=("all", "classic", "fig2"),
+        default="all",
+        help="run one part only (written to solver_throughput_<tag>_<part>.json)",
+    )
     parser.add_argument("--crsparse-worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.crsparse_worker is not None:
@@ -633,7 +867,7 @@ def main() -> None:
     except Exception:
         traceback.print_exc()
         raise
-    result |= {"quick": args.quick, "rounds": args.rounds}
+    result |= {"quick": args.quick, "rounds": args.rounds, "only": args.only}
     result["wall_seconds"] = time.perf_counter() - start
     result["load_average_1_5_15_min"] = {"start": load_before, "end": os.getloadavg()}
     if env["backend"] == "cpu":
@@ -641,7 +875,8 @@ def main() -> None:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     tag = args.tag or env["backend"]
-    path = out / f"solver_throughput_{tag}{'_quick' if args.quick else ''}.json"
+    part = "" if args.only == "all" else f"_{args.only}"
+    path = out / f"solver_throughput_{tag}{part}{'_quick' if args.quick else ''}.json"
     path.write_text(json.dumps(result, indent=1, ensure_ascii=False))
     print_summary(result)
     print(f"wrote {path} ({result['wall_seconds']:.0f} s)")

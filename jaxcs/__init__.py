@@ -11,11 +11,15 @@ from jaxcs._pytree import static_field as static_field
 from jaxcs._version import __version__ as __version__
 from jaxcs.analysis import RIPEstimate as RIPEstimate
 from jaxcs.analysis import Statistics as Statistics
+from jaxcs.analysis import TransitionFit as TransitionFit
 from jaxcs.analysis import code_ratios as code_ratios
 from jaxcs.analysis import coherence as coherence
 from jaxcs.analysis import delta_lower_bound_from as delta_lower_bound_from
 from jaxcs.analysis import estimate_model_rip as estimate_model_rip
+from jaxcs.analysis import fit_transition as fit_transition
+from jaxcs.analysis import fit_transitions as fit_transitions
 from jaxcs.analysis import iht_codes as iht_codes
+from jaxcs.analysis import l1_weak_threshold as l1_weak_threshold
 from jaxcs.analysis import map_codes as map_codes
 from jaxcs.analysis import monte_carlo as monte_carlo
 from jaxcs.analysis import one_step_reconstruction as one_step_reconstruction
@@ -74,3 +78,7 @@ from jaxcs.solvers import algorithm2 as algorithm2
 from jaxcs.solvers import lasso as lasso
 from jaxcs.solvers import recover as recover
 from jaxcs.solvers import solve as solve
+from jaxcs.sweeps import SweepConfig as SweepConfig
+from jaxcs.sweeps import SweepResult as SweepResult
+from jaxcs.sweeps import load_config as load_config
+from jaxcs.sweeps import sweep as sweep

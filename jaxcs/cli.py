@@ -1,4 +1,7 @@
-"""``jaxcs`` console entry point: ``jaxcs fig2 [--output DIR] ...``."""
+"""``jaxcs`` console entry point: ``jaxcs fig2``, ``jaxcs sweep``, ``jaxcs plot``, ``jaxcs bench``.
+
+Arguments are parsed before JAX is imported (``--help`` and argument errors are immediate).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from jaxcs.io import environment, write_json
-
 
 def _fig2(args: argparse.Namespace) -> int:
     from jaxcs.experiments import MAIN_QUANTITIES, Fig2Setup, run_fig2
+    from jaxcs.io import environment, write_json
 
     try:
         setup = Fig2Setup(
@@ -68,8 +70,96 @@ def _fig2(args: argparse.Namespace) -> int:
     return 0
 
 
+def _initialize_distributed(args: argparse.Namespace) -> None:
+    """``jax.distributed.initialize`` from the flags (or the cluster's auto-detection with
+    ``--distributed``), before anything touches a device."""
+    flags = (args.coordinator, args.num_processes, args.process_id)
+    if not args.distributed and all(f is None for f in flags):
+        return
+    import jax
+
+    # CPU processes exchange results through JAX's CPU collectives (gloo); GPUs and TPUs
+    # ignore this setting.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(
+        coordinator_address=args.coordinator,
+        num_processes=args.num_processes,
+        process_id=args.process_id,
+    )
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    if args.x64:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    _initialize_distributed(args)
+    from jaxcs.sweeps import ConfigError, SweepError, load_config, sweep
+
+    try:
+        config = load_config(args.config)
+        result = sweep(
+            config,
+            args.output,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+            compile_cache=args.compile_cache,
+        )
+    except (ConfigError, SweepError) as err:
+        print(f"jaxcs sweep: {err}", file=sys.stderr)
+        return 2
+    if result.rows:
+        out = Path(args.output)
+        print(
+            f"{len(result.rows)} rows ({len(config.cells)} cells × {len(config.solvers)} "
+            f"solvers, {config.problems_per_cell} problems each) in "
+            f"{result.header['last_run']['seconds']:.1f} s: {out / 'results.csv'}"
+        )
+        if args.plot:
+            return _plot_directory(out, "jaxcs sweep")
+    return 0
+
+
+def _plot_directory(directory: Path, command: str) -> int:
+    try:
+        from jaxcs.plot import plot_sweep
+
+        paths = plot_sweep(directory)
+    except ImportError:
+        print(f"{command}: plots need matplotlib: pip install 'jaxcs[plot]'", file=sys.stderr)
+        return 2
+    except ValueError as err:
+        print(f"{command}: {err}", file=sys.stderr)
+        return 2
+    for path in paths:
+        print(f"figure: {path}")
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    return _plot_directory(Path(args.directory), "jaxcs plot")
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from jaxcs.io import write_json
+    from jaxcs.sweeps import bench, format_bench
+
+    record = bench(problems_per_solver=args.problems, max_steps=args.max_steps)
+    print(format_bench(record))
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = write_json(out / f"bench_{record['environment']['backend']}_{stamp}.json", record)
+    print(f"saved: {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jaxcs", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="jaxcs",
+        description=__doc__,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     fig2 = sub.add_parser(
         "fig2",
@@ -90,6 +180,58 @@ def build_parser() -> argparse.ArgumentParser:
     fig2.add_argument("--no-plot", action="store_true")
     fig2.add_argument("--no-progress", action="store_true")
     fig2.set_defaults(run=_fig2)
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="run a parameter grid (TOML): phase transitions, model-RIP, solver throughput",
+        description="Run a sweep grid from a TOML file and write results.csv (one row per cell "
+        "and solver), results.parquet (with pyarrow), sweep.json and the finished blocks. A run "
+        "started again on the same --output resumes where it stopped.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    sweep.add_argument("config", help="the grid, a TOML file")
+    sweep.add_argument("--output", required=True, help="directory for the results")
+    sweep.add_argument(
+        "--overwrite", action="store_true", help="discard earlier results in --output"
+    )
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sweep.add_argument("--plot", action="store_true", help="draw the figures when done")
+    sweep.add_argument(
+        "--compile-cache", default=None, help="directory of JAX's persistent compilation cache"
+    )
+    sweep.add_argument("--x64", action="store_true", help="enable float64 (run.dtype)")
+    hosts = sweep.add_argument_group(
+        "several processes (jax.distributed.initialize; process 0 writes)"
+    )
+    hosts.add_argument(
+        "--distributed",
+        action="store_true",
+        help="initialize from the cluster's environment (SLURM, Open MPI, ...)",
+    )
+    hosts.add_argument("--coordinator", default=None, help="host:port of process 0")
+    hosts.add_argument("--num-processes", type=int, default=None, help="number of processes")
+    hosts.add_argument("--process-id", type=int, default=None, help="this process's index")
+    sweep.set_defaults(run=_sweep)
+
+    plot = sub.add_parser(
+        "plot",
+        help="draw a sweep's figures (phase transition, success curves, RIP histograms)",
+        description="Draw the figures of a sweep directory as PNG and PDF.",
+    )
+    plot.add_argument("directory", help="a directory written by jaxcs sweep")
+    plot.set_defaults(run=_plot)
+
+    bench = sub.add_parser(
+        "bench",
+        help="solver throughput on this device at standard sizes",
+        description="Problems/s and steps/s of IHT, NIHT, HTP and CoSaMP on the Fig. 2 conv "
+        "problem and a Gaussian 200 × 1000 problem (k = 20), with success rates; saved as JSON.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    bench.add_argument("--problems", type=int, default=1024, help="problems per solver")
+    bench.add_argument("--max-steps", type=int, default=300, help="step budget per problem")
+    bench.add_argument("--output", default="results", help="directory for bench_*.json")
+    bench.set_defaults(run=_bench)
     return parser
 
 

@@ -436,14 +436,28 @@ def plot_rip_ratios(problems, path: str | Path, *, by: str | None = None) -> lis
     return _save(fig, path)
 
 
+def _swept_columns(directory: Path, table) -> list[str]:
+    """The grid's swept columns: from ``sweep.json`` when the sweep wrote one, else every
+    column whose name does not start with one of :data:`RESULT_PREFIXES`."""
+    import json
+
+    header = directory / "sweep.json"
+    if header.is_file():
+        axes = json.loads(header.read_text()).get("axes")
+        if axes is not None:
+            return list(axes)
+    return [name for name in table if not name.startswith(RESULT_PREFIXES)]
+
+
 def plot_sweep(directory: str | Path) -> list[Path]:
     """Draw the figures that apply to a sweep directory; returns the written paths.
 
     Reads ``directory/results.csv`` (and ``problems.csv`` if present) with :func:`read_table`
     and writes into ``directory``: ``phase_transition`` if the table has ``delta`` and ``rho``
     (a classical grid), else ``success_vs_k`` (and ``error_vs_k`` when ``error_median`` is
-    there), one line per solver and per combination of the other varying grid columns (those
-    whose names do not start with one of :data:`RESULT_PREFIXES`); and
+    there), one line per solver and per combination of the other swept grid columns (the
+    ``axes`` of ``sweep.json``; without it, the varying columns whose names do not start with
+    one of :data:`RESULT_PREFIXES`); and
     ``rip_ratios`` if ``problems.csv`` has finite ``ratio`` values (one panel per ``k`` when
     ``k`` takes 2 to 12 values). Each figure is a PNG and a PDF.
 
@@ -464,8 +478,8 @@ def plot_sweep(directory: str | Path) -> list[Path]:
         _require(table, ["k"], what=str(results))
         varying = [
             name
-            for name, column in table.items()
-            if not name.startswith(RESULT_PREFIXES) and name != "k" and np.unique(column).size > 1
+            for name in _swept_columns(directory, table)
+            if name in table and name != "k" and np.unique(table[name]).size > 1
         ]
         hue = varying or None
         written += plot_success_curves(table, directory / "success_vs_k", x="k", hue=hue)

@@ -14,3 +14,5 @@ from jaxcs.sweeps.engine import SweepError as SweepError
 from jaxcs.sweeps.engine import SweepResult as SweepResult
 from jaxcs.sweeps.engine import plan as plan
 from jaxcs.sweeps.engine import sweep as sweep
+from jaxcs.sweeps.bench import bench as bench
+from jaxcs.sweeps.bench import format_bench as format_bench

@@ -346,6 +346,8 @@ def _start(config, groups, directory, overwrite, lead) -> dict:
         "randomness": "key = fold_in(fold_in(PRNGKey(seed), cell_key), problem)",
         "problems_per_cell": per_cell,
         "cells": len(config.cells),
+        "axes": list(config.axes),
+        "solvers": list(config.solvers),
         "batch": None,
         "groups": [],
         "complete": False,

@@ -32,7 +32,7 @@ from jaxcs.operators import (
     rademacher_filters,
     unit_norm_filters,
 )
-from jaxcs.solvers import FISTA, HTP, IHT, NIHT, CoSaMP, solve
+from jaxcs.solvers import FISTA, HTP, IHT, NIHT, CoSaMP, Status, solve
 from jaxcs.sweeps.config import build_model
 
 FILTERS = {
@@ -142,8 +142,10 @@ def solve_problem(spec: ProgramSpec, inputs: dict, fixed_filters=None) -> dict:
         tol=inputs["tol"],
     )
     z_norm, x_norm = jnp.linalg.norm(z), jnp.linalg.norm(x)
+    error = jnp.linalg.norm(solution.z - z) / z_norm
     out = {
-        "error": jnp.linalg.norm(solution.z - z) / z_norm,
+        # A problem stopped by non-finite data has no meaningful error: NaN, never hidden.
+        "error": jnp.where(solution.status == Status.NONFINITE, jnp.nan, error),
         "status": solution.status,
         "num_steps": solution.num_steps,
         "residual": solution.residual_norm / x_norm,

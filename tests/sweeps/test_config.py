@@ -1,0 +1,113 @@
+"""Sweep grids: cells are the product of the axes; every bad key is named before anything runs."""
+
+import pytest
+
+from jaxcs.sweeps import ConfigError, load_config
+
+CONV = """
+[operator]
+filter_shape = [5]
+in_channels = 4
+out_channels = [8, 16]
+input_shape = [32]
+stride = 1
+padding = "valid"
+filters = "gaussian"
+[model]
+kind = "block"
+k = [1, 2, 4, 8]
+[solver]
+name = "NIHT"
+max_steps = 200
+[run]
+seeds = 16
+"""
+
+
+def test_cells_are_the_product_of_the_axes():
+    config = load_config(CONV)
+    # a one-value list is an axis too (the issue's own example writes shapes so)
+    assert list(config.axes) == ["filter_shape", "out_channels", "input_shape", "k"]
+    assert len(config.cells) == 8
+    pairs = [(c.params["out_channels"], c.k) for c in config.cells]
+    assert pairs == [(K, k) for K in (8, 16) for k in (1, 2, 4, 8)]
+    assert config.cells[0].params["filter_shape"] == (5,)
+    assert config.cells[0].derived["out_shape"] == (28, 8)
+    # The problems of a cell depend on its parameters, not its position or the solver's.
+    keys = {c.problem_key() for c in config.cells}
+    assert len(keys) == 8
+    again = load_config(CONV.replace('name = "NIHT"', 'name = ["IHT", "HTP"]'))
+    assert [c.problem_key() for c in again.cells] == [c.problem_key() for c in config.cells]
+
+
+def test_shapes_follow_the_list_rule():
+    text = CONV.replace("filter_shape = [5]", "filter_shape = [[3, 3]]")
+    text = text.replace("input_shape = [32]", "input_shape = [[8, 8], [10, 10]]")
+    config = load_config(text)
+    assert config.cells[0].params["filter_shape"] == (3, 3)
+    assert [c.derived["out_shape"] for c in config.cells[:8:4]] == [(6, 6, 8), (8, 8, 8)]
+
+
+def test_matrix_grid_in_donoho_tanner_coordinates():
+    config = load_config(
+        {
+            "matrix": {"n": 200, "delta": [0.1, 0.5], "rho": [0.05, 0.3]},
+            "run": {"seeds": 4},
+        }
+    )
+    derived = [(c.derived["m"], c.k) for c in config.cells]
+    assert derived == [(20, 1), (20, 6), (100, 5), (100, 30)]
+    assert config.cells[0].params["model"] == "topk"
+    assert config.cells[0].params["distribution"] == "normal"
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (("[run]", "[runs]"), "unknown table [runs]"),
+        (("stride = 1", "strides = 1"), "unknown key operator.strides"),
+        (('kind = "block"', 'kind = "blocks"'), "model.kind must be one of"),
+        (('padding = "valid"', 'padding = "full"'), "operator.padding must be one of"),
+        (('filters = "gaussian"', 'filters = "normal"'), "operator.filters must be one of"),
+        (('name = "NIHT"', 'name = "OMP"'), "solver.name must be among"),
+        (("seeds = 16", "seeds = 0"), "run.seeds must be an integer >= 1"),
+        (("seeds = 16", "seeds = [4, 8]"), "run.seeds must be a scalar"),
+        (("k = [1, 2, 4, 8]", "k = [1, 2, 4, 9]"), "k = 9 exceeds the 8 regions"),
+        (("k = [1, 2, 4, 8]", "k = [1, 1]"), "model.k repeats a value"),
+        (("k = [1, 2, 4, 8]", "k = []"), "model.k is an empty list"),
+        (("input_shape = [32]", "input_shape = [3]"), "padding='valid' needs"),
+        (("[run]", "[solver.NIHT]\nstep_size = 1.0\n[run]"), "NIHT takes none"),
+        (("[run]", "[solver.HTP]\nstep_size = 1.0\n[run]"), "does not list 'HTP'"),
+        (("seeds = 16", 'seeds = 16\nrip = "exact"'), "run.rip must be one of"),
+    ],
+)
+def test_bad_configs_name_the_key(edit, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(")):
+        load_config(CONV.replace(*edit))
+
+
+def test_bad_config_sources(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(str(tmp_path / "missing.toml"))
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[operator\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="exactly one problem table"):
+        load_config({"model": {"k": 1}, "run": {"seeds": 1}})
+    with pytest.raises(ConfigError, match="model.kind must be 'topk' with"):
+        load_config(
+            {
+                "matrix": {"n": 8, "delta": 0.5, "rho": 0.5},
+                "model": {"kind": "block"},
+                "run": {"seeds": 1},
+            }
+        )
+    with pytest.raises(ConfigError, match="exactly one of k"):
+        load_config(CONV.replace("k = [1, 2, 4, 8]", "fraction = 0.01\nk = 1"))
+
+
+def test_fraction_gives_k_of_the_code_size():
+    config = load_config(CONV.replace("k = [1, 2, 4, 8]", "fraction = 0.02"))
+    # codes (28, 8) and (28, 16): 224 and 448 entries
+    assert [c.k for c in config.cells] == [4, 9]

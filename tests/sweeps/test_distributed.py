@@ -1,0 +1,157 @@
+"""Sweeps in fresh processes: the same table for 1, 2 and 4 simulated CPU devices and for two
+processes on localhost (JAX's CPU collectives); a run killed by SIGKILL resumes without
+recomputing a finished block and ends with the uninterrupted run's table."""
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from jaxcs.sweeps.table import TIMING
+
+GRID = """
+[matrix]
+n = 48
+delta = 0.5
+rho = [0.1, 0.3]
+[solver]
+name = ["NIHT", "HTP"]
+max_steps = 80
+[run]
+seeds = 10
+batch = 4
+rip = "ratios"
+per_problem = true
+"""
+# Slow enough per block that a kill lands mid-run: IHT's safe step converges slowly, tol = 0.
+SLOW = """
+[matrix]
+n = 256
+delta = 0.5
+rho = [0.05, 0.1]
+[solver]
+name = "IHT"
+max_steps = 600
+tol = 0.0
+[run]
+seeds = 48
+batch = 2
+"""
+
+
+def _run(config, output, *args, devices=1, wait=True):
+    env = dict(os.environ, JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="")
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    command = [
+        sys.executable,
+        "-m",
+        "jaxcs.cli",
+        "sweep",
+        str(config),
+        "--output",
+        str(output),
+        "--no-progress",
+        *args,
+    ]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    if not wait:
+        return process
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err[-3000:]
+    return out
+
+
+def _table(path):
+    with open(path, newline="") as f:
+        return [{k: v for k, v in row.items() if k not in TIMING} for row in csv.DictReader(f)]
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    root = tmp_path_factory.mktemp("grid")
+    (root / "grid.toml").write_text(GRID)
+    return root
+
+
+@pytest.fixture(scope="module")
+def reference(grid):
+    _run(grid / "grid.toml", grid / "one")
+    return grid / "one"
+
+
+@pytest.mark.parametrize("devices", [2, 4])
+def test_same_table_on_more_devices(grid, reference, devices):
+    out = grid / f"devices{devices}"
+    _run(grid / "grid.toml", out, devices=devices)
+    header = json.loads((out / "sweep.json").read_text())
+    assert len(header["devices"]) == devices
+    assert _table(out / "results.csv") == _table(reference / "results.csv")
+    assert _table(out / "problems.csv") == _table(reference / "problems.csv")
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def test_same_table_from_two_processes(grid, reference):
+    out = grid / "two_processes"
+    address = f"localhost:{_free_port()}"
+    processes = [
+        _run(
+            grid / "grid.toml",
+            out,
+            "--coordinator",
+            address,
+            "--num-processes",
+            "2",
+            "--process-id",
+            str(i),
+            wait=False,
+        )
+        for i in range(2)
+    ]
+    for process in processes:
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err[-3000:]
+    header = json.loads((out / "sweep.json").read_text())
+    assert header["process_count"] == 2 and len(header["devices"]) == 2
+    assert _table(out / "results.csv") == _table(reference / "results.csv")
+    assert _table(out / "problems.csv") == _table(reference / "problems.csv")
+
+
+def test_resume_after_sigkill(tmp_path):
+    config = tmp_path / "slow.toml"
+    config.write_text(SLOW)
+    killed = tmp_path / "killed"
+    process = _run(config, killed, wait=False)
+    blocks = killed / "blocks"
+    deadline = time.monotonic() + 240
+    while len(list(blocks.rglob("*.npz"))) < 3:
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "no block finished in time"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    finished = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in blocks.rglob("*.npz")}
+    total = 48  # 2 cells × 48 problems in blocks of 2
+    assert 3 <= len(finished) < total, "the run ended before it was killed"
+    assert not (killed / "results.csv").exists()
+    _run(config, killed)
+    after = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in blocks.rglob("*.npz")}
+    assert len(after) == total
+    assert all(after[p] == finished[p] for p in finished), "a finished block was rewritten"
+    header = json.loads((killed / "sweep.json").read_text())
+    assert header["last_run"]["computed_blocks"] == total - len(finished)
+    assert header["resumed"] == 1
+    _run(config, tmp_path / "whole")
+    assert _table(killed / "results.csv") == _table(tmp_path / "whole" / "results.csv")
