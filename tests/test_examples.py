@@ -4,6 +4,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -37,3 +38,16 @@ def test_image_reconstruction(capsys, tmp_path):
     assert many < 0.5 * one
     out = capsys.readouterr().out
     assert "one IHT step" in out and (tmp_path / "img.png").exists()
+
+
+def test_theorem_3_1(capsys, tmp_path):
+    rows = _load("theorem_3_1").main(["--quick", "--output", str(tmp_path)])
+    assert len(rows) == 2 * 2  # M ∈ {4, 8} × k ∈ {1, 4}
+    for r in rows:
+        assert np.isfinite(r["delta_lower_bound"]) and r["delta_lower_bound"] > 0
+        if r["k"] == 1:  # a one-entry support: G_S = ‖w_i‖² is the code's own ratio²
+            assert r["delta_from_eigenvalues"] == pytest.approx(r["delta_from_ratios"], rel=1e-5)
+        else:  # the extremes over a support bound every code on it
+            assert r["delta_from_eigenvalues"] >= r["delta_from_ratios"] - 1e-6
+    assert (tmp_path / "theorem_3_1.png").exists() and (tmp_path / "results.csv").exists()
+    assert "correlation" in capsys.readouterr().out
