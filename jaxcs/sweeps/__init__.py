@@ -5,8 +5,8 @@ static shape, sharded over every device and process, resumable after a crash, an
 writes) a tidy table of one row per cell and solver.
 """
 
-from jaxcs.sweeps.bench import bench as bench
-from jaxcs.sweeps.bench import format_bench as format_bench
+from jaxcs.sweeps.benchmark import bench as bench
+from jaxcs.sweeps.benchmark import format_bench as format_bench
 from jaxcs.sweeps.config import Cell as Cell
 from jaxcs.sweeps.config import ConfigError as ConfigError
 from jaxcs.sweeps.config import SweepConfig as SweepConfig

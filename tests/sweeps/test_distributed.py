@@ -21,7 +21,7 @@ n = 48
 delta = 0.5
 rho = [0.1, 0.3]
 [solver]
-name = ["NIHT", "HTP"]
+name = "HTP"               # least squares by Cholesky: LAPACK on every device
 max_steps = 80
 [run]
 seeds = 10

@@ -172,3 +172,20 @@ def test_nonfinite_filters_are_reported(tmp_path):
     (row,) = sweep(config, progress=False).rows
     assert row["nonfinite"] == 3 and row["successes"] == 0
     assert np.isnan(row["error_median"])
+
+
+def test_cli_plots_a_sweep_and_names_bad_keys(matrix_run, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from jaxcs.cli import main
+
+    _, directory = matrix_run
+    assert main(["plot", str(directory)]) == 0
+    assert (directory / "phase_transition.png").stat().st_size > 0
+    assert (directory / "phase_transition.pdf").stat().st_size > 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[matrix]\nn = 8\ndelta = 0.5\nrho = 0.5\nsize = 3\n[run]\nseeds = 2\n")
+    assert main(["sweep", str(bad), "--output", str(tmp_path / "out")]) == 2
+    assert "unknown key matrix.size; allowed:" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    assert main(["plot", str(tmp_path)]) == 2
+    assert "no results.csv" in capsys.readouterr().err

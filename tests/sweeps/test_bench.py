@@ -1,0 +1,23 @@
+"""``jaxcs bench``: a record per standard problem and solver, readable as a table."""
+
+import json
+
+from jaxcs.cli import main
+from jaxcs.sweeps import bench, format_bench
+
+
+def test_bench_record_and_cli(tmp_path, capsys, monkeypatch):
+    record = bench(problems_per_solver=2, solvers=("NIHT",), max_steps=3)
+    assert set(record["results"]) == {"fig2_conv", "gaussian_200x1000"}
+    for problem in record["results"].values():
+        r = problem["NIHT"]
+        assert r["problems_per_second"] > 0 and 0 <= r["success_rate"] <= 1
+        assert r["steps_per_second"] == r["problems_per_second"] * r["num_steps_mean"]
+        assert r["num_steps_mean"] <= 3 and r["compile_seconds"] > 0
+    text = format_bench(record)
+    assert "fig2_conv" in text and "NIHT" in text and "problems/s" in text
+    monkeypatch.setattr("jaxcs.sweeps.bench", lambda **kw: record)
+    assert main(["bench", "--output", str(tmp_path)]) == 0
+    (saved,) = tmp_path.glob("bench_cpu_*.json")
+    assert json.loads(saved.read_text())["results"] == record["results"]
+    assert "saved:" in capsys.readouterr().out
