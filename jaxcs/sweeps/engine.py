@@ -29,7 +29,6 @@ the table is bit-identical for any device count, process count, block order or r
 from __future__ import annotations
 
 import dataclasses
-import math
 import shutil
 import time
 from pathlib import Path
@@ -266,9 +265,7 @@ def sweep(
         _problems_in(blocks, g.num_problems(per_cell), batch)
         for g, blocks in zip(groups, pending.values(), strict=True)
     )
-    bar = _progress_bar(
-        total, total - remaining, len(groups) * 0 + _cell_total(groups), enabled=progress and lead
-    )
+    bar = SweepProgress(groups, pending, per_cell, batch, total - remaining, progress and lead)
     records_done = {"computed_blocks": 0, "resumed_blocks": 0}
     try:
         for group in groups:
@@ -287,8 +284,7 @@ def sweep(
             if lead and directory is not None:
                 write_json(directory / "sweep.json", header)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     header["last_run"] = records_done | {"seconds": time.perf_counter() - started}
     if not lead:
         return SweepResult([], [], header, directory)
@@ -329,12 +325,18 @@ def _start(config, groups, directory, overwrite, lead) -> dict:
         else:
             earlier["resumed"] = earlier.get("resumed", 0) + 1
             earlier["complete"] = False
+            earlier["environment"] = environment()  # this run's machine (timings are its own)
+            earlier["devices"] = [str(d) for d in jax.devices()]
+            earlier["process_count"] = jax.process_count()
             return earlier
-    elif path is not None and directory.exists() and any(directory.iterdir()) and not overwrite:
-        if (directory / "blocks").exists():
-            raise SweepError(f"{directory} holds blocks but no sweep.json; pass overwrite=True")
-    if overwrite and directory is not None and lead and (directory / "blocks").exists():
-        shutil.rmtree(directory / "blocks")
+    elif path is not None and (directory / "blocks").exists():
+        if not overwrite:
+            raise SweepError(
+                f"{directory} holds blocks but no sweep.json (not a jaxcs sweep directory?); "
+                "choose another output directory or pass overwrite=True (--overwrite)"
+            )
+        if lead:
+            shutil.rmtree(directory / "blocks")
     per_cell = config.problems_per_cell
     header = {
         "fingerprint": fingerprint,
@@ -402,20 +404,46 @@ def _pending(store, group, per_cell, batch) -> list[int]:
     return [b for b in range(n) if not done[b]]
 
 
-def _cell_total(groups) -> int:
-    return sum(len(g.cells) for g in groups)
+class SweepProgress:
+    """One tqdm bar for the whole run (process 0 only): problems done, problems/s, the ETA,
+    and the finished cells (cell × solver pairs whose every block is written)."""
 
+    def __init__(self, groups, pending, per_cell, batch, initial, enabled):
+        self.per_cell, self.batch = per_cell, batch
+        self.missing = {g.index: set(pending[g.index]) for g in groups}
+        self.cells = {g.index: len(g.cells) for g in groups}
+        self.total_cells = sum(self.cells.values())
+        self.bar = None
+        if enabled:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                return
+            total = sum(g.num_problems(per_cell) for g in groups)
+            self.bar = tqdm(total=total, initial=initial, desc="sweep", unit="problem")
+            self._show()
 
-def _progress_bar(total, initial, cells, enabled):
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    bar = tqdm(total=total, initial=initial, desc="sweep", unit="problem", smoothing=0.1)
-    bar.set_postfix_str(f"cells {cells} (cell × solver)")
-    return bar
+    def _finished_cells(self) -> int:
+        done = 0
+        for group, missing in self.missing.items():
+            for position in range(self.cells[group]):
+                first = position * self.per_cell // self.batch
+                last = ((position + 1) * self.per_cell - 1) // self.batch
+                done += not any(b in missing for b in range(first, last + 1))
+        return done
+
+    def _show(self) -> None:
+        self.bar.set_postfix_str(f"cells {self._finished_cells()}/{self.total_cells}")
+
+    def update(self, group, blocks, problems: int) -> None:
+        self.missing[group.index].difference_update(blocks)
+        if self.bar is not None:
+            self.bar.update(problems)
+            self._show()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _program(group, mesh):
@@ -471,8 +499,7 @@ def _run_group(group, blocks, store, mesh, per_cell, batch, bar, lead) -> tuple[
             records["seconds"] = np.asarray(seconds * keep.sum() / counted)
             if lead:
                 store.write(group, b, records)
-        if bar is not None:
-            bar.update(counted)
+        bar.update(group, step, counted)
     return run_seconds, compile_seconds
 
 
@@ -547,6 +574,7 @@ def _aggregate(config, groups, store, per_cell, batch, directory):
         pending: dict[int, dict[str, list]] = {}
         seconds: dict[int, float] = {}
         cells = {c.index: c for c in group.cells}
+        position = {c.index: p for p, c in enumerate(group.cells)}
         for b in range(_num_blocks(group, per_cell, batch)):
             records = store.read(group, b)
             block_seconds = float(records["seconds"])
@@ -562,8 +590,7 @@ def _aggregate(config, groups, store, per_cell, batch, directory):
                 )
             last = (b + 1) * batch
             for cell_index in list(pending):
-                position = group.cells.index(cells[cell_index])
-                if (position + 1) * per_cell <= last:
+                if (position[cell_index] + 1) * per_cell <= last:
                     data = {n: np.concatenate(v) for n, v in pending.pop(cell_index).items()}
                     cell = cells[cell_index]
                     base = _row_params(config, cell, group.spec.solver, text)
@@ -638,7 +665,7 @@ class ProblemWriter:
         for row in rows:
             self._csv.writerow({c: ("" if row[c] is None else row[c]) for c in self.columns})
         if self._parquet is not None:
-            data = {c: [_text_or_value(row[c]) for row in rows] for c in self.columns}
+            data = {c: [row[c] for row in rows] for c in self.columns}
             table = self._pa.table(data)
             if self._parquet == "pending":
                 self._parquet = self._pq.ParquetWriter(self._parquet_path, table.schema)
@@ -654,14 +681,4 @@ class ProblemWriter:
             self._parquet_path.replace(self.directory / "problems.parquet")
 
 
-def _text_or_value(value):
-    return value
-
-
-def config_problems(config: SweepConfig) -> int:
-    """Total problems of a grid (cells × solvers × problems per cell)."""
-    return len(config.cells) * len(config.solvers) * config.problems_per_cell
-
-
 __all__ = ["Group", "SweepError", "SweepResult", "plan", "sweep"]
-_ = math

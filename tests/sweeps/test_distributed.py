@@ -153,5 +153,6 @@ def test_resume_after_sigkill(tmp_path):
     header = json.loads((killed / "sweep.json").read_text())
     assert header["last_run"]["computed_blocks"] == total - len(finished)
     assert header["resumed"] == 1
-    _run(config, tmp_path / "whole")
+    _run(config, tmp_path / "whole", "--compile-cache", str(tmp_path / "cache"))
     assert _table(killed / "results.csv") == _table(tmp_path / "whole" / "results.csv")
+    assert any((tmp_path / "cache").iterdir()), "the persistent compilation cache is empty"
