@@ -42,7 +42,7 @@ def test_image_reconstruction(capsys, tmp_path):
 
 def test_theorem_3_1(capsys, tmp_path):
     rows = _load("theorem_3_1").main(["--quick", "--output", str(tmp_path)])
-    assert len(rows) == 2 * 2  # M ∈ {4, 8} × k ∈ {1, 4}
+    assert len(rows) == 2  # M = 4, k ∈ {1, 4}: one compiled program
     for r in rows:
         assert np.isfinite(r["delta_lower_bound"]) and r["delta_lower_bound"] > 0
         if r["k"] == 1:  # a one-entry support: G_S = ‖w_i‖² is the code's own ratio²

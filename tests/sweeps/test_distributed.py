@@ -37,10 +37,10 @@ delta = 0.5
 rho = [0.05, 0.1]
 [solver]
 name = "IHT"
-max_steps = 600
+max_steps = 400
 tol = 0.0
 [run]
-seeds = 48
+seeds = 24
 batch = 2
 """
 
@@ -143,7 +143,7 @@ def test_resume_after_sigkill(tmp_path):
     process.send_signal(signal.SIGKILL)
     process.communicate()
     finished = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in blocks.rglob("*.npz")}
-    total = 48  # 2 cells × 48 problems in blocks of 2
+    total = 24  # 2 cells × 24 problems in blocks of 2
     assert 3 <= len(finished) < total, "the run ended before it was killed"
     assert not (killed / "results.csv").exists()
     _run(config, killed)
