@@ -112,7 +112,7 @@ def _sweep(args: argparse.Namespace) -> int:
         out = Path(args.output)
         print(
             f"{len(result.rows)} rows ({len(config.cells)} cells × {len(config.solvers)} "
-            f"solvers, {config.problems_per_cell} problems each) in "
+            f"solver(s), {config.problems_per_cell} problems each) in "
             f"{result.header['last_run']['seconds']:.1f} s: {out / 'results.csv'}"
         )
         if args.plot:
