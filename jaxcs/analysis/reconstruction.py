@@ -71,11 +71,13 @@ def iht_codes(
         return map_codes(project, step_size * op.mv(x), len(op.out_shape))
     if switches != "known":
         raise ValueError(f"switches must be 'known' or 'fixed'; got {switches!r}")
+    # one step from z = 0 needs W x only: no correlation table to build for it
+    gradient = "conv" if num_steps == 1 else "auto"
     solution = recover(
         op,
         x,
         model,
-        IHT(step_size),
+        IHT(step_size, gradient=gradient),
         max_steps=num_steps,
         tol=0.0,
         mode="scan",

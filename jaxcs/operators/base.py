@@ -13,9 +13,11 @@ stack of operators works), fields declared ``= static_field()`` are static::
         ...
 
 Everything else has a default here that is correct for any operator, if slow:
-``T``, ``as_matrix``, ``rmv_sparse``, ``residual``, ``gram_table``, ``restricted_gram``,
-``restricted_gram_pairs``, ``is_finite``. :class:`~jaxcs.ConvOperator` and
-:class:`~jaxcs.MatrixOperator` override them with their fast forms (lineax's pattern).
+``T``, ``as_matrix``, ``rmv_sparse``, ``residual``, ``normal_sparse``, ``gram_table``,
+``restricted_gram``, ``restricted_gram_pairs``, ``is_finite``, and the cost estimates
+``mv_cost`` and ``normal_sparse_cost`` that solvers choose their paths by.
+:class:`~jaxcs.ConvOperator` and :class:`~jaxcs.MatrixOperator` override them with their fast
+forms (lineax's pattern).
 """
 
 from __future__ import annotations
@@ -112,6 +114,50 @@ class AbstractOperator(Pytree):
         """
         x, _ = check_residual(self, x, code, sign)
         return x + sign * self.rmv_sparse(code)
+
+    def normal_sparse(
+        self, code, table=None, *, scale=1.0, onto=None, add_code: bool = False
+    ) -> jax.Array:
+        """``onto + scale · W Wᵀ z (+ z)``: the normal operator ``W Wᵀ`` applied to a code in
+        index form (:class:`~jaxcs.SparseCode` of shape ``out_shape``, ``s`` slots).
+
+        IHT's gradient is ``W r = W x − W Wᵀ z`` with ``W x`` fixed per problem, so a solver
+        that has this cheaply needs no ``mv`` per step: its step ``z + μ W r`` is
+        ``normal_sparse(code, table, scale=−μ, onto=μ W x, add_code=True)``. Default:
+        ``Σ_s z_s · G[:, i_s]`` from a :class:`DenseGram` ``table`` (``G = W Wᵀ`` symmetric: a
+        gather of ``s`` rows, ``O(s · m)``), else ``mv(rmv_sparse(code))``. A NaN value makes
+        the result NaN.
+
+        Args:
+            code: a :class:`~jaxcs.SparseCode` of shape ``out_shape``, any batch axes.
+            table: this operator's :meth:`gram_table` (``None``: not used by the default).
+            scale: a scalar factor of ``W Wᵀ z``.
+            onto: ``(*batch, *out_shape)`` to add the result to (``None``: zeros).
+            add_code: also add ``z`` itself (``(scale · W Wᵀ + I) z``).
+
+        Returns:
+            ``(*batch, *out_shape)``.
+        """
+        check_code(code, self.out_shape)
+        if isinstance(table, DenseGram):
+            dtype = jnp.result_type(table.values.dtype, code.values.dtype)
+            rows = table.values[code.indices].astype(dtype)  # (*batch, s, m): G[i_s, :]
+            dense = jnp.einsum("...s,...sm->...m", code.used_values().astype(dtype), rows)
+            dense = dense.reshape(code.indices.shape[:-1] + tuple(self.out_shape))
+        else:
+            dense = self.mv(self.rmv_sparse(code))
+        out = scale * dense if onto is None else onto + scale * dense
+        return code.add_to(out) if add_code else out
+
+    def mv_cost(self) -> int:
+        """Multiply-adds of one :meth:`mv` of one signal (default: the dense ``m · N``)."""
+        return math.prod(self.out_shape) * math.prod(self.in_shape)
+
+    def normal_sparse_cost(self, slots: int) -> int | None:
+        """Multiply-adds (and writes) of one :meth:`normal_sparse` of a ``slots``-slot code from
+        the operator's :meth:`gram_table`, or ``None`` when the operator has no table form
+        cheaper than its ``mv`` (the default: solvers then use :meth:`mv`)."""
+        return None
 
     # ------------------------------------------------------------------ restricted Grams
     def gram_table(self):

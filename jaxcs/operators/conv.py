@@ -18,6 +18,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from jaxcs._pytree import static_field
@@ -28,7 +29,13 @@ from jaxcs._validate import (
     check_trailing,
     positive_ints,
 )
-from jaxcs.operators.base import AbstractOperator, check_residual, mask_gram
+from jaxcs.operators.base import (
+    AbstractOperator,
+    DenseGram,
+    check_code,
+    check_residual,
+    mask_gram,
+)
 from jaxcs.operators.correlation import (
     CorrelationTable,
     correlation_table,
@@ -36,6 +43,7 @@ from jaxcs.operators.correlation import (
     same_padding_gram,
     table_gram,
     table_gram_pairs,
+    table_shape,
 )
 
 SPARSE_FRACTION = 8  # rmv_sparse scatters while slots ≤ code size / 8, else convolves
@@ -343,6 +351,114 @@ class ConvOperator(AbstractOperator):
                 )
             ]
         return padded
+
+    # ----------------------------------------------------------------------------- W Wᵀ
+    def normal_sparse(
+        self, code, table=None, *, scale=1.0, onto=None, add_code: bool = False
+    ) -> jax.Array:
+        """``onto + scale · W Wᵀ z (+ z)`` for a code in index form, without a convolution
+        (``"valid"`` and ``"circular"``; ``"same"`` has no exact table and uses
+        :meth:`AbstractOperator.normal_sparse`, ``mv(rmv_sparse(code))``).
+
+        ``(W Wᵀ z)[j', i'] = Σ_s z_s · C[i', i_s, j' − j_s]`` (``C`` the correlation table,
+        :func:`~jaxcs.correlation_table`; shifts in output units, any stride): each used slot
+        ``(j_s, i_s)`` adds the window ``scale · z_s · N[i_s]`` of
+        :meth:`~jaxcs.CorrelationTable.normal_windows` at the shifts ``j_s + δ``,
+        ``|δ_d| ≤ R_d`` (dropped outside the code for ``"valid"``, taken mod ``n`` for
+        ``"circular"``), and with ``add_code`` also ``z_s`` at ``δ = 0``: ``s`` in-place
+        window updates of ``prod(2R + 1) · K`` cells, against the ``n · l · M · K``
+        multiply-adds of the convolution :meth:`mv`. A NaN value makes the result NaN.
+
+        Args:
+            code: a :class:`~jaxcs.SparseCode` of shape ``out_shape``, any batch axes.
+            table: the operator's :meth:`gram_table` (``None``: computed here).
+            scale: a scalar factor of ``W Wᵀ z``.
+            onto: ``(*batch, *out_shape)`` to add the result to (``None``: zeros).
+            add_code: also add ``z`` itself.
+
+        Returns:
+            ``(*batch, *out_shape)``.
+        """
+        check_code(code, self.out_shape)
+        if self.padding == "same" or isinstance(table, DenseGram):
+            return super().normal_sparse(code, table, scale=scale, onto=onto, add_code=add_code)
+        table = self.gram_table() if table is None else table
+        batch, slots = code.indices.shape[:-1], code.indices.shape[-1]
+        dtype = jnp.result_type(
+            table.values.dtype, code.values.dtype, *([] if onto is None else [onto.dtype])
+        )
+        onto = jnp.zeros(batch + self.out_shape, dtype) if onto is None else onto
+        if onto.shape != batch + self.out_shape:
+            raise ValueError(
+                f"onto must have shape {batch + self.out_shape} (batch + out_shape); got "
+                f"{onto.shape}"
+            )
+        windows = table.normal_windows().astype(dtype)
+        scale = jnp.asarray(scale, dtype)
+
+        def place(onto, indices, values):
+            return self._add_windows(table.offsets, windows, onto, indices, values, scale, add_code)
+
+        args = (onto.astype(dtype), code.indices, code.used_values().astype(dtype))
+        if not batch:  # one code (as inside a solver's vmap): no batch axis to map over
+            return place(*args)
+        flat = jax.vmap(place)(
+            args[0].reshape((-1,) + self.out_shape),
+            args[1].reshape(-1, slots),
+            args[2].reshape(-1, slots),
+        )
+        return flat.reshape(batch + self.out_shape)
+
+    def _add_windows(self, offsets, windows, onto, indices, values, scale, add_code):
+        """One code's ``onto + Σ_s scale · values_s · windows[i_s]`` (``+ values_s`` at the
+        window cell of ``δ = 0``, ``add_code``), each window added in place at ``j_s`` into
+        ``onto`` padded to ``(*(n + table_shape − 1), K)`` (window cell ``w`` lands at shift
+        ``j_s + w − offsets``), then cropped (``"valid"``) or folded mod ``n``
+        (``"circular"``)."""
+        K, spatial = self.out_channels, self.out_spatial
+        extent = tuple(windows.shape[1:-1])
+        shifts = jnp.unravel_index(indices // K, spatial)
+        filters = indices % K
+        # a NaN value spoils the whole result, as it does for mv(rmv_sparse(code))
+        onto = onto + jnp.where(jnp.any(jnp.isnan(values)), jnp.nan, 0).astype(onto.dtype)
+        pads = [(o, e - 1 - o) for o, e in zip(offsets, extent, strict=True)] + [(0, 0)]
+        padded = jnp.pad(onto, pads)
+        center = np.zeros(extent + (1,), bool)
+        center[tuple(offsets)] = True
+
+        def add(s, padded):
+            window = (scale * values[s]) * windows[filters[s]]  # (*extent, K)
+            if add_code:
+                window = window + jnp.where(center & (jnp.arange(K) == filters[s]), values[s], 0)
+            start = tuple(j[s] for j in shifts) + (jnp.zeros((), shifts[0].dtype),)
+            # in bounds: j_s + extent ≤ n + extent − 1 on every axis
+            current = lax.dynamic_slice(padded, start, extent + (K,))
+            return lax.dynamic_update_slice(padded, current + window, start)
+
+        # unrolled for the few slots of a model-sparse code, a loop beyond (program size)
+        padded = lax.fori_loop(0, len(indices), add, padded, unroll=max(1, min(len(indices), 16)))
+        if self.padding == "circular":
+            for axis, (n, o) in enumerate(zip(spatial, offsets, strict=True)):
+                padded = jnp.roll(_fold(padded, axis, n), -o, axis=axis)
+            return padded
+        return padded[tuple(slice(o, o + n) for n, o in zip(spatial, offsets, strict=True))]
+
+    def mv_cost(self) -> int:
+        """``n · l · M · K`` multiply-adds (the convolution, ``n = prod(out_spatial)``)."""
+        return (
+            math.prod(self.out_spatial)
+            * math.prod(self.filter_shape)
+            * self.in_channels
+            * self.out_channels
+        )
+
+    def normal_sparse_cost(self, slots: int) -> int | None:
+        """``slots · prod(table_shape) · K`` window-cell updates plus the ``n · K`` cells of
+        the result (:meth:`normal_sparse`); ``None`` for ``"same"`` (no exact table)."""
+        if self.padding == "same":
+            return None
+        shape = table_shape(self.filter_shape, self.stride, self.out_spatial, self.padding)
+        return slots * math.prod(shape) * self.out_channels + math.prod(self.out_shape)
 
     # ----------------------------------------------------------------------------- Grams
     def gram_table(self) -> CorrelationTable | None:

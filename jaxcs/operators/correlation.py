@@ -15,6 +15,11 @@ shift is taken mod ``n`` (and, when a filter is longer than half the period, ali
 summed into a folded table), so it is exact too. ``"same"`` zero padding truncates the columns
 that touch the border; :func:`restricted_gram` then uses an exact per-pair overlap sum,
 ``O(k² · l · M)`` per support, instead of the table.
+
+The same table applies the normal operator ``W Wᵀ`` to a sparse code without a convolution
+(:meth:`~jaxcs.ConvOperator.normal_sparse`): ``(W Wᵀ z)[j', i'] = Σ_s z_s · C[i', i_s, j' − j_s]``,
+each non-zero ``z_s`` at ``(j_s, i_s)`` adding one window :meth:`CorrelationTable.normal_windows`
+``[i_s]`` (scaled by ``z_s``) around its shift.
 """
 
 from __future__ import annotations
@@ -69,6 +74,38 @@ class CorrelationTable(Pytree):
                 inside = inside & (wrapped <= R)
         return jnp.where(inside, self.values[tuple(index)], 0)
 
+    @property
+    def offsets(self) -> tuple[int, ...]:
+        """Per axis, the table index of the shift ``δ = 0``: ``R_d`` (linear), ``0`` (folded)."""
+        folded = self.folded or (False,) * len(self.radius)
+        return tuple(0 if fold else R for R, fold in zip(self.radius, folded, strict=True))
+
+    def normal_windows(self) -> jax.Array:
+        """``N[i, *w, i'] = C[i', i, δ]``, ``(K, *table_shape, K)``, with ``δ = w − offsets``
+        (mod ``n`` when folded): the window that a unit code entry of filter ``i`` at shift ``j``
+        adds to ``W Wᵀ z`` at the shifts ``j + δ`` (``C`` as in the module docstring)."""
+        return jnp.moveaxis(self.values, 0, -1)
+
+
+def table_geometry(filter_shape, stride, out_spatial, padding: str):
+    """``(radius, folded)`` of the correlation table of a ``"valid"``/``"circular"`` layer:
+    ``R_d = (l_d − 1) // t_d`` and, for circular padding, whether axis ``d`` is folded mod
+    ``n_d`` (``n_d ≤ 2 R_d``; ``None`` for valid). Static: no table is computed."""
+    radius = tuple((l - 1) // t for l, t in zip(filter_shape, stride, strict=True))
+    if padding != "circular":
+        return radius, None
+    return radius, tuple(n <= 2 * R for n, R in zip(out_spatial, radius, strict=True))
+
+
+def table_shape(filter_shape, stride, out_spatial, padding: str) -> tuple[int, ...]:
+    """The spatial shape of the table (:func:`table_geometry`): ``2 R_d + 1`` per linear axis,
+    ``n_d`` per folded one."""
+    radius, folded = table_geometry(filter_shape, stride, out_spatial, padding)
+    folded = folded or (False,) * len(radius)
+    return tuple(
+        n if fold else 2 * R + 1 for R, n, fold in zip(radius, out_spatial, folded, strict=True)
+    )
+
 
 def correlation_table(op) -> CorrelationTable:
     """The table ``C[i, i', δ]`` of inner products of shifted filters (model.md §3).
@@ -90,7 +127,7 @@ def correlation_table(op) -> CorrelationTable:
         )
     w = op.filters
     fshape, stride = op.filter_shape, op.stride
-    radius = tuple((l - 1) // t for l, t in zip(fshape, stride, strict=True))
+    radius, folded = table_geometry(fshape, stride, op.out_spatial, op.padding)
     K = op.out_channels
     blocks = np.empty(tuple(2 * R + 1 for R in radius), dtype=object)
     for delta in itertools.product(*[range(-R, R + 1) for R in radius]):
@@ -104,10 +141,9 @@ def correlation_table(op) -> CorrelationTable:
         blocks[tuple(d + R for d, R in zip(delta, radius, strict=True))] = a.T @ b
     values = jnp.stack([blk for blk in blocks.reshape(-1)], axis=-1)
     values = values.reshape((K, K) + blocks.shape)
-    periods, folded = None, None
+    periods = None
     if op.padding == "circular":
         periods = op.out_spatial
-        folded = tuple(n <= 2 * R for n, R in zip(periods, radius, strict=True))
         for axis, (R, n, fold) in enumerate(zip(radius, periods, folded, strict=True)):
             if fold:  # alias δ and δ ± n: sum them into a table indexed by δ mod n
                 fold_matrix = np.zeros((2 * R + 1, n), dtype=np.float64)

@@ -15,6 +15,7 @@ from jaxcs.solvers.fista import algorithm2 as algorithm2
 from jaxcs.solvers.fista import lasso as lasso
 from jaxcs.solvers.iht import IHT as IHT
 from jaxcs.solvers.iht import NIHT as NIHT
+from jaxcs.solvers.iht import GradientTable as GradientTable
 from jaxcs.solvers.iht import IHTState as IHTState
 from jaxcs.solvers.iht import NIHTState as NIHTState
 from jaxcs.solvers.least_squares import LeastSquaresTables as LeastSquaresTables
@@ -24,6 +25,7 @@ from jaxcs.solvers.pursuit import HTP as HTP
 from jaxcs.solvers.pursuit import CoSaMP as CoSaMP
 from jaxcs.solvers.pursuit import CoSaMPState as CoSaMPState
 from jaxcs.solvers.pursuit import HTPState as HTPState
+from jaxcs.solvers.pursuit import HTPTables as HTPTables
 from jaxcs.solvers.solution import Solution as Solution
 from jaxcs.solvers.status import STATUS as STATUS
 from jaxcs.solvers.status import Status as Status

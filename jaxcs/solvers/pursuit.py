@@ -10,14 +10,18 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxcs._pytree import static_field
+from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import positive_int
 from jaxcs.solvers.base import AbstractSolver, SparseIterate
 from jaxcs.solvers.iht import (
+    GradientTable,
+    check_gradient,
     check_step_size,
     gradient_projection,
     initial_step_size,
     measured,
+    prepare_gradient,
+    uses_table,
     zero_code,
 )
 from jaxcs.solvers.least_squares import (
@@ -30,10 +34,19 @@ from jaxcs.solvers.least_squares import (
 
 class HTPState(SparseIterate):
     """HTP's state: the iterate, its residual, the step size of the support selection and
-    ``W x`` (the right-hand side of the direct least squares; ``None`` for CG)."""
+    ``W x`` (the right-hand side of the direct least squares, and what the table gradient
+    starts from; ``None`` when neither is used: CG with the ``"conv"`` gradient)."""
 
     step_size: jax.Array
     rhs: jax.Array | None
+
+
+class HTPTables(Pytree):
+    """HTP's ``prepare`` result: the tables of its least squares and of its support step's
+    gradient (one ``op.gram_table()`` shared when both use it)."""
+
+    least_squares: LeastSquaresTables
+    gradient: GradientTable
 
 
 class CoSaMPState(SparseIterate):
@@ -71,34 +84,46 @@ class HTP(AbstractSolver):
         step_size: ``μ`` of the support-selection step, or ``"auto"`` (``1/‖Φ‖₂²``, as IHT).
         cg_iterations: CG iterations per least-squares solve (CG path only).
         least_squares: ``"auto"``, ``"direct"`` or ``"cg"`` (module docstring).
+        gradient: how the support step's ``W r`` is computed: ``"auto"``, ``"conv"`` or
+            ``"table"``, as :class:`~jaxcs.IHT` (:mod:`jaxcs.solvers.iht`).
     """
 
     step_size: jax.Array | float | None
     cg_iterations: int = static_field()
     auto: bool = static_field()
     least_squares: str = static_field()
+    gradient: str = static_field()
 
     def __init__(
         self,
         step_size: float | str = 1.0,
         cg_iterations: int = 50,
         least_squares: str = "auto",
+        gradient: str = "auto",
     ):
         self.step_size, self.auto = check_step_size(step_size)
         self.cg_iterations = positive_int(cg_iterations, "cg_iterations")
         self.least_squares = check_least_squares(least_squares)
+        self.gradient = check_gradient(gradient)
 
-    def prepare(self, op, model) -> LeastSquaresTables:
-        return prepare_least_squares(self.least_squares, op, model.num_slots(op.out_shape))
+    def prepare(self, op, model) -> HTPTables:
+        slots = model.num_slots(op.out_shape)
+        least_squares = prepare_least_squares(self.least_squares, op, slots)
+        gradient = prepare_gradient(self.gradient, op, slots, least_squares.table)
+        return HTPTables(least_squares, gradient)
 
-    def init(self, op, x, model, aux: LeastSquaresTables) -> HTPState:
+    def init(self, op, x, model, aux: HTPTables) -> HTPState:
         code = zero_code(op, x, model)
         step = jnp.asarray(initial_step_size(op, self.step_size, self.auto), code.values.dtype)
-        return measured(HTPState, code, x, step_size=step, rhs=_right_side(op, x, aux))
+        needs_wx = aux.least_squares.direct or uses_table(aux.gradient)
+        rhs = op.mv(x) if needs_wx else None
+        return measured(HTPState, code, x, step_size=step, rhs=rhs)
 
-    def step(self, op, x, model, state: HTPState, aux: LeastSquaresTables) -> HTPState:
-        proxy = gradient_projection(op, model, state)
-        code = least_squares_on(op, x, state.rhs, proxy, state, aux, self.cg_iterations)
+    def step(self, op, x, model, state: HTPState, aux: HTPTables) -> HTPState:
+        proxy = gradient_projection(op, model, state, state.rhs, aux.gradient)
+        code = least_squares_on(
+            op, x, state.rhs, proxy, state, aux.least_squares, self.cg_iterations
+        )
         if model.nonnegative:
             code = code.replace(values=jnp.maximum(code.values, 0))
         residual = op.residual(x, code)

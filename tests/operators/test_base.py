@@ -71,6 +71,23 @@ def test_user_operator_is_a_pytree_with_the_dense_defaults(circulant):
         np.testing.assert_allclose(norms[b], expected, rtol=1e-3)
 
 
+def test_user_operator_normal_sparse_default(circulant):
+    """``W Wᵀ z`` of a code in index form on the dense defaults: ``mv(rmv_sparse(z))``
+    without a table, a row gather from the dense Gram with one; ``onto``, ``scale`` and
+    ``add_code``; no table form for the cost rule (solvers then use ``mv``)."""
+    op, W = circulant
+    code = jaxcs.TopKModel(3).project_sparse(jnp.sin(jnp.arange(N, dtype=jnp.float32))[:, None])
+    z = np.asarray(code.to_dense(), np.float64).reshape(-1)
+    expected = (W @ W.T @ z).reshape(N, 1)
+    onto = jnp.ones((N, 1))
+    for table in (None, jaxcs.gram_table(op)):
+        np.testing.assert_allclose(op.normal_sparse(code, table), expected, atol=1e-5)
+        fused = op.normal_sparse(code, table, scale=-2.0, onto=onto, add_code=True)
+        np.testing.assert_allclose(fused, 1 - 2 * expected + z.reshape(N, 1), atol=1e-5)
+    assert op.normal_sparse_cost(3) is None and op.mv_cost() == N * N
+    assert not jaxcs.IHT(gradient="auto").prepare(op, jaxcs.TopKModel(3)).from_table
+
+
 def test_check_adjoint_catches_a_wrong_adjoint(circulant):
     op, _ = circulant
     wrong = WrongAdjoint(op.kernel, (N,))

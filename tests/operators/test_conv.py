@@ -706,3 +706,122 @@ def test_conv_rmv_sparse_scatter_matches_dense_matrix(
     np.testing.assert_allclose(
         np.asarray(residual).reshape(3, -1), x.reshape(3, -1) - expected, rtol=1e-5, atol=1e-5
     )
+
+
+# --------------------------------------------------------------------------- W Wᵀ z
+@jax.jit
+def _normal_sparse(op, code, table):
+    return op.normal_sparse(code, table)
+
+
+@jax.jit
+def _normal_sparse_forms(op, code, onto, table):
+    return dict(
+        fused=op.normal_sparse(code, table, scale=-0.5, onto=onto, add_code=True),
+        one=jax.vmap(jax.vmap(lambda c: op.normal_sparse(c, table)))(code),
+    )
+
+
+def _normal_case(in_spatial, filter_shape, stride, padding, M, K, dtype, dense_reference):
+    """An operator, a ``(2, 3)``-batch code of up to 20 slots (some unused), ``onto``, and the
+    float64 ``(6, size)`` dense code and ``A Aᵀ z`` from the NumPy reference ``A``."""
+    op, rng = make_op(in_spatial, filter_shape, stride, padding, M, K, dtype, seed=3)
+    A = dense_reference(op.filters, in_spatial, stride, padding)
+    size = math.prod(op.out_shape)
+    slots = min(size, 20)
+    indices = np.stack([rng.permutation(size)[:slots] for _ in range(6)]).reshape(2, 3, slots)
+    mask = rng.random((2, 3, slots)) < 0.8
+    values = np.where(mask, rng.standard_normal((2, 3, slots)), 0).astype(dtype)
+    code = jaxcs.SparseCode(
+        jnp.asarray(indices, jnp.int32), jnp.asarray(values), mask, op.out_shape
+    )
+    onto = rng.standard_normal((2, 3) + op.out_shape).astype(dtype)
+    dense = np.zeros((6, size))
+    np.put_along_axis(dense, indices.reshape(6, slots), values.reshape(6, slots), 1)
+    expected = dense @ A @ A.T
+    tol = TOL[dtype] | {"atol": TOL[dtype]["atol"] * max(1.0, np.abs(expected).max())}
+    return op, code, onto, dense, expected, tol
+
+
+@pytest.mark.parametrize(CASE_ARGS, CASE_PARAMS)
+def test_normal_sparse_equals_dense_normal_operator(
+    in_spatial, filter_shape, stride, padding, M, K, dtype, dense_reference
+):
+    """``normal_sparse`` (``W Wᵀ z`` from the correlation table for ``"valid"``/``"circular"``,
+    ``mv(rmv_sparse(z))`` for ``"same"``, which has no exact table) against ``A Aᵀ z`` with
+    the NumPy reference ``A``, every geometry (1-D and 2-D, strides 1 and 2, aliased circular
+    tables), float32 and float64, with batch axes, unused slots and up to 20 slots (beyond
+    the unrolled window loop)."""
+    case = (in_spatial, filter_shape, stride, padding, M, K, dtype, dense_reference)
+    op, code, _, _, expected, tol = _normal_case(*case)
+    table = op.gram_table()
+    assert (table is None) == (padding == "same")
+    got = _normal_sparse(op, code, table)
+    assert got.shape == (2, 3) + op.out_shape and got.dtype == dtype
+    np.testing.assert_allclose(np.asarray(got).reshape(6, -1), expected, **tol)
+
+
+@pytest.mark.parametrize(
+    CASE_ARGS,
+    [p for p in CASE_PARAMS if p.id in ("1d-valid-t2", "1d-circular-t2-alias", "2d-circular-t2")],
+)
+def test_normal_sparse_one_code_and_fused_form(
+    in_spatial, filter_shape, stride, padding, M, K, dense_reference
+):
+    """One code at a time under vmap (as inside a solver) equals the batch, and
+    ``normal_sparse(z, scale=s, onto=o, add_code=True) = o + s · W Wᵀ z + z``."""
+    case = (in_spatial, filter_shape, stride, padding, M, K, np.dtype(np.float32))
+    op, code, onto, dense, expected, tol = _normal_case(*case, dense_reference)
+    got = _normal_sparse_forms(op, code, onto, op.gram_table())
+    np.testing.assert_allclose(np.asarray(got["one"]).reshape(6, -1), expected, **tol)
+    fused = onto.reshape(6, -1) - 0.5 * expected + dense
+    np.testing.assert_allclose(np.asarray(got["fused"]).reshape(6, -1), fused, **tol)
+
+
+def test_normal_sparse_table_choice_nan_and_checks():
+    """The table is computed when not given; a DenseGram table (MatrixOperator, or any
+    operator's dense Gram) gathers its rows; a NaN value spoils the code's whole result;
+    the cost estimates say where a table form exists; a wrong ``onto`` or code is refused."""
+    rng = np.random.default_rng(5)
+    conv, _ = make_op((9,), (3,), 1, "valid", 2, 3)
+    matrix = jaxcs.MatrixOperator(rng.standard_normal((12, 5)).astype(np.float32), out_shape=(4, 3))
+    for op in (conv, matrix):
+        size = math.prod(op.out_shape)
+        indices = np.stack([rng.permutation(size)[:4] for _ in range(2)])
+        values = rng.standard_normal((2, 4)).astype(np.float32)
+        code = jaxcs.SparseCode(
+            jnp.asarray(indices, jnp.int32),
+            jnp.asarray(values),
+            np.ones((2, 4), bool),
+            op.out_shape,
+        )
+        A = np.asarray(op.as_matrix(), np.float64)
+        dense = np.zeros((2, size))
+        np.put_along_axis(dense, indices, values, 1)
+        expected = (dense @ A @ A.T).reshape((2,) + op.out_shape)
+        for table in (None, op.gram_table()):
+            np.testing.assert_allclose(
+                op.normal_sparse(code, table), expected, rtol=1e-5, atol=1e-5
+            )
+        bad = code.replace(values=code.values.at[0, 1].set(jnp.nan))
+        out = np.asarray(op.normal_sparse(bad, op.gram_table()))
+        assert np.all(np.isnan(out[0])) and np.all(np.isfinite(out[1]))
+        with pytest.raises(ValueError, match="out_shape"):
+            op.normal_sparse(jaxcs.TopKModel(1).project_sparse(jnp.arange(7.0)))
+    assert isinstance(matrix.gram_table(), jaxcs.DenseGram)
+    assert matrix.normal_sparse_cost(4) is None and matrix.mv_cost() == 12 * 5
+    assert conv.normal_sparse_cost(4) == 4 * 5 * 3 + 7 * 3 and conv.mv_cost() == 7 * 3 * 2 * 3
+    same, _ = make_op((9,), (3,), 1, "same", 2, 3)
+    assert same.normal_sparse_cost(4) is None
+    with pytest.raises(ValueError, match="onto"):
+        conv.normal_sparse(code_for(conv), onto=jnp.zeros(conv.out_shape))
+
+
+def code_for(op, batch=2):
+    """A code of ``batch`` problems with one used slot each (index 0, value 1)."""
+    return jaxcs.SparseCode(
+        jnp.zeros((batch, 1), jnp.int32),
+        jnp.ones((batch, 1)),
+        jnp.ones((batch, 1), bool),
+        op.out_shape,
+    )

@@ -172,6 +172,10 @@ SOLVERS = {
     "niht": (lambda: jaxcs.NIHT(), lambda ref, n: ref.niht(n)),
     "htp": (lambda: jaxcs.HTP(), lambda ref, n: ref.htp(n)),
     "cosamp": (lambda: jaxcs.CoSaMP(), lambda ref, n: ref.cosamp(n)),
+    # W r from the operator's table (W x − W Wᵀ z), not by applying W
+    "iht-table": (lambda: jaxcs.IHT(0.5, gradient="table"), lambda ref, n: ref.iht(n, 0.5)),
+    "niht-table": (lambda: jaxcs.NIHT(gradient="table"), lambda ref, n: ref.niht(n)),
+    "htp-table": (lambda: jaxcs.HTP(gradient="table"), lambda ref, n: ref.htp(n)),
     # the other least-squares path: CG on the masked normal equations
     "htp-cg": (
         lambda: jaxcs.HTP(cg_iterations=200, least_squares="cg"),
@@ -249,7 +253,7 @@ def test_iterates_match_numpy_reference(x64, dense_reference, problem, name):
 
     steps = (1, 2, 5) if problem == "matrix-topk" else (1, 5)  # each n compiles a loop
     _check_iterates(op, model, x, make_solver(), ref, lambda n: iterate(ref, n), steps)
-    if problem == "conv-block" and name == "niht":
+    if problem == "conv-block" and name.startswith("niht"):
         assert ref.backtracks > 0, "the NIHT safeguard was never exercised"
 
 
@@ -535,6 +539,86 @@ def test_pure_kernel_is_traced_once_across_a_sweep():
     assert not np.allclose(np.asarray(again.z), np.asarray(first.z))
 
 
+# --------------------------------------------------------------------------- 5b. table gradient
+GRADIENT_SOLVERS = {
+    "iht": lambda gradient: jaxcs.IHT(0.5, gradient=gradient),
+    "niht": lambda gradient: jaxcs.NIHT(gradient=gradient),
+    "htp": lambda gradient: jaxcs.HTP(gradient=gradient),
+}
+
+
+@pytest.mark.parametrize("name", list(GRADIENT_SOLVERS))
+def test_table_gradient_equals_conv_gradient(name):
+    """``W r = W x − W Wᵀ z`` from the correlation table and ``W r`` by the convolution give
+    the same statuses, step counts and supports, and iterates, residuals and errors within
+    float32 rounding: under ``recover`` (fixed steps, and with the stopping rule) and, for
+    NIHT, under ``jax.vmap`` of the pure kernel, over problems and over operators."""
+    op, model, x, z = _small()
+    table, conv = GRADIENT_SOLVERS[name]("table"), GRADIENT_SOLVERS[name]("conv")
+    aux_table, aux_conv = table.prepare(op, model), conv.prepare(op, model)
+    gradient = aux_table.gradient if name == "htp" else aux_table
+    assert gradient.from_table and isinstance(gradient.table, jaxcs.CorrelationTable)
+    assert not (aux_conv.gradient if name == "htp" else aux_conv).from_table
+    # the table path carries W x in its state, the convolution path nothing new
+    state_table = table.init(op, x[0], model, aux_table)
+    np.testing.assert_allclose(
+        state_table.rhs if name == "htp" else state_table.wx, op.mv(x[0]), atol=1e-6
+    )
+    if name != "htp":
+        assert conv.init(op, x[0], model, aux_conv).wx is None
+    # exactly MAX_STEPS steps (tol = 0: which exact fixed point, r = 0 or z unchanged, a run
+    # stops at is a matter of the last bit, so only the iterates are compared)
+    a, b = (_solve(op, x, model, s, mode="scan", tol=0.0) for s in (table, conv))
+    np.testing.assert_array_equal(np.asarray(a.support()), np.asarray(b.support()))
+    np.testing.assert_allclose(np.asarray(a.z), np.asarray(b.z), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(a.residual_history, b.residual_history, rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(_relative_errors(a.z, z), _relative_errors(b.z, z), atol=1e-5)
+    a, b = _solve(op, x, model, table), _solve(op, x, model, conv)  # the stopping rule
+    _assert_same_solution(a, b, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(_relative_errors(a.z, z), _relative_errors(b.z, z), atol=1e-5)
+    if name != "niht":  # the batched forms once (compile time), for the solver with most state
+        return
+
+    def kernel(op, solver):
+        aux = solver.prepare(op, model)
+        return jax.vmap(
+            lambda xi: jaxcs.solve(op, xi, model, solver, aux, max_steps=MAX_STEPS, tol=TOL)
+        )(x)
+
+    run = jax.jit(kernel, static_argnums=1)
+    _assert_same_solution(run(op, table), run(op, conv), rtol=1e-4, atol=1e-5)
+    _assert_same_solution(run(op, table), _solve(op, x, model, table), rtol=1e-5, atol=1e-6)
+    ops = [_small(key=key)[0] for key in (3, 4)]
+    stack = jax.tree.map(lambda *leaves: jnp.stack(leaves), *ops)
+    stacked = jax.jit(jax.vmap(kernel, (0, None)), static_argnums=1)(stack, table)
+    for i, op_i in enumerate(ops):
+        single = _solve(op_i, x, model, conv)
+        _assert_same_solution(jax.tree.map(lambda a, i=i: a[i], stacked), single, 1e-4, 1e-5)
+
+
+def test_auto_gradient_picks_the_table_where_it_is_cheaper():
+    """``gradient="auto"``: the table on the Fig. 2 filters over D = 128 with 10 slots (cost
+    ratio 93), the convolution at D = 32 (ratio 38, break-even), with 16 slots (ratio 26) and
+    20 (ratio 22), for ``"same"`` padding (no exact table) and for a dense operator (no table
+    form); ``"table"`` forces it."""
+    w = jaxcs.gaussian_filters(jr.key(0), (5,), 32, 96)
+    valid = jaxcs.ConvOperator(w, (32,))
+    long = jaxcs.ConvOperator(w, (128,))
+    same = jaxcs.ConvOperator(w, (32,), padding="same")
+    matrix = jaxcs.MatrixOperator(jnp.ones((40, 20)))
+    k10, k20 = jaxcs.BlockModel(10, capacity=10), jaxcs.BlockModel(20, capacity=20)
+    for solver in (jaxcs.IHT(), jaxcs.NIHT()):
+        assert solver.prepare(long, k10).from_table
+        assert not solver.prepare(valid, k10).from_table
+        assert not solver.prepare(valid, jaxcs.BlockModel(10)).from_table  # 16 slots
+        assert not solver.prepare(valid, k20).from_table
+        assert not solver.prepare(same, k10).from_table
+        assert not solver.prepare(matrix, jaxcs.TopKModel(3)).from_table
+    assert jaxcs.IHT(gradient="table").prepare(matrix, jaxcs.TopKModel(3)).from_table
+    htp = jaxcs.HTP().prepare(long, k10)
+    assert htp.gradient.from_table and htp.gradient.table is htp.least_squares.table
+
+
 # --------------------------------------------------------------------------- 6. bad arguments
 BAD_CALLS = {  # name -> (call on the prepared arguments ``a``, error, pattern naming the argument)
     "x-shape": (lambda a: jaxcs.recover(a.op, a.x_short, a.model), ValueError, r"\bx\b"),
@@ -565,6 +649,9 @@ BAD_CALLS = {  # name -> (call on the prepared arguments ``a``, error, pattern n
     "niht-backtracks": (lambda a: jaxcs.NIHT(max_backtracks=-1), ValueError, "max_backtracks"),
     "htp-step": (lambda a: jaxcs.HTP(step_size=-1), ValueError, "step_size"),
     "htp-cg": (lambda a: jaxcs.HTP(cg_iterations=0), ValueError, "cg_iterations"),
+    "iht-gradient": (lambda a: jaxcs.IHT(gradient="fft"), ValueError, "gradient"),
+    "niht-gradient": (lambda a: jaxcs.NIHT(gradient="fft"), ValueError, "gradient"),
+    "htp-gradient": (lambda a: jaxcs.HTP(gradient=None), ValueError, "gradient"),
     "cosamp-cg": (lambda a: jaxcs.CoSaMP(cg_iterations=0), ValueError, "cg_iterations"),
     "solver": (lambda a: jaxcs.recover(a.op, a.x, a.model, "niht"), TypeError, "solver"),
     "model": (lambda a: jaxcs.recover(a.op, a.x, "block"), TypeError, "model"),

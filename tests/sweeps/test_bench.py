@@ -7,6 +7,17 @@ from jaxcs.sweeps import bench, format_bench
 
 
 def test_bench_record_and_cli(tmp_path, capsys, monkeypatch):
+    from jaxcs.sweeps import benchmark
+
+    assert set(benchmark.PROBLEMS) == {"fig2_conv", "gaussian_200x1000"}
+    small = {  # the same two kinds of problem at test sizes (compile time)
+        "fig2_conv": {
+            "operator": {"filter_shape": 3, "in_channels": 2, "out_channels": 6, "input_shape": 12},
+            "model": {"kind": "block", "k": 2},
+        },
+        "gaussian_200x1000": {"matrix": {"n": 40, "delta": 0.5, "rho": 0.1}},
+    }
+    monkeypatch.setattr(benchmark, "PROBLEMS", small)
     record = bench(problems_per_solver=2, solvers=("NIHT",), max_steps=3)
     assert set(record["results"]) == {"fig2_conv", "gaussian_200x1000"}
     for problem in record["results"].values():
