@@ -220,7 +220,7 @@ def plot_phase_transition(
         _require(table, needed + ["successes", "problems"])
         fits = fit_transitions(table, by="delta", x="rho", group=("solver",))
     cols = _columns(table, needed)
-    solvers = sorted(np.unique(cols["solver"]).tolist())
+    solvers = list(dict.fromkeys(cols["solver"].tolist()))  # in the table's (the grid's) order
     norm, cmap = Normalize(0.0, 1.0), matplotlib.colormaps["viridis"]
     outline = [patheffects.Stroke(linewidth=3, foreground="k"), patheffects.Normal()]
 
