@@ -158,3 +158,16 @@ def numpy_conv_matrix(filters, in_spatial, stride, padding):
 def dense_reference():
     """The NumPy reference builder :func:`numpy_conv_matrix`."""
     return numpy_conv_matrix
+
+
+# --------------------------------------------------------------------------- compiled programs
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop JAX's compiled programs after each test module: one pytest process compiles
+    thousands of programs, and keeping all of them alive grows memory without bound (a long
+    serial run crashed inside XLA's compiler late in the suite)."""
+    yield
+    jax.clear_caches()
+    from jaxcs.sweeps import engine
+
+    engine._compile.cache_clear()  # the sweep engine's own compiled programs
