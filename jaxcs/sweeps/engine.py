@@ -269,6 +269,8 @@ def sweep(
     header = _start(config, groups, directory, overwrite, lead)
     batch = header["batch"]
     store = BlockStore(directory)
+    if lead:
+        store.remove_partial()
     mesh = jax.make_mesh((jax.device_count(),), (AXIS,))
     per_cell = config.problems_per_cell
     pending = {g.index: _pending(store, g, per_cell, batch) for g in groups}

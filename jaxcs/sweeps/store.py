@@ -38,6 +38,13 @@ class BlockStore:
             return set()
         return {int(p.stem) for p in folder.glob("*.npz") if p.stem.isdigit()}
 
+    def remove_partial(self) -> None:
+        """Delete the temporary files of blocks that a killed run was writing (never read:
+        only whole ``<block>.npz`` files count as done)."""
+        if self.directory is not None and self.directory.is_dir():
+            for path in self.directory.glob("*/.*.tmp.npz"):
+                path.unlink(missing_ok=True)
+
     def write(self, group, block: int, records: dict[str, np.ndarray]) -> None:
         """Store one finished block (atomically: a temporary file, then a rename)."""
         if self.directory is None:

@@ -136,19 +136,20 @@ def test_resume_after_sigkill(tmp_path):
     process = _run(config, killed, wait=False)
     blocks = killed / "blocks"
     deadline = time.monotonic() + 240
-    while len(list(blocks.rglob("*.npz"))) < 3:
+    while len(list(blocks.rglob("[0-9]*.npz"))) < 3:
         assert process.poll() is None, process.communicate()[1][-3000:]
         assert time.monotonic() < deadline, "no block finished in time"
         time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
     process.communicate()
-    finished = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in blocks.rglob("*.npz")}
+    finished = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in blocks.rglob("[0-9]*.npz")}
     total = 24  # 2 cells × 24 problems in blocks of 2
     assert 3 <= len(finished) < total, "the run ended before it was killed"
     assert not (killed / "results.csv").exists()
     _run(config, killed)
-    after = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in blocks.rglob("*.npz")}
+    after = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in blocks.rglob("[0-9]*.npz")}
     assert len(after) == total
+    assert not list(blocks.rglob(".*.tmp.npz")), "a killed write's temporary file was left"
     assert all(after[p] == finished[p] for p in finished), "a finished block was rewritten"
     header = json.loads((killed / "sweep.json").read_text())
     assert header["last_run"]["computed_blocks"] == total - len(finished)
