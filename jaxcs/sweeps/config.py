@@ -24,6 +24,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
+from jaxcs._validate import PADDINGS
 from jaxcs.models import BlockModel, PoolingModel, TopKModel
 from jaxcs.operators import conv_output_shape
 
@@ -32,7 +33,6 @@ FILTER_KINDS = ("gaussian", "rademacher", "unit-norm")
 MATRIX_KINDS = ("gaussian", "rademacher")
 MODEL_KINDS = ("block", "pooling", "topk")
 DISTRIBUTIONS = ("uniform", "normal", "rademacher")
-PADDINGS = ("valid", "same", "circular")
 RIP_KINDS = (False, "ratios", "eigenvalues")
 DTYPES = ("float32", "float64")
 
@@ -263,9 +263,9 @@ def _parse(config: dict) -> SweepConfig:
         cells.append(Cell(index, params, _derive(kind, params, index)))
     source = {
         "problem": kind,
-        problem_table: _jsonable(sections[problem_table]),
-        "model": _jsonable(model),
-        "solver": _jsonable(sections["solver"]) | {"name": list(solvers)},
+        problem_table: jsonable(sections[problem_table]),
+        "model": jsonable(model),
+        "solver": jsonable(sections["solver"]) | {"name": list(solvers)},
         "solver_options": solver_options,
         "run": run,
     }
@@ -492,14 +492,15 @@ def _derive(kind: str, params: dict, index: int) -> dict:
 
 
 def _describe(params: dict) -> str:
-    return ", ".join(f"{k}={_jsonable(v)}" for k, v in params.items())
+    return ", ".join(f"{k}={jsonable(v)}" for k, v in params.items())
 
 
-def _jsonable(value):
+def jsonable(value):
+    """``value`` with tuples as lists, recursively (for JSON headers)."""
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, tuple | list):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     return value
 
 

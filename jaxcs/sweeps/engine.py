@@ -44,6 +44,7 @@ from jaxcs.sweeps.config import (
     SOLVER_COLUMNS,
     ConfigError,
     SweepConfig,
+    jsonable,
     load_config,
     solver_parameter,
 )
@@ -375,7 +376,7 @@ def _start(config, groups, directory, overwrite, lead) -> dict:
             {
                 "index": g.index,
                 "solver": g.spec.solver,
-                "static": _jsonable(dataclasses.asdict(g.spec)),
+                "static": jsonable(dataclasses.asdict(g.spec)),
                 "cells": [c.index for c in g.cells],
                 "problems": g.num_problems(per_cell),
                 "blocks": _num_blocks(g, per_cell, header["batch"]),
@@ -385,14 +386,6 @@ def _start(config, groups, directory, overwrite, lead) -> dict:
         directory.mkdir(parents=True, exist_ok=True)
         write_json(path, header)
     return header
-
-
-def _jsonable(value):
-    if isinstance(value, tuple | list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value
 
 
 def _num_blocks(group, per_cell, batch) -> int:
