@@ -109,6 +109,13 @@ def concrete_int(value) -> int | None:
 PADDINGS = ("valid", "circular", "same")
 
 
+def check_choice(value, allowed: tuple, name: str):
+    """``value`` if it is one of ``allowed``, else a ValueError naming ``name``."""
+    if isinstance(value, bool) or value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}; got {value!r}")
+    return value
+
+
 def check_padding(padding, allowed: tuple[str, ...] = PADDINGS, name: str = "padding") -> str:
     """A padding name, lower case (``"VALID"`` from Flax is read as ``"valid"``)."""
     if not isinstance(padding, str) or padding.lower() not in allowed:

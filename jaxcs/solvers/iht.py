@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxcs._pytree import Pytree, static_field
+from jaxcs._validate import check_choice
 from jaxcs.models import project_ray
 from jaxcs.operators import operator_norm
 from jaxcs.solvers.base import AbstractSolver, SparseIterate
@@ -74,9 +75,7 @@ class GradientTable(Pytree):
 
 
 def check_gradient(value) -> str:
-    if value not in GRADIENTS:
-        raise ValueError(f"gradient must be one of {GRADIENTS}; got {value!r}")
-    return value
+    return check_choice(value, GRADIENTS, "gradient")
 
 
 def table_gradient_pays(op, slots: int) -> bool:

@@ -19,6 +19,7 @@ from jax.scipy.linalg import cho_solve
 from jax.scipy.sparse.linalg import cg
 
 from jaxcs._pytree import Pytree, static_field
+from jaxcs._validate import check_choice
 from jaxcs.solvers.base import SparseIterate
 
 DIRECT_MAX_SLOTS = 512
@@ -39,9 +40,7 @@ class LeastSquaresTables(Pytree):
 
 
 def check_least_squares(value) -> str:
-    if value not in LEAST_SQUARES:
-        raise ValueError(f"least_squares must be one of {LEAST_SQUARES}; got {value!r}")
-    return value
+    return check_choice(value, LEAST_SQUARES, "least_squares")
 
 
 def prepare_least_squares(least_squares: str, op, slots: int) -> LeastSquaresTables:
