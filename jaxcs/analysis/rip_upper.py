@@ -1,0 +1,196 @@
+"""A certified upper bound on the model-RIP constant from the Gram's rows (eq. 1, model.md §6).
+
+Gershgorin: every eigenvalue of ``G_S`` lies within ``R_p = Σ_{q ∈ S, q ≠ p} |G_pq|`` of some
+diagonal entry ``G_pp``, ``p ∈ S``. A support of the model holds at most one column per region
+and ``k`` in all, so ``R_p`` is at most the sum of the ``k − 1`` largest *admissible* entries of
+row ``p``: per region other than ``p``'s own, its largest ``|G_pq|`` (a Babel-function bound,
+Tropp 2004, restricted to the model). Hence
+
+    λ_max(G_S) − 1 ≤ max_p (G_pp − 1 + B_p),   1 − λ_min(G_S) ≤ max_p (1 − G_pp + B_p),
+
+and ``δ_k ≤`` the larger of the two (the second also ``≤ 1``: ``G_S`` is positive semi-definite).
+For a **non-negative** model (``z ≥ 0``) only positive entries can raise ``zᵀGz`` and only
+negative ones lower it: the upper side sums the ``k − 1`` largest ``max(G_pq, 0)``, the lower side
+the largest ``max(−G_pq, 0)``, a bound never weaker than the signed one.
+
+For a :class:`~jaxcs.ConvOperator` with a correlation table the rows are read off the table
+``C[i, i', δ]``: rows of one filter whose positions see the same pattern of realised shifts and
+pooling regions (interior rows of one window offset, each border row) are one class, so the cost is
+``O(classes · K² · table size)``, seconds at VGG-16 size. Other operators (and ``"same"``
+padding, whose border columns are truncated) use the dense Gram ``W Wᵀ``, for codes of at most
+``DENSE_ROWS_MAX`` entries.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxcs._pytree import Pytree, static_field
+from jaxcs.analysis.rip_exact import check_rip_model
+from jaxcs.models.enumeration import model_regions
+from jaxcs.operators import ConvOperator, restricted_gram
+
+DENSE_ROWS_MAX = 8192
+
+
+class RIPUpperBound(Pytree):
+    """Result of :func:`model_rip_upper_bound`.
+
+    Attributes:
+        delta: the certified upper bound on ``δ_k`` (``max(upper_side, lower_side)``).
+        upper_side: bound on ``λ_max(G_S) − 1`` over the model.
+        lower_side: bound on ``1 − λ_min(G_S)`` (at most 1).
+        method: ``"babel-table"`` (rows from the correlation table) or ``"babel-dense"``.
+        vacuous: ``delta ≥ 1``: the bound says nothing a positive semi-definite Gram does not.
+    """
+
+    delta: float
+    upper_side: float
+    lower_side: float
+    method: str = static_field()
+    vacuous: bool = static_field()
+
+    def summary(self) -> dict:
+        return {
+            "delta": float(self.delta),
+            "upper_side": float(self.upper_side),
+            "lower_side": float(self.lower_side),
+            "method": self.method,
+            "vacuous": bool(self.vacuous),
+        }
+
+
+def _top_sum(values: jax.Array, count: int) -> jax.Array:
+    """Sum of the ``count`` largest entries along the last axis (entries ≥ 0)."""
+    if count <= 0:
+        return jnp.zeros(values.shape[:-1], values.dtype)
+    if count >= values.shape[-1]:
+        return jnp.sum(values, axis=-1)
+    return jnp.sum(jax.lax.top_k(values, count)[0], axis=-1)
+
+
+def _sides(diagonal, positive_sums, negative_sums) -> tuple[float, float]:
+    upper = float(jnp.max(diagonal - 1 + positive_sums))
+    lower = float(jnp.max(1 - diagonal + negative_sums))
+    return upper, min(lower, 1.0)
+
+
+def _parts(entries, nonnegative: bool):
+    """The entry magnitudes that can raise (first) and lower (second) the quotient."""
+    if nonnegative:
+        return jnp.maximum(entries, 0), jnp.maximum(-entries, 0)
+    magnitude = jnp.abs(entries)
+    return magnitude, magnitude
+
+
+def _dense_bound(op, model, code_shape, k: int) -> tuple[float, float]:
+    size = math.prod(code_shape)
+    if size > DENSE_ROWS_MAX:
+        raise ValueError(
+            f"the dense Babel bound needs codes of at most {DENSE_ROWS_MAX} entries; "
+            f"op.out_shape={tuple(code_shape)} has {size} (a ConvOperator with 'valid' or "
+            "'circular' padding uses its correlation table at any size)"
+        )
+    gram = restricted_gram(op, jnp.arange(size, dtype=jnp.int32)[None])[0]
+    cells, inside = model_regions(model, code_shape)  # (R, c)
+    region_of = np.zeros(size, np.int64)
+    region_of[cells[inside]] = np.nonzero(inside)[0]
+    own = region_of[:, None] == np.arange(len(cells))[None, :]  # (N, R)
+    sums = []
+    for part in _parts(gram, model.nonnegative):
+        per_region = jnp.max(jnp.where(inside[None], part[:, cells], 0), axis=-1)  # (N, R)
+        sums.append(_top_sum(jnp.where(own, 0, per_region), k - 1))
+    return _sides(jnp.diagonal(gram), *sums)
+
+
+def _axis_classes(op: ConvOperator, table, window: int, axis: int):
+    """Per position ``j`` of one axis, its realised partners: ``(table index, relative region)``
+    for every table index along the axis (region ``None``: no partner column). Returns the
+    distinct patterns, each a tuple over the table's indices along the axis."""
+    n = op.out_spatial[axis]
+    R = table.radius[axis]
+    folded = table.folded is not None and table.folded[axis]
+    circular = table.periods is not None
+    windows = -(-n // window)
+    patterns = set()
+    for j in range(n):
+        pattern = []
+        for index in range(table.values.shape[2 + axis]):
+            delta = index if folded else index - R
+            partner = j - delta
+            if circular:
+                partner %= n
+            elif not 0 <= partner < n:
+                pattern.append(None)
+                continue
+            relative = partner // window - j // window
+            pattern.append(relative % windows if circular else relative)
+        patterns.add(tuple(pattern))
+    return sorted(patterns, key=str)
+
+
+def _table_bound(op: ConvOperator, model, code_shape, k: int) -> tuple[float, float]:
+    table = op.gram_table()
+    window = model.region_shape(code_shape)
+    K = op.out_channels
+    d = op.ndim
+    values = table.values  # (K, K, *T)
+    diagonal = values[(jnp.arange(K), jnp.arange(K), *table.offsets)]
+    parts = _parts(values.reshape(K, K, -1), model.nonnegative)
+    per_axis = [_axis_classes(op, table, window[a], a) for a in range(d)]
+    best_upper, best_lower = -math.inf, -math.inf
+    for patterns in itertools.product(*per_axis):
+        cells = list(itertools.product(*[range(len(p)) for p in patterns]))
+        regions = [tuple(patterns[a][c[a]] for a in range(d)) for c in cells]
+        realised = np.array([None not in r for r in regions])
+        ids = {r: i for i, r in enumerate(sorted({r for r in regions if None not in r}))}
+        segment = np.array([ids.get(r, len(ids)) for r in regions])
+        own = ids.get((0,) * d)
+        sums = []
+        for part in parts:
+            part = jnp.where(realised[None, None], part, 0)
+            # (K, K, regions): the largest entry of each partner region of each filter pair
+            per_region = jax.ops.segment_max(
+                jnp.moveaxis(part, -1, 0), segment, num_segments=len(ids) + 1
+            )[: len(ids)]
+            per_region = jnp.moveaxis(jnp.maximum(per_region, 0), 0, -1)
+            if own is not None:
+                same = jnp.eye(K, dtype=bool)[:, :, None] & (np.arange(len(ids)) == own)
+                per_region = jnp.where(same, 0, per_region)
+            sums.append(_top_sum(per_region.reshape(K, -1), k - 1))
+        upper, lower = _sides(diagonal, *sums)
+        best_upper, best_lower = max(best_upper, upper), max(best_lower, lower)
+    return best_upper, best_lower
+
+
+def model_rip_upper_bound(op, model, k: int | None = None) -> RIPUpperBound:
+    """Certified upper bound on ``δ_k`` (eq. 1) of ``model`` for ``Φ = Wᵀ`` (module docstring).
+
+    Host-driven (Python floats out; the row classes are enumerated in Python), so not jit-able.
+
+    Args:
+        op: the layer ``W``.
+        model: the sparsity model (its ``k``, or the ``k`` given, is the support budget).
+        k: override of ``model.k`` (e.g. ``2k`` for the ``δ_2k`` of Theorem 3.3).
+
+    Returns:
+        A :class:`RIPUpperBound`.
+    """
+    code_shape, model_k = check_rip_model(op, model)
+    k = model_k if k is None else min(int(k), model.num_regions(code_shape))
+    table = op.gram_table() if isinstance(op, ConvOperator) else None
+    if table is not None and hasattr(table, "radius"):
+        upper, lower = _table_bound(op, model, code_shape, k)
+        method = "babel-table"
+    else:
+        upper, lower = _dense_bound(op, model, code_shape, k)
+        method = "babel-dense"
+    delta = max(upper, lower)
+    if not (math.isfinite(upper) and math.isfinite(lower)):
+        upper = lower = delta = math.nan
+    return RIPUpperBound(delta, upper, lower, method, bool(delta >= 1))
