@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcs._pytree import Pytree
+from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import concrete_int, is_traced, positive_int
 from jaxcs.analysis.montecarlo import (
     DEFAULT_BINS,
@@ -42,16 +42,20 @@ from jaxcs.analysis.montecarlo import (
     progress_bar,
     summarize_samples,
 )
+from jaxcs.analysis.masked_spectrum import DEFAULT_STEPS, masked_extremes
 from jaxcs.models import RegionModel, SparseCode
 from jaxcs.operators import check_operator, restricted_gram, restricted_gram_pairs
 from jaxcs.solvers import Status
 
 METHODS = ("auto", "gram", "conv")
-MAX_EXACT_EIGEN_K = 1024  # eigvalsh of a k×k Gram per sample; beyond this, use the conv path
+EIGEN_METHODS = ("auto", "dense", "lanczos")
+MAX_EXACT_EIGEN_K = 1024  # the dense path's k × k Gram per sample; beyond this, Lanczos only
+EIGH_COST_FACTOR = 4  # multiply-adds of a k × k eigvalsh, in units of k³
+AUTO_PROGRESS_COST = 10**10  # estimated multiply-adds beyond which progress="auto" shows a bar
 CHUNK_BUDGET = 2**23  # array elements of per-chunk temporaries (32 MiB in float32)
 MAX_CHUNK = 8192
 ORTHANT_STEPS = 50  # projected-ascent steps per support for the extremes of a non-negative model
-QUANTITIES = ("ratio_wt", "ratio_wwt", "ratio_wwt_full", "eig_min", "eig_max")
+QUANTITIES = ("ratio_wt", "ratio_wwt", "ratio_wwt_full", "eig_min", "eig_max", "eig_residual")
 
 
 def delta_lower_bound_from(eig_min, eig_max):
@@ -91,10 +95,14 @@ class RIPEstimate(Pytree):
         ratio_wwt_full: of the unrestricted ``‖W Wᵀ z‖ / ‖z‖`` (``None`` unless requested).
         eig_min, eig_max: of the smallest and largest Rayleigh quotient ``zᵀ G_S z / ‖z‖²`` over
             the codes of the model on each sampled support ``S`` (``None`` unless eigenvalues
-            were requested). Signed model: exactly ``λ_min(G_S)``, ``λ_max(G_S)``.
+            were requested). Signed model: ``λ_min(G_S)``, ``λ_max(G_S)`` (exact on the dense
+            path; Ritz values, inside them, on the Lanczos path).
             Non-negative model: the extremes over ``z ≥ 0`` only (the non-negative orthant of
             ``S``), the best that a projected ascent found (:func:`orthant_extremes`): never
             beyond the orthant's true extremes, so still a valid lower bound on δ.
+        eig_residual: on the Lanczos path, of the larger Lanczos residual of each support's two
+            extreme Ritz pairs (an eigenvalue lies within it; see
+            :mod:`jaxcs.analysis.masked_spectrum`), else ``None``.
         status: ``int32`` :class:`~jaxcs.Status` code: ``NONFINITE`` when the operator has a
             non-finite entry or any sample of any quantity (``extra`` included) was non-finite
             (each counted in its ``Statistics.nonfinite``), else ``COMPLETED``.
@@ -114,13 +122,22 @@ class RIPEstimate(Pytree):
     num_samples: jax.Array
     samples: dict | None
     extra: dict | None
+    eig_residual: Statistics | None = None
+    eigen_method: str | None = static_field(default=None)
 
     @classmethod
     def of(
-        cls, stats: dict, operator_finite, num_samples, samples, extra: bool = False
+        cls,
+        stats: dict,
+        operator_finite,
+        num_samples,
+        samples,
+        extra: bool = False,
+        eigen_method: str | None = None,
     ) -> RIPEstimate:
         """From the Monte Carlo statistics by name (the names of :data:`QUANTITIES` and, when
-        ``extra``, those of the additional quantities) and whether the operator is finite."""
+        ``extra``, those of the additional quantities), whether the operator is finite and the
+        eigenvalue path taken (``"dense"``, ``"lanczos"`` or ``None``)."""
         nonfinite = sum(jnp.sum(s.nonfinite) for s in stats.values())
         status = jnp.where(
             jnp.asarray(operator_finite) & (nonfinite == 0), Status.COMPLETED, Status.NONFINITE
@@ -136,6 +153,8 @@ class RIPEstimate(Pytree):
             jnp.asarray(num_samples, jnp.int32),
             samples,
             others if extra else None,
+            stats.get("eig_residual"),
+            eigen_method,
         )
 
     @property
@@ -166,7 +185,18 @@ class RIPEstimate(Pytree):
             out["extra"] = {name: self._summarize(name, s) for name, s in self.extra.items()}
         out["delta_lower_bound"] = float(self.delta_lower_bound)
         out["delta_lower_bound_random_z"] = float(self.delta_lower_bound_random_z)
+        out["delta_kind"] = self.delta_kind
+        out["eigen_method"] = self.eigen_method
         return out
+
+    @property
+    def delta_kind(self) -> str:
+        """What :attr:`delta_lower_bound` is made of: ``"support extremes (dense)"`` (exact
+        per-support extremes), ``"support extremes (lanczos)"`` (Ritz values) or
+        ``"random codes"`` (the much weaker bound from the sampled codes' ratios alone)."""
+        if self.eig_min is None:
+            return "random codes"
+        return f"support extremes ({self.eigen_method or 'dense'})"
 
     def _summarize(self, name: str, stats: Statistics) -> dict:
         if self.samples is not None and name in self.samples:
@@ -191,6 +221,27 @@ def _auto_chunk(op, model, use_gram: bool, use_conv: bool) -> int:
     return int(max(1, min(MAX_CHUNK, CHUNK_BUDGET // per_sample)))
 
 
+def sample_cost(op, capacity: int, method: str, eigen_method, lanczos_steps: int) -> int:
+    """Estimated multiply-adds per sampled code of :func:`estimate_model_rip`."""
+    conv = 2 * op.mv_cost()
+    cost = op.restricted_gram_cost(capacity) if method == "gram" else conv
+    if eigen_method == "dense":
+        cost += op.restricted_gram_cost(capacity) + EIGH_COST_FACTOR * capacity**3
+    elif eigen_method == "lanczos":
+        cost += lanczos_steps * (conv + 4 * lanczos_steps * capacity)
+    return cost
+
+
+def choose_eigen_method(op, capacity: int, lanczos_steps: int) -> str:
+    """``"dense"`` or ``"lanczos"``, whichever costs fewer estimated multiply-adds per support
+    (the dense path only up to ``MAX_EXACT_EIGEN_K`` slots)."""
+    if capacity > MAX_EXACT_EIGEN_K:
+        return "lanczos"
+    dense = op.restricted_gram_cost(capacity) + EIGH_COST_FACTOR * capacity**3
+    lanczos = lanczos_steps * (2 * op.mv_cost() + 4 * lanczos_steps * capacity)
+    return "dense" if dense <= lanczos else "lanczos"
+
+
 def estimate_model_rip(
     key: jax.Array,
     op,
@@ -199,13 +250,15 @@ def estimate_model_rip(
     *,
     method: str = "auto",
     eigenvalues: bool = True,
+    eigen_method: str = "auto",
+    lanczos_steps: int = DEFAULT_STEPS,
     full_ratio: bool = False,
     chunk_size: int | None = None,
     distribution: str = "uniform",
     histogram_range: tuple[float, float] = DEFAULT_RANGE,
     bins: int = DEFAULT_BINS,
     keep_samples: bool = False,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> RIPEstimate:
     """Estimate the model-RIP of ``Φ = Wᵀ`` on random model-sparse codes (model.md §6, eq. 1).
 
@@ -233,21 +286,30 @@ def estimate_model_rip(
             correlation table), ``"conv"`` (two convolutions per code) or ``"auto"`` (``"gram"``
             while the model's capacity ``k ≤ 256``).
         eigenvalues: also compute the extreme quotients ``eig_min``, ``eig_max`` of each
-            ``G_S`` (needs capacity ≤ 1024).
+            ``G_S``.
+        eigen_method: how: ``"dense"`` (gather ``G_S``, then ``eigvalsh``: exact, ``O(k³)``
+            per support; capacity ≤ 1024), ``"lanczos"`` (``lanczos_steps`` steps of two
+            convolutions on the masked operator, no dense ``G_S``:
+            :func:`~jaxcs.analysis.masked_spectrum.masked_extremes`) or ``"auto"`` (the cheaper
+            by estimated multiply-adds; the result's ``eigen_method`` says which ran).
+        lanczos_steps: Lanczos steps per support on that path.
         full_ratio: also compute the unrestricted ``‖WWᵀz‖/‖z‖`` (two convolutions per code).
         chunk_size: codes per chunk (default: from a 32 MiB budget for temporaries).
         distribution: non-zero values, ``"uniform"`` (U[−1, 1], the paper), ``"normal"`` or
             ``"rademacher"``.
         histogram_range, bins: the fixed histogram of every quantity.
         keep_samples: also return every sample (memory grows with ``num_samples``).
-        progress: show a tqdm progress bar (needs the ``progress`` extra; not under ``vmap``).
+        progress: show a tqdm progress bar (needs the ``progress`` extra; not under ``vmap``);
+            ``None``: when the estimated work exceeds ``AUTO_PROGRESS_COST`` multiply-adds
+            (outside ``jit``/``vmap`` only).
 
     Returns:
         A :class:`RIPEstimate`.
 
     Raises:
         ValueError: ``num_samples`` not positive, ``k`` out of range (or 0) for the operator's
-            code shape, an unknown ``method``, or eigenvalues asked for too large a ``k``.
+            code shape, an unknown ``method`` or ``eigen_method``, or the dense eigenvalue path
+            asked for a capacity beyond 1024.
     """
     check_operator(op)
     if not isinstance(model, RegionModel):
@@ -262,11 +324,18 @@ def estimate_model_rip(
     capacity = model.num_slots(code_shape)
     if method == "auto":
         method = "gram" if capacity <= 256 else "conv"
-    if eigenvalues and capacity > MAX_EXACT_EIGEN_K:
+    if eigen_method not in EIGEN_METHODS:
+        raise ValueError(f"eigen_method must be one of {EIGEN_METHODS}; got {eigen_method!r}")
+    lanczos_steps = positive_int(lanczos_steps, "lanczos_steps")
+    if eigenvalues and eigen_method == "dense" and capacity > MAX_EXACT_EIGEN_K:
         raise ValueError(
-            f"eigenvalues=True needs the model's capacity (k slots) <= {MAX_EXACT_EIGEN_K}; "
-            f"got {capacity}: pass eigenvalues=False"
+            f"eigen_method='dense' needs the model's capacity (k slots) <= {MAX_EXACT_EIGEN_K}; "
+            f"got {capacity}: use eigen_method='lanczos' (or 'auto')"
         )
+    if eigen_method == "auto":
+        eigen_method = choose_eigen_method(op, capacity, lanczos_steps)
+    if not eigenvalues:
+        eigen_method = None
     try:
         lo, hi = (float(r) for r in histogram_range)
     except (TypeError, ValueError):
@@ -278,8 +347,8 @@ def estimate_model_rip(
             f"histogram_range must be (lo, hi) with hi > lo and bins >= 1; got "
             f"{histogram_range}, bins={bins}"
         )
-    use_gram = method == "gram" or eigenvalues
-    use_conv = method == "conv" or full_ratio
+    use_gram = method == "gram" or eigen_method == "dense"
+    use_conv = method == "conv" or full_ratio or eigen_method == "lanczos"
     if chunk_size is None:
         chunk_size = min(
             _auto_chunk(op, model, use_gram, use_conv),
@@ -290,6 +359,8 @@ def estimate_model_rip(
     config = dict(
         method=method,
         eigenvalues=bool(eigenvalues),
+        eigen_method=eigen_method or "dense",
+        lanczos_steps=lanczos_steps,
         full_ratio=bool(full_ratio),
         chunk_size=int(chunk_size),
         distribution=distribution,
@@ -298,6 +369,10 @@ def estimate_model_rip(
         # a count, so that num_samples stays traced (one compilation for any num_samples)
         keep_samples=num_samples if keep_samples else False,
     )
+    if progress is None:
+        cost = num_samples * sample_cost(op, capacity, method, eigen_method, lanczos_steps)
+        traced = any(is_traced(leaf) for leaf in jax.tree.leaves(op))
+        progress = cost > AUTO_PROGRESS_COST and not traced
     with progress_bar(num_samples, "model-RIP", enabled=bool(progress)) as bar_id:
         return _estimate(key, op, model, num_samples, progress_id=bar_id or None, **config)
 
@@ -318,6 +393,8 @@ def sample_model_rip(
     keep_samples: bool | int,
     extra: Callable[[SparseCode], dict[str, jax.Array]] | None = None,
     progress_id=None,
+    eigen_method: str = "dense",
+    lanczos_steps: int = DEFAULT_STEPS,
 ) -> RIPEstimate:
     """The model-RIP Monte Carlo kernel behind :func:`estimate_model_rip`, without any checks.
 
@@ -349,6 +426,9 @@ def sample_model_rip(
         method: ``"gram"`` (ratios from the restricted Gram, ``O(k²)`` per code) or
             ``"conv"`` (two convolutions per code).
         eigenvalues: also compute ``eig_min``, ``eig_max`` per support.
+        eigen_method: ``"dense"`` (``G_S`` and ``eigvalsh``, or the orthant ascent of a
+            non-negative model) or ``"lanczos"`` (:func:`masked_extremes`, ``lanczos_steps``
+            steps; adds ``eig_residual``).
         full_ratio: also compute the unrestricted ``‖WWᵀz‖/‖z‖``.
         chunk_size: codes per chunk ``B`` (memory is ``O(B)``; the codes drawn depend on it).
         distribution: ``"uniform"``, ``"normal"`` or ``"rademacher"`` non-zero values.
@@ -376,7 +456,9 @@ def sample_model_rip(
     """
     code_shape = tuple(op.out_shape)
     keep = _kept_count(keep_samples, num_samples)
-    table = op.gram_table() if (method == "gram" or eigenvalues) else None
+    lanczos = eigenvalues and eigen_method == "lanczos"
+    dense_eigen = eigenvalues and not lanczos
+    table = op.gram_table() if (method == "gram" or dense_eigen) else None
 
     def chunk_fn(chunk_key):
         code = model.sample_sparse(
@@ -386,11 +468,16 @@ def sample_model_rip(
             op,
             code,
             method=method,
-            eigenvalues=eigenvalues,
+            eigenvalues=dense_eigen,
             full_ratio=full_ratio,
             table=table,
             nonnegative=model.nonnegative,
         )
+        if lanczos:
+            found = masked_extremes(op, code, steps=lanczos_steps, nonnegative=model.nonnegative)
+            out |= {"eig_min": found.eig_min, "eig_max": found.eig_max}
+            if not model.nonnegative:  # the orthant ascent makes no accuracy statement
+                out["eig_residual"] = jnp.maximum(found.residual_min, found.residual_max)
         if extra is not None:
             out |= _check_extra(extra(code), chunk_size)
         return out
@@ -405,7 +492,14 @@ def sample_model_rip(
         keep_samples=keep,
         progress_id=progress_id,
     )
-    return RIPEstimate.of(stats, op.is_finite(), num_samples, kept, extra=extra is not None)
+    return RIPEstimate.of(
+        stats,
+        op.is_finite(),
+        num_samples,
+        kept,
+        extra=extra is not None,
+        eigen_method=("lanczos" if lanczos else "dense") if eigenvalues else None,
+    )
 
 
 _estimate = jax.jit(
@@ -420,6 +514,8 @@ _estimate = jax.jit(
         "bins",
         "keep_samples",
         "extra",
+        "eigen_method",
+        "lanczos_steps",
     ),
 )
 

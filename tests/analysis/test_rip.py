@@ -451,7 +451,11 @@ BAD_ARGUMENTS = [
     pytest.param(dict(histogram_range=(1.0, 1.0)), "histogram_range", id="range-empty"),
     pytest.param(dict(histogram_range=(0.0, float("nan"))), "histogram_range", id="range-nan"),
     pytest.param(dict(bins=0), "bins", id="bins-zero"),
-    pytest.param(dict(model=TopKModel(2000)), "eigenvalues", id="eigen-capacity"),
+    pytest.param(
+        dict(model=TopKModel(2000), eigen_method="dense"), "eigen_method", id="eigen-capacity"
+    ),
+    pytest.param(dict(eigen_method="eig"), "eigen_method", id="eigen-method"),
+    pytest.param(dict(lanczos_steps=0), "lanczos_steps", id="lanczos-steps"),
     pytest.param(dict(histogram_range=(0.0, 1.0, 2.0)), "histogram_range", id="range-three"),
     pytest.param(dict(chunk_size="a"), "chunk_size", id="chunk-string"),
 ]
