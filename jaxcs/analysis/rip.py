@@ -34,6 +34,7 @@ import numpy as np
 
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import concrete_int, is_traced, positive_int
+from jaxcs.analysis.masked_spectrum import DEFAULT_STEPS, masked_extremes
 from jaxcs.analysis.montecarlo import (
     DEFAULT_BINS,
     DEFAULT_RANGE,
@@ -42,7 +43,6 @@ from jaxcs.analysis.montecarlo import (
     progress_bar,
     summarize_samples,
 )
-from jaxcs.analysis.masked_spectrum import DEFAULT_STEPS, masked_extremes
 from jaxcs.models import RegionModel, SparseCode
 from jaxcs.operators import check_operator, restricted_gram, restricted_gram_pairs
 from jaxcs.solvers import Status
