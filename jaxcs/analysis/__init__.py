@@ -1,7 +1,10 @@
 """Analysis of operators and codes (model.md §6, §9, §10): Monte Carlo statistics, the model-RIP
-estimate, coherence and reconstruction errors."""
+estimate and its bracket (exact, searched, certified, Lanczos), coherence and reconstruction
+errors."""
 
 from jaxcs.analysis.coherence import coherence as coherence
+from jaxcs.analysis.masked_spectrum import MaskedExtremes as MaskedExtremes
+from jaxcs.analysis.masked_spectrum import masked_extremes as masked_extremes
 from jaxcs.analysis.montecarlo import DEFAULT_BINS as DEFAULT_BINS
 from jaxcs.analysis.montecarlo import DEFAULT_RANGE as DEFAULT_RANGE
 from jaxcs.analysis.montecarlo import Statistics as Statistics
@@ -19,6 +22,15 @@ from jaxcs.analysis.rip import estimate_model_rip as estimate_model_rip
 from jaxcs.analysis.rip import orthant_extremes as orthant_extremes
 from jaxcs.analysis.rip import sample_model_rip as sample_model_rip
 from jaxcs.analysis.rip import theorem_3_3_bound as theorem_3_3_bound
+from jaxcs.analysis.rip_bracket import RIPBracket as RIPBracket
+from jaxcs.analysis.rip_bracket import model_rip_bracket as model_rip_bracket
+from jaxcs.analysis.rip_exact import ExactRIP as ExactRIP
+from jaxcs.analysis.rip_exact import ExtremeSupports as ExtremeSupports
+from jaxcs.analysis.rip_exact import exact_model_rip as exact_model_rip
+from jaxcs.analysis.rip_search import RIPSearch as RIPSearch
+from jaxcs.analysis.rip_search import search_model_rip as search_model_rip
+from jaxcs.analysis.rip_upper import RIPUpperBound as RIPUpperBound
+from jaxcs.analysis.rip_upper import model_rip_upper_bound as model_rip_upper_bound
 from jaxcs.analysis.transition import TransitionFit as TransitionFit
 from jaxcs.analysis.transition import fit_transition as fit_transition
 from jaxcs.analysis.transition import fit_transitions as fit_transitions

@@ -25,7 +25,12 @@ from jaxcs._validate import concrete_int, positive_int
 from jaxcs.analysis.montecarlo import _tick, progress_bar
 from jaxcs.analysis.support_spectrum import support_extremes
 from jaxcs.models import RegionModel
-from jaxcs.models.enumeration import count_supports, iter_supports, support_sizes
+from jaxcs.models.enumeration import (
+    count_supports,
+    iter_supports,
+    log_count_lower_bound,
+    support_sizes,
+)
 from jaxcs.operators import check_operator
 from jaxcs.solvers import Status
 
@@ -184,12 +189,19 @@ def exact_model_rip(
     max_supports = positive_int(max_supports, "max_supports")
     worst = positive_int(worst, "worst")
     sizes = support_sizes(model, code_shape, all_sizes=model.nonnegative)
+    log_lower = max(log_count_lower_bound(model, code_shape, size) for size in sizes)
+    if log_lower > math.log(max_supports):
+        raise ValueError(
+            f"exact_model_rip would enumerate about 10^{log_lower / math.log(10):.1f} or more "
+            f"supports of {type(model).__name__}(k={k}) on codes of shape {code_shape}, more "
+            f"than max_supports={max_supports:,}: bracket delta with jaxcs.model_rip_bracket"
+        )
     counts = {size: count_supports(model, code_shape, size) for size in sizes}
     total = sum(counts.values())
     if total > max_supports:
         raise ValueError(
             f"exact_model_rip would enumerate {total:,} supports of {type(model).__name__}"
-            f"(k={k}) on codes of shape {code_shape}, more than max_supports={max_supports:,}: "
+            f" (k={k}) on codes of shape {code_shape}, more than max_supports={max_supports:,}: "
             "raise max_supports, or bracket delta with jaxcs.model_rip_bracket"
         )
     slots = max(sizes)

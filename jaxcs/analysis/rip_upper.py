@@ -33,7 +33,7 @@ import numpy as np
 from jaxcs._pytree import Pytree, static_field
 from jaxcs.analysis.rip_exact import check_rip_model
 from jaxcs.models.enumeration import model_regions
-from jaxcs.operators import ConvOperator, restricted_gram
+from jaxcs.operators import ConvOperator, CorrelationTable, restricted_gram
 
 DENSE_ROWS_MAX = 8192
 
@@ -184,7 +184,7 @@ def model_rip_upper_bound(op, model, k: int | None = None) -> RIPUpperBound:
     code_shape, model_k = check_rip_model(op, model)
     k = model_k if k is None else min(int(k), model.num_regions(code_shape))
     table = op.gram_table() if isinstance(op, ConvOperator) else None
-    if table is not None and hasattr(table, "radius"):
+    if isinstance(table, CorrelationTable) and op.padding != "same":
         upper, lower = _table_bound(op, model, code_shape, k)
         method = "babel-table"
     else:

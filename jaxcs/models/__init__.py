@@ -1,6 +1,8 @@
 """Structured sparsity models (model.md §4–5): regions, the block / pooling / top-k models, codes
 in index form, the ray projection, and max pooling with switches."""
 
+from jaxcs.models.enumeration import count_supports as count_supports
+from jaxcs.models.enumeration import iter_supports as iter_supports
 from jaxcs.models.pooling import block_sparsify as block_sparsify
 from jaxcs.models.pooling import fixed_switches as fixed_switches
 from jaxcs.models.pooling import keep_largest as keep_largest

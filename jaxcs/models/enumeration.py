@@ -45,6 +45,22 @@ def support_sizes(model: RegionModel, code_shape: Sequence[int], *, all_sizes: b
     return range(1, k + 1) if all_sizes else range(k, k + 1)
 
 
+def log_count_lower_bound(model: RegionModel, code_shape: Sequence[int], size: int) -> float:
+    """A lower bound on ``log count_supports(...)``, cheap at any size: with ``R`` regions of
+    which ``F`` have the most cells ``c``, ``e_s ≥ C(R, s)`` and ``e_s ≥ C(F, s') · c^{s'}``,
+    ``s' = min(s, F)``."""
+    _, inside = model_regions(model, code_shape)
+    counts = inside.sum(axis=1)
+    regions, c = len(counts), int(counts.max())
+    full = int(np.sum(counts == c))
+
+    def log_comb(n, r):
+        return math.lgamma(n + 1) - math.lgamma(r + 1) - math.lgamma(n - r + 1)
+
+    part = min(size, full)
+    return max(log_comb(regions, size), log_comb(full, part) + part * math.log(c))
+
+
 def count_supports(model: RegionModel, code_shape: Sequence[int], size: int) -> int:
     """Number of supports of exactly ``size`` non-zeros: ``e_size(c_1, …, c_R)`` (exact)."""
     _, inside = model_regions(model, code_shape)
