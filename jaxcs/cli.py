@@ -57,6 +57,13 @@ def _fig2(args: argparse.Namespace) -> int:
         f"delta_k lower bound (exact eigenvalues of sampled supports): "
         f"{result['delta_lower_bound']:.3f}"
     )
+    bracket = result["delta_bracket"]
+    print(
+        f"delta_k bracket: [{bracket['lower']:.3f}, {bracket['upper']:.3f}] (sampled "
+        f"{bracket['sampled']:.3f}, adversarial search {bracket['search']:.3f} at "
+        f"{bracket['search_evaluations']} Gram evaluations; certified upper bound "
+        f"{bracket['upper']:.3f}{', vacuous (>= 1)' if bracket['upper_vacuous'] else ''})"
+    )
     if not args.no_plot:
         try:
             from jaxcs.plot import plot_fig2
