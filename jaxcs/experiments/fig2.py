@@ -38,9 +38,9 @@ from jaxcs.analysis import (
     DEFAULT_RANGE,
     delta_lower_bound_from,
     iht_codes,
+    model_rip_upper_bound,
     one_step_reconstruction,
     progress_bar,
-    model_rip_upper_bound,
     relative_error,
     sample_model_rip,
     search_model_rip,
@@ -178,6 +178,7 @@ def run_fig2(
     rounds = math.ceil(setup.num_samples / setup.checkpoint_every)
     samples: dict[str, list[np.ndarray]] = {}
     result: dict = {}
+    bracket = delta_bracket(op, setup)
     with progress_bar(setup.num_samples, "Fig. 2", enabled=progress) as bar_id:
         for r in range(rounds):
             n = min(setup.checkpoint_every, setup.num_samples - r * setup.checkpoint_every)
@@ -186,28 +187,27 @@ def run_fig2(
             for name, values in estimate.samples.items():
                 samples.setdefault(name, []).append(np.asarray(values))
             result = _summarize(setup, samples, completed=r * setup.checkpoint_every + n)
+            result["delta_bracket"] = bracket | {
+                "sampled": result["delta_lower_bound"],
+                "lower": max(result["delta_lower_bound"], bracket["search"]),
+            }
             if on_round is not None:
                 on_round(result)
-    result["delta_bracket"] = delta_bracket(op, setup, result["delta_lower_bound"])
-    if on_round is not None:
-        on_round(result)
     return result
 
 
-def delta_bracket(op: ConvOperator, setup: Fig2Setup, sampled: float) -> dict:
-    """``{"sampled", "search", "upper", ...}``: δ_k of the setup bracketed (module docstring);
-    the search spends as many Gram evaluations as the run sampled supports."""
+def delta_bracket(op: ConvOperator, setup: Fig2Setup) -> dict:
+    """The search and upper ends of the bracket of δ_k (module docstring): the search spends as
+    many Gram evaluations as the run samples supports."""
     model = BlockModel(setup.k)
     search = search_model_rip(jr.fold_in(jr.key(setup.seed), 2), op, model, setup.num_samples)
     upper = model_rip_upper_bound(op, model)
     return {
-        "sampled": sampled,
         "search": float(search.delta),
+        "search_evaluations": int(search.evaluations[-1]),
         "upper": upper.delta,
         "upper_method": upper.method,
         "upper_vacuous": upper.vacuous,
-        "search_evaluations": int(search.evaluations[-1]),
-        "lower": max(sampled, float(search.delta)),
     }
 
 
