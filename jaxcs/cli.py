@@ -1,4 +1,5 @@
-"""``jaxcs`` console entry point: ``jaxcs fig2``, ``jaxcs sweep``, ``jaxcs plot``, ``jaxcs bench``.
+"""``jaxcs`` console entry point: ``jaxcs fig2``, ``jaxcs fig3``, ``jaxcs sweep``, ``jaxcs plot``,
+``jaxcs bench``.
 
 Arguments are parsed before JAX is imported (``--help`` and argument errors are immediate).
 """
@@ -74,6 +75,65 @@ def _fig2(args: argparse.Namespace) -> int:
             print(f"histograms: {png}")
         except ImportError:
             print("histograms: skipped (install the 'plot' extra: pip install 'jaxcs[plot]')")
+    return 0
+
+
+def _fig3(args: argparse.Namespace) -> int:
+    from jaxcs.experiments import Fig3Setup, run_fig3
+    from jaxcs.io import environment, load_kernel, write_json
+
+    started = time.perf_counter()
+    changes = {
+        name: getattr(args, name)
+        for name in ("num_samples", "eigen_supports", "lanczos_steps", "seed")
+        if getattr(args, name) is not None
+    }
+    kernel, filters_name = None, "gaussian"
+    try:
+        if args.filters is not None:
+            kernel = load_kernel(args.filters)
+            filters_name = str(args.filters)
+            if kernel.ndim == 4:  # the layer's sizes come from the kernel
+                changes |= dict(
+                    filter_size=kernel.shape[0],
+                    in_channels=kernel.shape[2],
+                    out_channels=kernel.shape[3],
+                )
+        setup = Fig3Setup.quick(**changes) if args.quick else Fig3Setup(**changes)
+        out = Path(args.output)
+        out.mkdir(parents=True, exist_ok=True)
+        json_path = out / "fig3.json"
+        if json_path.exists() and not args.overwrite:
+            raise ValueError(f"{json_path} exists: pass --overwrite to replace it")
+    except (OSError, ValueError) as err:
+        print(f"jaxcs fig3: {err}", file=sys.stderr)
+        return 2
+    env = environment()
+
+    def save(result: dict) -> None:
+        write_json(json_path, dict(result, environment=env, seconds=time.perf_counter() - started))
+
+    result = run_fig3(
+        setup, kernel=kernel, filters_name=filters_name, progress=not args.no_progress,
+        on_stage=save,
+    )  # fmt: skip
+    elapsed = time.perf_counter() - started
+    ratio, bracket = result["ratio_wt"], result["delta_bracket"]
+    print(f"Fig. 3 layer (k = {setup.k}, {elapsed:.1f} s): {json_path}")
+    print(
+        f"‖Wᵀz‖/‖z‖ over {ratio['count']} codes: mean {ratio['mean']:.4f}, std "
+        f"{ratio['std']:.4f}, range [{ratio['min']:.4f}, {ratio['max']:.4f}]"
+    )
+    upper = "none" if bracket["upper"] is None else f"{bracket['upper']:.3f}"
+    how = bracket["upper_method"].split(" (")[0] + (", vacuous" if bracket["upper_vacuous"] else "")
+    print(f"delta_k bracket: [{bracket['lower']:.3f} ({bracket['lower_method']}), {upper} ({how})]")
+    if not args.no_plot:
+        try:
+            from jaxcs.plot import plot_fig3
+
+            print(f"figure: {plot_fig3(result, out / 'fig3.png')}")
+        except ImportError:
+            print("figure: skipped (install the 'plot' extra: pip install 'jaxcs[plot]')")
     return 0
 
 
@@ -187,6 +247,32 @@ def build_parser() -> argparse.ArgumentParser:
     fig2.add_argument("--no-plot", action="store_true")
     fig2.add_argument("--no-progress", action="store_true")
     fig2.set_defaults(run=_fig2)
+
+    fig3 = sub.add_parser(
+        "fig3",
+        help="the paper's Fig. 3 layer: model-RIP ratios, Lanczos eigenvalues, the delta bracket",
+        description="The model-RIP of a VGG-16 conv(5,2)-sized layer (3x3, 512 -> 512, 15x15 "
+        "maps, 2x2 pooling, 23.9 %% non-zeros): ratio histogram, extreme eigenvalues of sampled "
+        "supports by Lanczos, and the bracket of delta_k. Minutes on 2 CPU cores at full size.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    fig3.add_argument("--output", default="results", help="directory for fig3.json/fig3.png")
+    fig3.add_argument(
+        "--filters",
+        default=None,
+        help="a kernel (f, f, M, K): .npy, .npz or Flax .msgpack (default: Gaussian filters)",
+    )
+    fig3.add_argument("--quick", action="store_true", help="CI sizes (16 channels, 8x8 maps)")
+    fig3.add_argument("--num-samples", type=int, default=None, help="codes (default 1000)")
+    fig3.add_argument(
+        "--eigen-supports", type=int, default=None, help="supports for Lanczos (default 16)"
+    )
+    fig3.add_argument("--lanczos-steps", type=int, default=None, help="(default 24)")
+    fig3.add_argument("--seed", type=int, default=None, help="(default 0)")
+    fig3.add_argument("--overwrite", action="store_true", help="replace an existing fig3.json")
+    fig3.add_argument("--no-plot", action="store_true")
+    fig3.add_argument("--no-progress", action="store_true")
+    fig3.set_defaults(run=_fig3)
 
     sweep = sub.add_parser(
         "sweep",

@@ -47,3 +47,53 @@ def write_json(path: str | Path, data: dict) -> Path:
     tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False))
     tmp.replace(path)
     return path
+
+
+def load_kernel(path: str | Path) -> np.ndarray:
+    """A convolution kernel ``(*filter_spatial, M, K)`` from a file a user brings.
+
+    ``.npy``: the array itself. ``.npz``: its array named ``kernel``, else its only array.
+    ``.msgpack``: Flax variables or params saved with ``flax.serialization.to_bytes`` (or
+    ``msgpack_serialize``), holding exactly one ``kernel`` (pass a one-layer tree). Pickled
+    objects are never loaded.
+
+    Raises:
+        ValueError: an unknown suffix, or no (or several) kernels in the file.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return np.load(path, allow_pickle=False)
+    if suffix == ".npz":
+        with np.load(path, allow_pickle=False) as archive:
+            names = list(archive.files)
+            if "kernel" in names:
+                return archive["kernel"]
+            if len(names) == 1:
+                return archive[names[0]]
+        raise ValueError(
+            f"{path}: an .npz kernel file must hold an array named 'kernel' or a single array; "
+            f"got {names}"
+        )
+    if suffix == ".msgpack":
+        from flax.serialization import msgpack_restore
+
+        tree = msgpack_restore(path.read_bytes())
+        kernels = _kernels(tree)
+        if len(kernels) != 1:
+            raise ValueError(
+                f"{path}: expected Flax variables holding exactly one 'kernel'; found "
+                f"{len(kernels)} (save the one layer's params)"
+            )
+        return np.asarray(kernels[0])
+    raise ValueError(f"{path}: kernel files are .npy, .npz or .msgpack (Flax); got {suffix!r}")
+
+
+def _kernels(tree) -> list:
+    if isinstance(tree, dict):
+        found = [tree["kernel"]] if "kernel" in tree else []
+        for name, value in tree.items():
+            if name != "kernel":
+                found += _kernels(value)
+        return found
+    return []

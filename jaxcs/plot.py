@@ -56,6 +56,78 @@ def plot_fig2(result: dict, path: str | Path) -> Path:
     return path
 
 
+def plot_fig3(result: dict, path: str | Path) -> Path:
+    """Write Fig. 3 from :func:`jaxcs.experiments.fig3.run_fig3`'s result to ``path`` (PNG):
+    the histogram of ``‖Wᵀz‖/‖z‖``, each Lanczos support's extreme eigenvalues (with their
+    residuals) and the δ bracket. Raises ``ImportError`` without matplotlib."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    setup, ratio = result["setup"], result["ratio_wt"]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), constrained_layout=True)
+    ax = axes[0]
+    edges, counts = (
+        np.asarray(ratio["histogram"]["edges"]),
+        np.asarray(ratio["histogram"]["counts"]),
+    )
+    ax.stairs(counts / max(counts.sum(), 1), edges, fill=True, alpha=0.8)
+    ax.axvline(ratio["mean"], color="k", lw=1, ls="--", label=f"mean {ratio['mean']:.3f}")
+    ax.axvline(1.0, color="C3", lw=1, label="1")
+    spread = max(4 * ratio["std"], 0.05)
+    ax.set_xlim(ratio["mean"] - spread, ratio["mean"] + spread)
+    ax.set_xlabel("‖Wᵀz‖ / ‖z‖")
+    ax.set_ylabel("fraction of codes")
+    ax.set_title(f"(a) {ratio['count']} codes, std {ratio['std']:.3f}", fontsize=10)
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    supports = result.get("supports", [])
+    if supports:
+        index = np.arange(len(supports))
+        for name, color in (("min", "C0"), ("max", "C1")):
+            values = np.array([s[f"eig_{name}"] for s in supports])
+            errors = np.array([s[f"residual_{name}"] for s in supports])
+            ax.errorbar(index, values, yerr=errors, fmt="o", ms=3, color=color, label=f"λ_{name}")
+        ax.axhline(1.0, color="k", lw=0.8)
+        ax.legend(fontsize=8)
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set_xlabel("support")
+    ax.set_ylabel("eigenvalue of G_S (Lanczos ± residual)")
+    ax.set_title(f"(b) extreme eigenvalues, {setup['lanczos_steps']} Lanczos steps", fontsize=10)
+    ax = axes[2]
+    bracket = result.get("delta_bracket")
+    if bracket:
+        upper = bracket["upper"]
+        shown = upper if upper is not None and np.isfinite(upper) else 1.0
+        ax.barh([0], [shown - bracket["lower"]], left=[bracket["lower"]], color="C2", alpha=0.5)
+        marks = (("lanczos", "Lanczos", "C0"), ("random_codes", "random codes", "C1"))
+        for name, label, color in marks:
+            if bracket.get(name) is not None and np.isfinite(bracket[name]):
+                ax.plot(
+                    [bracket[name]], [0], "o", color=color, label=f"{label} {bracket[name]:.3f}"
+                )
+        upper_text = "none" if upper is None else f"{upper:.3f}"
+        if bracket["upper_vacuous"]:
+            upper_text += " (vacuous)"
+        ax.set_title(f"(c) δ_k ∈ [{bracket['lower']:.3f}, {upper_text}]", fontsize=10)
+        ax.legend(fontsize=8, loc="lower right")
+    ax.set_yticks([])
+    ax.set_xlabel("δ_k")
+    fig.suptitle(
+        f"Fig. 3 layer: {setup['filter_size']}×{setup['filter_size']}, M = {setup['in_channels']}"
+        f", K = {setup['out_channels']}, {setup['map_size']}×{setup['map_size']} maps, "
+        f"{setup['pool_size']}×{setup['pool_size']} pooling, k = {setup['k']} "
+        f"({100 * setup['nonzero_fraction']:.1f} % non-zeros), {setup['filters']} filters",
+        fontsize=10,
+    )
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 # --------------------------------------------------------------------------- sweep figures
 # Sweep tables are column tables: a mapping of column name to a 1-D array (a dict of NumPy
 # arrays as :func:`read_table` returns, or a pandas DataFrame). Each figure is written as PNG

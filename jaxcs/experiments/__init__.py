@@ -3,3 +3,5 @@
 from jaxcs.experiments.fig2 import MAIN_QUANTITIES as MAIN_QUANTITIES
 from jaxcs.experiments.fig2 import Fig2Setup as Fig2Setup
 from jaxcs.experiments.fig2 import run_fig2 as run_fig2
+from jaxcs.experiments.fig3 import Fig3Setup as Fig3Setup
+from jaxcs.experiments.fig3 import run_fig3 as run_fig3

@@ -1,0 +1,225 @@
+"""The paper's Fig. 3 layer: the model-RIP of a VGG-16 conv(5,2)-sized layer, bracketed.
+
+Setup (model.md §10): 3 × 3 filters, ``M = K = 512``, normalised; 15 × 15 maps (``"same"``
+padding, so codes are ``15 × 15 × 512``); 2 × 2 pooling regions; codes of the pooling model with
+23.9 % non-zeros (conv(5,1)'s sparsity: ``k = 27 532`` of the 32 768 regions), Uniform[−1, 1]
+values. Random Gaussian filters by default, or a user's kernel (:func:`jaxcs.io.load_kernel`).
+Reported:
+
+- the histogram of ``‖Wᵀz‖/‖z‖`` over ``num_samples`` codes (the paper's Fig. 3);
+- for ``eigen_supports`` of those supports, the extreme eigenvalues of ``G_S`` by Lanczos on the
+  masked operator (no dense ``G_S``: ``k`` is 27 532) with their residuals;
+- the δ bracket: the lower end from both, the certified upper end where one exists (the Babel
+  bound, which at this ``k`` is vacuous and says so).
+
+Results come back in stages (ratios, then each chunk of eigenvalues), each handed to
+``on_stage`` so that the CLI can keep the JSON of every finished stage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import resource
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+
+from jaxcs.analysis import (
+    delta_lower_bound_from,
+    estimate_model_rip,
+    masked_extremes,
+    model_rip_upper_bound,
+    progress_bar,
+    summarize_samples,
+)
+from jaxcs.analysis.montecarlo import _tick
+from jaxcs.models import PoolingModel
+from jaxcs.operators import ConvOperator, gaussian_filters, normalize_filters
+
+EIGEN_CHUNK = 4  # supports per Lanczos call (its basis is steps × chunk × k floats)
+
+
+@dataclasses.dataclass(frozen=True)
+class Fig3Setup:
+    """The Fig. 3 setup (model.md §10); ``quick()`` is a CI-sized version."""
+
+    filter_size: int = 3
+    in_channels: int = 512
+    out_channels: int = 512
+    map_size: int = 15
+    pool_size: int = 2
+    nonzero_fraction: float = 0.239
+    num_samples: int = 1000
+    eigen_supports: int = 16
+    lanczos_steps: int = 24
+    seed: int = 0
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name == "nonzero_fraction":
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise ValueError(f"nonzero_fraction must be a number; got {value!r}")
+                continue
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{field.name} must be an int; got {value!r}")
+            low = 0 if field.name in ("seed", "eigen_supports") else 1
+            if value < low:
+                raise ValueError(f"{field.name} must be >= {low}; got {value}")
+        regions = math.ceil(self.map_size / self.pool_size) ** 2 / self.map_size**2
+        if not 0 < self.nonzero_fraction <= regions:
+            raise ValueError(
+                f"nonzero_fraction must be in (0, {regions:.4f}] (at most one non-zero per "
+                f"{self.pool_size}×{self.pool_size} region); got {self.nonzero_fraction}"
+            )
+
+    @classmethod
+    def quick(cls, **changes) -> Fig3Setup:
+        """A CI-sized version: 16 → 16 channels, 8 × 8 maps, 100 codes, 4 Lanczos supports."""
+        base = dict(in_channels=16, out_channels=16, map_size=8, num_samples=100)
+        return cls(**(base | {"eigen_supports": 4, "lanczos_steps": 16} | changes))
+
+    @property
+    def k(self) -> int:
+        """Non-zeros per code: the fraction of the code's ``map_size² · K`` entries."""
+        return max(1, round(self.nonzero_fraction * self.map_size**2 * self.out_channels))
+
+    def model(self) -> PoolingModel:
+        return PoolingModel((self.pool_size,) * 2, self.k)
+
+    def operator(self, key: jax.Array, kernel=None) -> ConvOperator:
+        """``W`` with normalised filters: Gaussian from ``key``, or ``kernel``
+        ``(f, f, M, K)``."""
+        shape = (self.filter_size, self.filter_size, self.in_channels, self.out_channels)
+        if kernel is None:
+            kernel = gaussian_filters(key, shape[:2], self.in_channels, self.out_channels)
+        kernel = jnp.asarray(kernel)
+        if kernel.shape != shape:
+            raise ValueError(
+                f"filters must have shape {shape} (filter, filter, M, K) for this setup; got "
+                f"{kernel.shape}"
+            )
+        return ConvOperator(
+            normalize_filters(kernel), (self.map_size,) * 2, stride=1, padding="same"
+        )
+
+
+def _peak_memory_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_fig3(
+    setup: Fig3Setup = Fig3Setup(),
+    *,
+    kernel=None,
+    filters_name: str = "gaussian",
+    progress: bool = False,
+    on_stage: Callable[[dict], None] | None = None,
+) -> dict:
+    """Run the Fig. 3 experiment; return a JSON-ready dict (see the module docstring).
+
+    Args:
+        setup: the experiment's parameters.
+        kernel: the filters ``(f, f, M, K)`` (``None``: Gaussian from the seed).
+        filters_name: what the filters are, for the report.
+        progress: tqdm progress bars (``progress`` extra).
+        on_stage: called with the results so far after each stage.
+
+    Returns:
+        ``{"setup", "ratio_wt": {summary, "histogram"}, "supports": [{eig_min, eig_max,
+        residual_min, residual_max}], "delta_bracket": {...}, "timings", "peak_memory_mib"}``.
+    """
+    key_op, key_codes, key_eigen = jr.split(jr.key(setup.seed), 3)
+    op = setup.operator(key_op, kernel)
+    model = setup.model()
+    result: dict = {
+        "experiment": "fig3",
+        "setup": dataclasses.asdict(setup)
+        | {"k": setup.k, "padding": "same", "filters": filters_name, "normalized": True},
+        "timings": {},
+    }
+
+    def stage(name: str, started: float):
+        result["timings"][name] = time.perf_counter() - started
+        result["peak_memory_mib"] = _peak_memory_mib()
+        if on_stage is not None:
+            on_stage(result)
+
+    started = time.perf_counter()
+    estimate = estimate_model_rip(
+        key_codes, op, model, setup.num_samples, method="conv", eigenvalues=False,
+        keep_samples=True, progress=progress,
+    )  # fmt: skip
+    ratios = np.asarray(estimate.samples["ratio_wt"], np.float64)
+    edges = np.linspace(0.0, 2.0, 201)
+    result["ratio_wt"] = summarize_samples(ratios) | {
+        "histogram": {
+            "edges": edges.tolist(),
+            "counts": np.histogram(ratios[np.isfinite(ratios)], edges)[0].tolist(),
+        }
+    }
+    result["delta_lower_bound_random_z"] = float(estimate.delta_lower_bound_random_z)
+    stage("ratios", started)
+
+    started = time.perf_counter()
+    result["supports"] = []
+    extremes = jax.jit(lambda op, code: masked_extremes(op, code, steps=setup.lanczos_steps))
+    with progress_bar(setup.eigen_supports, "Lanczos", enabled=progress) as bar_id:
+        for c in range(math.ceil(setup.eigen_supports / EIGEN_CHUNK)):
+            code = model.sample_sparse(
+                jr.fold_in(key_eigen, c), op.out_shape, (EIGEN_CHUNK,), dtype=op.dtype
+            )
+            found = extremes(op, code)
+            count = min(EIGEN_CHUNK, setup.eigen_supports - c * EIGEN_CHUNK)
+            for i in range(count):
+                result["supports"].append(
+                    {
+                        name: float(getattr(found, name)[i])
+                        for name in ("eig_min", "eig_max", "residual_min", "residual_max")
+                    }
+                )
+            if bar_id:
+                _tick(bar_id, count)
+            result["timings"]["lanczos_per_support"] = (time.perf_counter() - started) / len(
+                result["supports"]
+            )
+            stage("lanczos", started)
+
+    started = time.perf_counter()
+    result["delta_bracket"] = _bracket(op, model, result)
+    stage("upper_bound", started)
+    return result
+
+
+def _bracket(op, model, result: dict) -> dict:
+    supports = result["supports"]
+    lanczos = math.nan
+    if supports:
+        lanczos = float(
+            delta_lower_bound_from(
+                min(s["eig_min"] for s in supports), max(s["eig_max"] for s in supports)
+            )
+        )
+    random_z = result["delta_lower_bound_random_z"]
+    candidates = [v for v in (lanczos, random_z) if math.isfinite(v)]
+    lower = max(candidates) if candidates else math.nan
+    try:
+        upper = model_rip_upper_bound(op, model)
+        upper_value, method, sides = upper.delta, upper.method, upper.summary()
+    except ValueError as err:  # no certified bound at this size
+        upper_value, method, sides = None, f"none ({err})", None
+    return {
+        "lower": lower,
+        "lower_method": "lanczos" if lower == lanczos else "random codes",
+        "lanczos": lanczos,
+        "random_codes": random_z,
+        "upper": upper_value,
+        "upper_method": method,
+        "upper_vacuous": upper_value is None or not upper_value < 1,
+        "upper_sides": sides,
+    }
