@@ -23,3 +23,32 @@ def test_write_json_is_atomic(tmp_path):
     write_json(path, {"a": 2})
     assert json.loads(path.read_text()) == {"a": 2}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]  # no .tmp left
+
+
+def test_load_kernel_from_user_files(tmp_path):
+    import flax.serialization
+    import numpy as np
+    import pytest
+
+    from jaxcs.io import load_kernel
+
+    kernel = np.arange(3 * 3 * 2 * 4, dtype=np.float32).reshape(3, 3, 2, 4)
+    np.save(tmp_path / "k.npy", kernel)
+    np.savez(tmp_path / "named.npz", kernel=kernel, other=kernel[0])
+    np.savez(tmp_path / "single.npz", w=kernel)
+    np.savez(tmp_path / "two.npz", a=kernel, b=kernel)
+    variables = {"params": {"Conv_0": {"kernel": kernel, "bias": np.zeros(4, np.float32)}}}
+    (tmp_path / "layer.msgpack").write_bytes(flax.serialization.to_bytes(variables))
+    two = {"params": {"Conv_0": {"kernel": kernel}, "Conv_1": {"kernel": kernel}}}
+    (tmp_path / "two.msgpack").write_bytes(flax.serialization.to_bytes(two))
+    for name in ("k.npy", "named.npz", "single.npz", "layer.msgpack"):
+        np.testing.assert_array_equal(load_kernel(tmp_path / name), kernel)
+    with pytest.raises(ValueError, match="single array"):
+        load_kernel(tmp_path / "two.npz")
+    with pytest.raises(ValueError, match="exactly one 'kernel'"):
+        load_kernel(tmp_path / "two.msgpack")
+    with pytest.raises(ValueError, match=".npy, .npz or .msgpack"):
+        load_kernel(tmp_path / "k.txt")
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="pickle"):  # never unpickled
+        load_kernel(tmp_path / "objects.npy")

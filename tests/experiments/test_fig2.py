@@ -135,3 +135,16 @@ def test_setup_validation():
         Fig2Setup(filter_length=0)
     with pytest.raises(ValueError, match="seed"):
         Fig2Setup(seed=-1)
+
+
+def test_fig2_brackets_delta(small_run):
+    """The bracket: sampled ≤ lower (the larger of sampled and search) ≤ certified upper."""
+    result, rounds = small_run
+    bracket = result["delta_bracket"]
+    assert bracket["sampled"] == result["delta_lower_bound"]
+    assert bracket["lower"] == max(bracket["sampled"], bracket["search"])
+    assert bracket["search_evaluations"] <= SMALL["num_samples"]
+    assert bracket["lower"] <= bracket["upper"] and bracket["upper_method"] == "babel-table"
+    assert bracket["upper_vacuous"] == (bracket["upper"] >= 1)
+    # every checkpoint carries the bracket of its own samples
+    assert rounds[0]["delta_bracket"]["sampled"] == rounds[0]["delta_lower_bound"]
