@@ -76,8 +76,7 @@ def plot_fig3(result: dict, path: str | Path) -> Path:
     ax.stairs(counts / max(counts.sum(), 1), edges, fill=True, alpha=0.8)
     ax.axvline(ratio["mean"], color="k", lw=1, ls="--", label=f"mean {ratio['mean']:.3f}")
     ax.axvline(1.0, color="C3", lw=1, label="1")
-    spread = max(4 * ratio["std"], 0.05)
-    ax.set_xlim(ratio["mean"] - spread, ratio["mean"] + spread)
+    ax.set_xlim(edges[0], edges[-1])
     ax.set_xlabel("‖Wᵀz‖ / ‖z‖")
     ax.set_ylabel("fraction of codes")
     ax.set_title(f"(a) {ratio['count']} codes, std {ratio['std']:.3f}", fontsize=10)
@@ -100,8 +99,19 @@ def plot_fig3(result: dict, path: str | Path) -> Path:
     bracket = result.get("delta_bracket")
     if bracket:
         upper = bracket["upper"]
-        shown = upper if upper is not None and np.isfinite(upper) else 1.0
-        ax.barh([0], [shown - bracket["lower"]], left=[bracket["lower"]], color="C2", alpha=0.5)
+        certified = upper is not None and np.isfinite(upper)
+        right = upper if certified else 1.5 * bracket["lower"]  # no upper end: open to the right
+        ax.barh(
+            [0],
+            [right - bracket["lower"]],
+            left=[bracket["lower"]],
+            color="C2",
+            alpha=0.4,
+            hatch=None if certified else "//",
+            label="δ_k can lie here",
+        )
+        ax.axvline(1.0, color="k", lw=0.8)
+        ax.set_xlim(0, 1.05 * right)
         marks = (("lanczos", "Lanczos", "C0"), ("random_codes", "random codes", "C1"))
         for name, label, color in marks:
             if bracket.get(name) is not None and np.isfinite(bracket[name]):

@@ -156,11 +156,14 @@ def run_fig3(
         keep_samples=True, progress=progress,
     )  # fmt: skip
     ratios = np.asarray(estimate.samples["ratio_wt"], np.float64)
-    edges = np.linspace(0.0, 2.0, 201)
+    finite = ratios[np.isfinite(ratios)]
+    lo, hi = (min(finite.min(), 1.0), max(finite.max(), 1.0)) if finite.size else (0.0, 2.0)
+    pad = 0.02 * (hi - lo) + 1e-6
+    edges = np.linspace(lo - pad, hi + pad, 121)  # the codes' range and 1, finely
     result["ratio_wt"] = summarize_samples(ratios) | {
         "histogram": {
             "edges": edges.tolist(),
-            "counts": np.histogram(ratios[np.isfinite(ratios)], edges)[0].tolist(),
+            "counts": np.histogram(finite, edges)[0].tolist(),
         }
     }
     result["delta_lower_bound_random_z"] = float(estimate.delta_lower_bound_random_z)
