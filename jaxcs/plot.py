@@ -44,12 +44,19 @@ def plot_fig2(result: dict, path: str | Path) -> Path:
             )
             ax.legend(fontsize=8)
     setup = result["setup"]
-    fig.suptitle(
+    title = (
         f"Fig. 2: l×M×K = {setup['filter_length']}×{setup['in_channels']}×"
         f"{setup['out_channels']}, D = {setup['input_size']}, k = {setup['k']}, "
-        f"{result['completed_samples']} samples",
-        fontsize=10,
+        f"{result['completed_samples']} samples"
     )
+    return _save_figure(fig, title, path)
+
+
+def _save_figure(fig, title: str, path: str | Path) -> Path:
+    """Title ``fig``, write it to ``path`` (PNG at 120 dpi) and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.suptitle(title, fontsize=10)
     path = Path(path)
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -125,17 +132,13 @@ def plot_fig3(result: dict, path: str | Path) -> Path:
         ax.legend(fontsize=8, loc="lower right")
     ax.set_yticks([])
     ax.set_xlabel("δ_k")
-    fig.suptitle(
+    title = (
         f"Fig. 3 layer: {setup['filter_size']}×{setup['filter_size']}, M = {setup['in_channels']}"
         f", K = {setup['out_channels']}, {setup['map_size']}×{setup['map_size']} maps, "
         f"{setup['pool_size']}×{setup['pool_size']} pooling, k = {setup['k']} "
-        f"({100 * setup['nonzero_fraction']:.1f} % non-zeros), {setup['filters']} filters",
-        fontsize=10,
+        f"({100 * setup['nonzero_fraction']:.1f} % non-zeros), {setup['filters']} filters"
     )
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save_figure(fig, title, path)
 
 
 # --------------------------------------------------------------------------- sweep figures

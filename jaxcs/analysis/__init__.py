@@ -8,6 +8,7 @@ from jaxcs.analysis.masked_spectrum import masked_extremes as masked_extremes
 from jaxcs.analysis.montecarlo import DEFAULT_BINS as DEFAULT_BINS
 from jaxcs.analysis.montecarlo import DEFAULT_RANGE as DEFAULT_RANGE
 from jaxcs.analysis.montecarlo import Statistics as Statistics
+from jaxcs.analysis.montecarlo import advance_progress as advance_progress
 from jaxcs.analysis.montecarlo import monte_carlo as monte_carlo
 from jaxcs.analysis.montecarlo import progress_bar as progress_bar
 from jaxcs.analysis.montecarlo import summarize_samples as summarize_samples

@@ -182,6 +182,13 @@ def _tick(bar_id, increment):
         bar.update(int(np.max(np.asarray(increment))))
 
 
+def advance_progress(bar_id, increment: int) -> None:
+    """Advance the bar of :class:`progress_bar` ``bar_id`` by ``increment`` from the host
+    (a no-op for the id 0 of a disabled bar)."""
+    if bar_id:
+        _tick(bar_id, increment)
+
+
 class progress_bar:
     """Context manager: a tqdm bar (if installed) that jitted Monte Carlo loops can advance.
 

@@ -24,7 +24,7 @@ from jaxcs.analysis.rip import MAX_EXACT_EIGEN_K, estimate_model_rip
 from jaxcs.analysis.rip_exact import ExactRIP, check_rip_model, exact_model_rip
 from jaxcs.analysis.rip_search import RIPSearch, search_model_rip
 from jaxcs.analysis.rip_upper import RIPUpperBound, model_rip_upper_bound
-from jaxcs.models.enumeration import count_supports, log_count_lower_bound, support_sizes
+from jaxcs.models import count_supports, log_count_lower_bound, support_sizes
 
 DEFAULT_EXACT_MAX_SUPPORTS = 200_000
 

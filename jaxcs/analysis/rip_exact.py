@@ -22,10 +22,10 @@ import numpy as np
 
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import concrete_int, positive_int
-from jaxcs.analysis.montecarlo import _tick, progress_bar
+from jaxcs.analysis.montecarlo import advance_progress, progress_bar
 from jaxcs.analysis.support_spectrum import support_extremes
-from jaxcs.models import RegionModel
-from jaxcs.models.enumeration import (
+from jaxcs.models import (
+    RegionModel,
     count_supports,
     iter_supports,
     log_count_lower_bound,
@@ -78,16 +78,23 @@ class ExactRIP(Pytree):
 
     def summary(self) -> dict:
         """Python numbers for reports and JSON."""
-        return {
-            "delta": float(self.delta),
-            "eig_min": float(self.eig_min),
-            "eig_max": float(self.eig_max),
+        return extremes_summary(self) | {
             "num_supports": int(self.num_supports),
             "status": Status(self.status).name,
-            "nonnegative": bool(self.nonnegative),
             "worst_smallest_support": _first_support(self.smallest),
             "worst_largest_support": _first_support(self.largest),
         }
+
+
+def extremes_summary(result) -> dict:
+    """``delta``, ``eig_min``, ``eig_max`` and ``nonnegative`` of a bound's result, as Python
+    values."""
+    return {
+        "delta": float(result.delta),
+        "eig_min": float(result.eig_min),
+        "eig_max": float(result.eig_max),
+        "nonnegative": bool(result.nonnegative),
+    }
 
 
 def _first_support(found: ExtremeSupports) -> list[int]:
@@ -220,8 +227,7 @@ def exact_model_rip(
                 )
                 smallest.add(rows, np.asarray(q_min)[: len(rows)])
                 largest.add(rows, np.asarray(q_max)[: len(rows)])
-                if bar_id:
-                    _tick(bar_id, len(rows))
+                advance_progress(bar_id, len(rows))
     eig_min, eig_max = smallest.best, largest.best
     delta = max(1 - eig_min, eig_max - 1)
     if not finite or not np.isfinite(delta):

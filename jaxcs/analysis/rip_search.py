@@ -24,9 +24,9 @@ import numpy as np
 
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import positive_int, positive_ints
-from jaxcs.analysis.rip_exact import ExtremeSupports, check_rip_model
+from jaxcs.analysis.rip_exact import ExtremeSupports, check_rip_model, extremes_summary
 from jaxcs.analysis.support_spectrum import support_extremes
-from jaxcs.models.enumeration import model_regions
+from jaxcs.models import model_regions
 
 
 class RIPSearch(Pytree):
@@ -54,13 +54,10 @@ class RIPSearch(Pytree):
     nonnegative: bool = static_field()
 
     def summary(self) -> dict:
-        return {
-            "delta": float(self.delta),
-            "eig_min": float(self.eig_min),
-            "eig_max": float(self.eig_max),
+        """Python numbers for reports and JSON."""
+        return extremes_summary(self) | {
             "seed_delta": float(self.seed_delta),
             "evaluations": int(self.evaluations[-1]),
-            "nonnegative": bool(self.nonnegative),
         }
 
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from jaxcs._pytree import Pytree, static_field
 from jaxcs.analysis.rip_exact import check_rip_model
-from jaxcs.models.enumeration import model_regions
+from jaxcs.models import model_regions
 from jaxcs.operators import ConvOperator, CorrelationTable, restricted_gram
 
 DENSE_ROWS_MAX = 8192

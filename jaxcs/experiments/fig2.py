@@ -46,6 +46,7 @@ from jaxcs.analysis import (
     search_model_rip,
     summarize_samples,
 )
+from jaxcs.experiments._setup import check_int_fields
 from jaxcs.models import BlockModel, SparseCode
 from jaxcs.operators import ConvOperator, gaussian_filters, normalize_filters
 
@@ -68,15 +69,7 @@ class Fig2Setup:
     checkpoint_every: int = 5_000
 
     def __post_init__(self):
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError(f"{field.name} must be an int; got {value!r}")
-            low = 0 if field.name == "seed" else 1
-            if value < low:
-                raise ValueError(f"{field.name} must be >= {low}; got {value}")
-        if self.seed >= 2**32:
-            raise ValueError(f"seed must be < 2**32; got {self.seed}")
+        check_int_fields(self)
         if self.k > self.out_channels:
             raise ValueError(
                 f"k must be <= out_channels (one non-zero per filter block); got k={self.k}, "

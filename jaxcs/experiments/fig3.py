@@ -30,6 +30,7 @@ import jax.random as jr
 import numpy as np
 
 from jaxcs.analysis import (
+    advance_progress,
     delta_lower_bound_from,
     estimate_model_rip,
     masked_extremes,
@@ -37,7 +38,7 @@ from jaxcs.analysis import (
     progress_bar,
     summarize_samples,
 )
-from jaxcs.analysis.montecarlo import _tick
+from jaxcs.experiments._setup import check_int_fields
 from jaxcs.models import PoolingModel
 from jaxcs.operators import ConvOperator, gaussian_filters, normalize_filters
 
@@ -60,17 +61,10 @@ class Fig3Setup:
     seed: int = 0
 
     def __post_init__(self):
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if field.name == "nonzero_fraction":
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise ValueError(f"nonzero_fraction must be a number; got {value!r}")
-                continue
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError(f"{field.name} must be an int; got {value!r}")
-            low = 0 if field.name in ("seed", "eigen_supports") else 1
-            if value < low:
-                raise ValueError(f"{field.name} must be >= {low}; got {value}")
+        check_int_fields(self, zero_allowed=("seed", "eigen_supports"), skip=("nonzero_fraction",))
+        value = self.nonzero_fraction
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"nonzero_fraction must be a number; got {value!r}")
         regions = math.ceil(self.map_size / self.pool_size) ** 2 / self.map_size**2
         if not 0 < self.nonzero_fraction <= regions:
             raise ValueError(
@@ -186,8 +180,7 @@ def run_fig3(
                         for name in ("eig_min", "eig_max", "residual_min", "residual_max")
                     }
                 )
-            if bar_id:
-                _tick(bar_id, count)
+            advance_progress(bar_id, count)
             result["timings"]["lanczos_per_support"] = (time.perf_counter() - started) / len(
                 result["supports"]
             )

@@ -3,6 +3,9 @@ in index form, the ray projection, and max pooling with switches."""
 
 from jaxcs.models.enumeration import count_supports as count_supports
 from jaxcs.models.enumeration import iter_supports as iter_supports
+from jaxcs.models.enumeration import log_count_lower_bound as log_count_lower_bound
+from jaxcs.models.enumeration import model_regions as model_regions
+from jaxcs.models.enumeration import support_sizes as support_sizes
 from jaxcs.models.pooling import block_sparsify as block_sparsify
 from jaxcs.models.pooling import fixed_switches as fixed_switches
 from jaxcs.models.pooling import keep_largest as keep_largest
