@@ -58,6 +58,7 @@ from jaxcs.models import pool_project as pool_project
 from jaxcs.models import unpool as unpool
 from jaxcs.operators import AbstractOperator as AbstractOperator
 from jaxcs.operators import AdjointCheck as AdjointCheck
+from jaxcs.operators import BorderCorrelationTable as BorderCorrelationTable
 from jaxcs.operators import ConvOperator as ConvOperator
 from jaxcs.operators import CorrelationTable as CorrelationTable
 from jaxcs.operators import DenseGram as DenseGram

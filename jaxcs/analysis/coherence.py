@@ -4,9 +4,16 @@
 whether shifted copies of one filter count as distinct columns, so both are offered:
 
 - filter-level (``shifts=False``): the flattened filters only, ``K`` columns of length ``l·M``;
-- shift-aware (``shifts=True``): every pair of overlapping shifted filters, read off the
-  correlation table (:func:`jaxcs.correlation_table`), never from a dense Gram; a VGG-16
-  3×3×512×512 layer takes seconds on two CPU cores.
+- shift-aware (``shifts=True``): every pair of distinct columns that occurs in the layer, read
+  off the operator's :meth:`~jaxcs.ConvOperator.gram_table`, never from a dense Gram. For
+  ``"same"`` padding that includes the border columns that the zero padding truncates (their
+  smaller norms can make their normalised correlations the largest): the border table
+  (:class:`jaxcs.operators.BorderCorrelationTable`) gives every pair's inner product and every
+  column's norm by its per-axis clip class, and the few realised per-axis combinations
+  ``(shift, class of the first column, class of the second)`` are enumerated and combined
+  across axes. ``shifts="interior"`` keeps only the columns the padding does not truncate
+  (the same as ``True`` for ``"valid"`` and ``"circular"``). A VGG-16 3×3×512×512 layer takes
+  seconds on two CPU cores.
 
 Any other operator (a dense matrix, ``op.T``, a user's own :class:`~jaxcs.AbstractOperator`)
 has no filters: its coherence is over all columns of ``Wᵀ``, from the dense Gram ``W Wᵀ``.
@@ -14,11 +21,20 @@ has no filters: its coherence is over all columns of ``Wᵀ``, from the dense Gr
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcs.operators import AbstractOperator, ConvOperator, correlation_table
+from jaxcs.operators import (
+    AbstractOperator,
+    BorderCorrelationTable,
+    ConvOperator,
+    correlation_table,
+)
+
+SHIFTS = (False, True, "interior")
 
 
 def _normalized_offdiag_max(gram: jax.Array, norms_a: jax.Array, norms_b: jax.Array, exclude):
@@ -51,28 +67,107 @@ def _interior_positions(op: ConvOperator, axis: int) -> int:
     return int(np.sum((t * j - lo >= 0) & (t * j - lo + l <= D)))
 
 
-def coherence(op, shifts: bool = False) -> jax.Array:
+def _table_axis_pairs(table, axis: int, n: int):
+    """Along one axis of a correlation table, the realised column pairs as ``(table index,
+    norm index of the first column, of the second, zero shift)`` arrays: the shifts
+    ``|δ| < n`` (``n`` columns along the axis), every index of a folded axis."""
+    if table.folded is not None and table.folded[axis]:
+        index = np.arange(table.values.shape[2 + axis])  # δ mod n
+        return index, np.zeros_like(index), np.zeros_like(index), index == 0
+    R = table.radius[axis]
+    delta = np.arange(-R, R + 1)
+    delta = delta[np.abs(delta) < n]
+    centre = np.full_like(delta, R)
+    return delta + R, centre, centre, delta == 0
+
+
+def _border_axis_pairs(geometry):
+    """Along one axis of a border table, the distinct realised ``(box of the pair, box of the
+    first column's norm, of the second's, zero shift)``: every position ``j_a`` and shift
+    ``δ`` with ``j_b = j_a − δ`` a position too."""
+    R, n = geometry.radius, geometry.shifts
+    j_a, delta = (a.ravel() for a in np.meshgrid(np.arange(n), np.arange(-R, R + 1)))
+    keep = (j_a - delta >= 0) & (j_a - delta < n)
+    j_a, delta = j_a[keep], delta[keep]
+    zero = np.zeros_like(delta)
+    rows = np.stack(
+        [
+            geometry.static_key(delta, j_a),
+            geometry.static_key(zero, j_a),
+            geometry.static_key(zero, j_a - delta),
+            delta == 0,
+        ],
+        axis=1,
+    )
+    return tuple(np.unique(rows, axis=0).T)
+
+
+def _outer_and(flags) -> np.ndarray:
+    """``out[a, b, …] = flags[0][a] & flags[1][b] & …`` (``np.ix_`` would read booleans as
+    masks)."""
+    d = len(flags)
+    axes = [
+        np.asarray(f, bool).reshape([-1 if b == a else 1 for b in range(d)])
+        for a, f in enumerate(flags)
+    ]
+    return functools.reduce(np.logical_and, axes)
+
+
+def _shift_coherence(values: jax.Array, per_axis) -> jax.Array:
+    """``max |values[i, i', κ]| / (‖a‖ ‖b‖)`` over the realised pairs: per axis ``(pair, norm_a,
+    norm_b, zero)`` index arrays (:func:`_table_axis_pairs`), combined as a product across
+    axes; a column's squared norm is ``values[i, i, norm index]``; the pairs of one filter at
+    zero shift on every axis are the column itself and are left out."""
+    K = values.shape[0]
+    diagonal = values[jnp.arange(K), jnp.arange(K)]  # (K, *table_shape)
+    eye = np.eye(K, dtype=bool)
+    best = jnp.zeros((), values.dtype)
+    # one slab per realised pair along the first axis keeps the temporaries at K² × Π_rest
+    first, rest = per_axis[0], per_axis[1:]
+    for pair, norm_a, norm_b, zero in zip(*first, strict=True):
+        index = [np.array([pair]), *[p[0] for p in rest]]
+        gram = values[(slice(None), slice(None), *np.ix_(*index))]  # (K, K, T_0, *T_rest)
+        norms = []
+        for first_norm, column in ((norm_a, 1), (norm_b, 2)):
+            index = [np.array([first_norm]), *[p[column] for p in rest]]
+            norms.append(jnp.sqrt(jnp.maximum(diagonal[(slice(None), *np.ix_(*index))], 0)))
+        zeros = _outer_and([np.array([zero]), *[p[3] for p in rest]])
+        exclude = eye.reshape(eye.shape + (1,) * len(per_axis)) & zeros
+        best = jnp.maximum(best, _normalized_offdiag_max(gram, *norms, exclude))
+    return best
+
+
+def coherence(op, shifts: bool | str = False) -> jax.Array:
     """Mutual coherence of the columns of ``Wᵀ`` (model.md §9). jit- and vmap-able.
 
     Args:
         op: an operator, or (filter-level) a filter array ``(*filter_spatial, M, K)``.
         shifts: for a :class:`~jaxcs.ConvOperator` (or a filter array):
             ``False``: filter-level, over the ``K`` flattened filters;
-            ``True``: shift-aware, over all pairs of distinct columns ``(j, i) ≠ (j', i')`` that
-            occur in ``Wᵀ`` (only shifts ``|j − j'| < n`` realised by the layer; circular shifts
-            wrap), read off the correlation table. For ``padding="same"`` only the interior
-            columns (those the zero padding does not truncate) take part; with no two interior
-            columns the result is 0. Any other operator has no filters: its coherence is over
-            all columns of ``Wᵀ`` (from its dense Gram ``W Wᵀ``) whatever ``shifts`` says.
+            ``True``: shift-aware, over all pairs of distinct columns ``(j, i) ≠ (j', i')`` of
+            ``Wᵀ`` (only shifts realised by the layer; circular shifts wrap; for
+            ``padding="same"`` the border columns as the zero padding truncates them), read off
+            the operator's table;
+            ``"interior"``: shift-aware over the columns that the zero padding does not
+            truncate only (``"same"``; the same as ``True`` otherwise); with no two interior
+            columns the result is 0.
+            Any other operator has no filters: its coherence is over all columns of ``Wᵀ``
+            (from its dense Gram ``W Wᵀ``) whatever ``shifts`` says.
 
     Returns:
         A scalar in ``[0, 1]`` (0 when there is a single column; zero columns are ignored).
+
+    Raises:
+        ValueError: ``shifts`` not one of ``False``, ``True``, ``"interior"``.
+        TypeError: a shift-aware coherence asked of a filter array.
     """
+    if shifts not in SHIFTS:
+        raise ValueError(f"shifts must be one of {SHIFTS}; got {shifts!r}")
     if not isinstance(op, AbstractOperator):
         if shifts:
             raise TypeError(
-                "shifts=True needs a ConvOperator (its stride and padding define the shifts); "
-                f"got {type(op).__name__}"
+                f"shifts={shifts!r} needs a ConvOperator (its stride and padding define the "
+                f"shifts); got {type(op).__name__}"
             )
         filters = jnp.asarray(op)
         if filters.ndim < 3:
@@ -84,29 +179,12 @@ def coherence(op, shifts: bool = False) -> jax.Array:
         return _column_coherence(op)
     if not shifts:
         return _filter_coherence(op.filters)
-    table = correlation_table(op)
-    values = table.values  # (K, K, *table_shape)
-    K = values.shape[0]
-    centre = []
-    realised = np.ones(values.shape[2:], dtype=bool)
-    for axis, (R, n) in enumerate(zip(table.radius, op.out_spatial, strict=True)):
-        size = values.shape[2 + axis]
-        shape = [1] * len(table.radius)
-        shape[axis] = size
-        if table.folded is not None and table.folded[axis]:
-            centre.append(0)  # folded: index = δ mod n
-            continue
-        centre.append(R)
-        delta = np.arange(size) - R
-        if table.periods is None:  # a shift δ occurs between two (interior) columns iff |δ| < n
-            if op.padding == "same":
-                n = _interior_positions(op, axis)
-            realised &= (np.abs(delta) < n).reshape(shape)
-    zero_shift = np.zeros(values.shape[2:], dtype=bool)
-    zero_shift[tuple(centre)] = True
-    d = len(table.radius)
-    eye = np.eye(K, dtype=bool).reshape((K, K) + (1,) * d)
-    exclude = ~realised[None, None] | (eye & zero_shift[None, None])
-    norms = jnp.sqrt(jnp.maximum(values[(jnp.arange(K), jnp.arange(K), *centre)], 0))
-    norms = norms.reshape((K,) + (1,) * d)
-    return _normalized_offdiag_max(values, norms, norms, exclude)
+    table = correlation_table(op) if shifts == "interior" else op.gram_table()
+    if isinstance(table, BorderCorrelationTable):
+        per_axis = [_border_axis_pairs(geometry) for geometry in table.axes]
+    else:
+        columns = op.out_spatial
+        if op.padding == "same":  # "interior"
+            columns = [_interior_positions(op, axis) for axis in range(op.ndim)]
+        per_axis = [_table_axis_pairs(table, axis, n) for axis, n in enumerate(columns)]
+    return _shift_coherence(table.values, per_axis)

@@ -13,12 +13,12 @@ For a **non-negative** model (``z ≥ 0``) only positive entries can raise ``z�
 negative ones lower it: the upper side sums the ``k − 1`` largest ``max(G_pq, 0)``, the lower side
 the largest ``max(−G_pq, 0)``, a bound never weaker than the signed one.
 
-For a :class:`~jaxcs.ConvOperator` with a correlation table the rows are read off the table
-``C[i, i', δ]``: rows of one filter whose positions see the same pattern of realised shifts and
-pooling regions (interior rows of one window offset, each border row) are one class, so the cost is
-``O(classes · K² · table size)``, seconds at VGG-16 size. Other operators (and ``"same"``
-padding, whose border columns are truncated) use the dense Gram ``W Wᵀ``, for codes of at most
-``DENSE_ROWS_MAX`` entries.
+For a :class:`~jaxcs.ConvOperator` the rows are read off its table (the correlation table
+``C[i, i', δ]``, or for ``"same"`` padding the border table, whose entries and diagonal follow
+each column's truncation): rows of one filter whose positions see the same pattern of realised
+shifts, truncations and pooling regions (interior rows of one window offset, each border row)
+are one class, so the cost is ``O(classes · K² · table size)``, seconds at VGG-16 size. Other
+operators use the dense Gram ``W Wᵀ``, for codes of at most ``DENSE_ROWS_MAX`` entries.
 """
 
 from __future__ import annotations
@@ -33,7 +33,12 @@ import numpy as np
 from jaxcs._pytree import Pytree, static_field
 from jaxcs.analysis.rip_exact import check_rip_model
 from jaxcs.models import model_regions
-from jaxcs.operators import ConvOperator, CorrelationTable, restricted_gram
+from jaxcs.operators import (
+    BorderCorrelationTable,
+    ConvOperator,
+    CorrelationTable,
+    restricted_gram,
+)
 
 DENSE_ROWS_MAX = 8192
 
@@ -109,28 +114,44 @@ def _dense_bound(op, model, code_shape, k: int) -> tuple[float, float]:
 
 
 def _axis_classes(op: ConvOperator, table, window: int, axis: int):
-    """Per position ``j`` of one axis, its realised partners: ``(table index, relative region)``
-    for every table index along the axis (region ``None``: no partner column). Returns the
-    distinct patterns, each a tuple over the table's indices along the axis."""
+    """The distinct row patterns along one axis: for each position ``j``, ``(diagonal key,
+    partners)`` with, per partner slot, ``(table key, relative region)`` (``None``: no partner
+    column there). A :class:`CorrelationTable`'s slots are its indices along the axis; a
+    :class:`BorderCorrelationTable`'s are the shifts ``δ ∈ [−R, R]``, keyed by the box of ``j``'s
+    clip class (``"same"`` padding truncates border columns, their diagonal included)."""
     n = op.out_spatial[axis]
-    R = table.radius[axis]
-    folded = table.folded is not None and table.folded[axis]
-    circular = table.periods is not None
+    border = isinstance(table, BorderCorrelationTable)
+    if border:
+        geometry = table.axes[axis]
+        R, folded, circular = geometry.radius, False, False
+        slots = range(2 * R + 1)
+    else:
+        R = table.radius[axis]
+        folded = table.folded is not None and table.folded[axis]
+        circular = table.periods is not None
+        slots = range(table.values.shape[2 + axis])
     windows = -(-n // window)
     patterns = set()
     for j in range(n):
-        pattern = []
-        for index in range(table.values.shape[2 + axis]):
+        if border:
+            classes = geometry.key_map
+            clip = int(geometry.clip_class(np.asarray(j), np))
+            diagonal = classes[R][clip]
+        else:
+            diagonal = table.offsets[axis]
+        partners = []
+        for index in slots:
             delta = index if folded else index - R
             partner = j - delta
             if circular:
                 partner %= n
             elif not 0 <= partner < n:
-                pattern.append(None)
+                partners.append(None)
                 continue
             relative = partner // window - j // window
-            pattern.append(relative % windows if circular else relative)
-        patterns.add(tuple(pattern))
+            key = classes[index][clip] if border else index
+            partners.append((key, relative % windows if circular else relative))
+        patterns.add((diagonal, tuple(partners)))
     return sorted(patterns, key=str)
 
 
@@ -139,20 +160,23 @@ def _table_bound(op: ConvOperator, model, code_shape, k: int) -> tuple[float, fl
     window = model.region_shape(code_shape)
     K = op.out_channels
     d = op.ndim
-    values = table.values  # (K, K, *T)
-    diagonal = values[(jnp.arange(K), jnp.arange(K), *table.offsets)]
-    parts = _parts(values.reshape(K, K, -1), model.nonnegative)
+    values = table.values  # (K, K, *keys)
+    filters = jnp.arange(K)
     per_axis = [_axis_classes(op, table, window[a], a) for a in range(d)]
     best_upper, best_lower = -math.inf, -math.inf
-    for patterns in itertools.product(*per_axis):
-        cells = list(itertools.product(*[range(len(p)) for p in patterns]))
-        regions = [tuple(patterns[a][c[a]] for a in range(d)) for c in cells]
-        realised = np.array([None not in r for r in regions])
-        ids = {r: i for i, r in enumerate(sorted({r for r in regions if None not in r}))}
-        segment = np.array([ids.get(r, len(ids)) for r in regions])
+    for rows in itertools.product(*per_axis):
+        diagonal = values[(filters, filters, *(row[0] for row in rows))]
+        partners = [row[1] for row in rows]
+        cells = list(itertools.product(*partners))
+        realised = np.array([None not in cell for cell in cells])
+        keys = [tuple(0 if c is None else c[0] for c in cell) for cell in cells]
+        regions = [tuple(c[1] for c in cell) if None not in cell else None for cell in cells]
+        ids = {r: i for i, r in enumerate(sorted({r for r in regions if r is not None}))}
+        segment = np.array([len(ids) if r is None else ids[r] for r in regions])
         own = ids.get((0,) * d)
+        entries = values[(slice(None), slice(None), *np.array(keys, np.int64).T)]  # (K, K, c)
         sums = []
-        for part in parts:
+        for part in _parts(entries, model.nonnegative):
             part = jnp.where(realised[None, None], part, 0)
             # (K, K, regions): the largest entry of each partner region of each filter pair
             per_region = jax.ops.segment_max(
@@ -184,7 +208,7 @@ def model_rip_upper_bound(op, model, k: int | None = None) -> RIPUpperBound:
     code_shape, model_k = check_rip_model(op, model)
     k = model_k if k is None else min(int(k), model.num_regions(code_shape))
     table = op.gram_table() if isinstance(op, ConvOperator) else None
-    if isinstance(table, CorrelationTable) and op.padding != "same":
+    if isinstance(table, (CorrelationTable, BorderCorrelationTable)):
         upper, lower = _table_bound(op, model, code_shape, k)
         method = "babel-table"
     else:

@@ -1,5 +1,6 @@
 """Operators ``W`` (model.md §2–3): the protocol, convolutional and dense operators, filter
-banks, correlation tables and restricted Grams, the operator norm, the adjoint check."""
+banks, correlation tables (border tables for "same" padding) and restricted Grams, the operator
+norm, the adjoint check."""
 
 from jaxcs.operators.adjoint import AdjointCheck as AdjointCheck
 from jaxcs.operators.adjoint import check_adjoint as check_adjoint
@@ -7,6 +8,8 @@ from jaxcs.operators.base import AbstractOperator as AbstractOperator
 from jaxcs.operators.base import DenseGram as DenseGram
 from jaxcs.operators.base import TransposedOperator as TransposedOperator
 from jaxcs.operators.base import check_operator as check_operator
+from jaxcs.operators.border import BorderCorrelationTable as BorderCorrelationTable
+from jaxcs.operators.border import border_correlation_table as border_correlation_table
 from jaxcs.operators.conv import ConvOperator as ConvOperator
 from jaxcs.operators.conv import conv_operator_from_flax as conv_operator_from_flax
 from jaxcs.operators.conv import conv_output_shape as conv_output_shape

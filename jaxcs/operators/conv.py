@@ -36,11 +36,11 @@ from jaxcs.operators.base import (
     check_residual,
     mask_gram,
 )
+from jaxcs.operators.border import BorderCorrelationTable, border_correlation_table
 from jaxcs.operators.correlation import (
     CorrelationTable,
     correlation_table,
     decode_support,
-    same_padding_gram,
     table_gram,
     table_gram_pairs,
     table_shape,
@@ -357,8 +357,8 @@ class ConvOperator(AbstractOperator):
         self, code, table=None, *, scale=1.0, onto=None, add_code: bool = False
     ) -> jax.Array:
         """``onto + scale · W Wᵀ z (+ z)`` for a code in index form, without a convolution
-        (``"valid"`` and ``"circular"``; ``"same"`` has no exact table and uses
-        :meth:`AbstractOperator.normal_sparse`, ``mv(rmv_sparse(code))``).
+        (``"valid"`` and ``"circular"``; ``"same"``, whose border table holds Gram entries but
+        no windows, uses :meth:`AbstractOperator.normal_sparse`, ``mv(rmv_sparse(code))``).
 
         ``(W Wᵀ z)[j', i'] = Σ_s z_s · C[i', i_s, j' − j_s]`` (``C`` the correlation table,
         :func:`~jaxcs.correlation_table`; shifts in output units, any stride): each used slot
@@ -371,7 +371,8 @@ class ConvOperator(AbstractOperator):
 
         Args:
             code: a :class:`~jaxcs.SparseCode` of shape ``out_shape``, any batch axes.
-            table: the operator's :meth:`gram_table` (``None``: computed here).
+            table: the operator's :meth:`gram_table` (``None``: computed here; not read for
+                ``"same"``).
             scale: a scalar factor of ``W Wᵀ z``.
             onto: ``(*batch, *out_shape)`` to add the result to (``None``: zeros).
             add_code: also add ``z`` itself.
@@ -454,43 +455,54 @@ class ConvOperator(AbstractOperator):
 
     def normal_sparse_cost(self, slots: int) -> int | None:
         """``slots · prod(table_shape) · K`` window-cell updates plus the ``n · K`` cells of
-        the result (:meth:`normal_sparse`); ``None`` for ``"same"`` (no exact table)."""
+        the result (:meth:`normal_sparse`); ``None`` for ``"same"`` (no window form: its
+        :meth:`normal_sparse` convolves)."""
         if self.padding == "same":
             return None
         shape = table_shape(self.filter_shape, self.stride, self.out_spatial, self.padding)
         return slots * math.prod(shape) * self.out_channels + math.prod(self.out_shape)
 
     # ----------------------------------------------------------------------------- Grams
-    def gram_table(self) -> CorrelationTable | None:
+    def gram_table(self) -> CorrelationTable | BorderCorrelationTable:
         """The correlation table ``C[i, i', δ]`` (:func:`~jaxcs.correlation_table`) for
-        ``"valid"`` and ``"circular"`` padding; ``None`` for ``"same"``, whose truncated
-        border columns need the exact overlap sums of :meth:`restricted_gram`."""
-        return None if self.padding == "same" else correlation_table(self)
+        ``"valid"`` and ``"circular"`` padding; for ``"same"``, whose zero padding truncates
+        the border columns, the :class:`~jaxcs.operators.BorderCorrelationTable`
+        (``C`` restricted by the border clip class of the first column, exact)."""
+        if self.padding == "same":
+            return border_correlation_table(self)
+        return correlation_table(self)
 
     def restricted_gram_cost(self, k: int) -> int:
-        if self.padding == "same":
-            return k * k * (1 + math.prod(self.filter_shape) * self.in_channels)
+        # a "same" pair costs one more small gather per axis (its box key), no larger temporaries
         return k * k
+
+    def _gram_table(self, table):
+        """``table``, or :meth:`gram_table` when ``None``; a correlation table given for a
+        ``"same"`` layer (or a border table for another) is refused: it would give wrong
+        border entries silently."""
+        if table is None:
+            return self.gram_table()
+        if isinstance(table, BorderCorrelationTable) != (self.padding == "same"):
+            raise ValueError(
+                f"table must be this operator's gram_table() (a BorderCorrelationTable for "
+                f"padding='same', else a CorrelationTable); got {type(table).__name__} for "
+                f"padding={self.padding!r}"
+            )
+        return table
 
     def restricted_gram(self, support, mask=None, *, table=None) -> jax.Array:
         """``G_S`` without any convolution (model.md §3): a ``k × k`` gather from the
-        correlation table (``O(k²)``), or for ``"same"`` padding the exact border overlaps
-        (``O(k² · l · M)``). Arguments as :meth:`AbstractOperator.restricted_gram`."""
+        :meth:`gram_table` (``O(k²)``, exact for every padding). Arguments as
+        :meth:`AbstractOperator.restricted_gram`."""
         i, j = decode_support(self, support)
-        if self.padding == "same":
-            gram = same_padding_gram(self, i, j)
-        else:
-            gram = table_gram(self.gram_table() if table is None else table, i, j)
+        gram = table_gram(self._gram_table(table), i, j)
         return mask_gram(gram, mask)
 
     def restricted_gram_pairs(self, support, mask=None, *, table=None):
         """Diagonal and strict upper triangle of :meth:`restricted_gram`, gathered directly
         from the table (about twice as fast as the full Gram: element gathers dominate)."""
-        if self.padding == "same":
-            return super().restricted_gram_pairs(support, mask, table=table)
         i, j = decode_support(self, support)
-        table = self.gram_table() if table is None else table
-        return table_gram_pairs(table, i, j, mask)
+        return table_gram_pairs(self._gram_table(table), i, j, mask)
 
 
 def _fold(x: jax.Array, axis: int, period: int) -> jax.Array:

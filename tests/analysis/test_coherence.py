@@ -124,28 +124,52 @@ def interior_rows(A, w):
 
 
 SAME_CASES = [
+    # id, in_spatial, filter_shape, stride, M, K (even filters: asymmetric pads lo != hi)
     ("1d-t1", (12,), (3,), 1, 2, 3),
+    ("1d-t1-even-filter", (9,), (4,), 1, 1, 2),
+    ("1d-t2", (11,), (3,), 2, 2, 2),
     ("1d-t2-even-filter", (12,), (4,), 2, 1, 3),
+    ("1d-filter-longer-than-input", (4,), (6,), 1, 1, 2),
     ("2d-t1", (7, 6), (3, 2), 1, 1, 2),
     ("2d-t2", (9, 8), (3, 3), 2, 2, 2),
+    ("2d-t12-even", (6, 7), (4, 3), (1, 2), 1, 2),
+    ("3d-t211", (5, 4, 3), (3, 2, 2), (2, 1, 1), 1, 2),
 ]
+SAME_PARAMS = [pytest.param(*c[1:], id=c[0]) for c in SAME_CASES]
 
 
-@pytest.mark.parametrize(
-    "in_spatial, filter_shape, stride, M, K",
-    [c[1:] for c in SAME_CASES],
-    ids=[c[0] for c in SAME_CASES],
-)
-def test_shift_aware_same_padding_over_interior_columns(
+@pytest.mark.parametrize("in_spatial, filter_shape, stride, M, K", SAME_PARAMS)
+def test_shift_aware_same_padding_covers_border_columns(
     dense_reference, in_spatial, filter_shape, stride, M, K
 ):
-    """Docstring: for ``"same"`` the zero-padding-truncated border columns are excluded."""
+    """``shifts=True`` for ``"same"``: every pair of columns of the dense ``W``, the
+    zero-padding-truncated border columns included; ``"interior"``: the untruncated ones."""
     op, w = _op(in_spatial, filter_shape, stride, "same", M, K, seed=K + 7)
     A = dense_reference(w, in_spatial, stride, "same")
+    expected = numpy_row_coherence(A)
+    got = coherence_jit(op, shifts=True)
+    np.testing.assert_allclose(got, expected, **TOL)
     interior = interior_rows(A, w)
-    assert 0 < interior.sum() < A.shape[0]  # there are border columns to exclude
-    expected = numpy_row_coherence(A, interior)
-    np.testing.assert_allclose(jaxcs.coherence(op, shifts=True), expected, **TOL)
+    assert interior.sum() < A.shape[0]  # there are border columns
+    expected_interior = numpy_row_coherence(A, interior)
+    np.testing.assert_allclose(coherence_jit(op, shifts="interior"), expected_interior, **TOL)
+    assert float(got) >= expected_interior - 1e-6
+
+
+def test_border_columns_decide_the_coherence(dense_reference):
+    """Filters built so that only truncated columns coincide: filter 1 is filter 0 with its
+    first tap changed, so the left border columns (which lose that tap) are equal (coherence
+    1), while no two interior columns are close."""
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((3, 3, 2, 2)).astype(np.float32)
+    w[1:, :, :, 1] = w[1:, :, :, 0]
+    w[0, :, :, 1] = -3 * w[0, :, :, 0]
+    op = jaxcs.ConvOperator(jnp.asarray(w), (6, 5), 1, "same")
+    A = dense_reference(w, (6, 5), 1, "same")
+    interior = numpy_row_coherence(A, interior_rows(A, w))
+    assert interior < 0.8 and numpy_row_coherence(A) > 1 - 1e-6
+    np.testing.assert_allclose(jaxcs.coherence(op, shifts=True), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(jaxcs.coherence(op, shifts="interior"), interior, **TOL)
 
 
 def test_shift_aware_same_padding_few_interior_columns(dense_reference):
@@ -156,7 +180,19 @@ def test_shift_aware_same_padding_few_interior_columns(dense_reference):
     assert interior.tolist() == [False, True, True, False]
     expected = numpy_row_coherence(A, interior)
     assert expected == 0.0  # the two interior columns [1,0,1,0] and [0,1,0,1] are orthogonal
-    np.testing.assert_allclose(jaxcs.coherence(op, shifts=True), expected, **TOL)
+    np.testing.assert_allclose(jaxcs.coherence(op, shifts="interior"), expected, **TOL)
+    # the border columns [0,1,0,0] and [0,0,1,0] meet interior ones exactly
+    np.testing.assert_allclose(jaxcs.coherence(op, shifts=True), numpy_row_coherence(A), **TOL)
+    np.testing.assert_allclose(jaxcs.coherence(op, shifts=True), 1 / np.sqrt(2), **TOL)
+
+
+def test_interior_is_the_shift_aware_coherence_without_padding():
+    op, _ = _op((9,), (3,), 2, "valid", 2, 3, seed=5)
+    np.testing.assert_allclose(
+        jaxcs.coherence(op, shifts="interior"), jaxcs.coherence(op, shifts=True), rtol=1e-7
+    )
+    with pytest.raises(ValueError, match="shifts"):
+        jaxcs.coherence(op, shifts="border")
 
 
 # --------------------------------------------------------------------------- invariances
@@ -219,7 +255,7 @@ def stack(*trees):
     return jax.tree.map(lambda *a: jnp.stack(a), *trees)
 
 
-@pytest.mark.parametrize("padding", ["valid", "circular"])
+@pytest.mark.parametrize("padding", ["valid", "circular", "same"])
 def test_jit_and_vmap_over_operators(dense_reference, padding):
     ops, refs = [], []
     for seed in range(3):

@@ -1,4 +1,5 @@
-"""Correlation table ``C`` and restricted Grams (model.md §3) against brute-force NumPy.
+"""Correlation table ``C``, the border table of ``"same"`` padding and restricted Grams
+(model.md §3) against brute-force NumPy.
 
 References: ``C`` by loops over shifts and taps, and ``G_S = A[S] A[S]ᵀ`` from the loop-built
 dense ``W`` (``dense_reference`` fixture; the rows of ``W`` are the columns of ``Φ = Wᵀ``).
@@ -15,7 +16,13 @@ import numpy as np
 import pytest
 
 import jaxcs
-from jaxcs.operators import DenseGram, gram_table
+from jaxcs.operators import (
+    BorderCorrelationTable,
+    DenseGram,
+    border_correlation_table,
+    gram_table,
+    restricted_gram_pairs,
+)
 
 TOL = {
     np.dtype(np.float32): dict(rtol=2e-5, atol=2e-5),
@@ -221,10 +228,8 @@ def test_restricted_gram_batch_axes_and_table(
     np.testing.assert_allclose(np.asarray(gram), numpy_gram(A, support), rtol=2e-5, atol=2e-5)
     single = gram_fn(op, support[1, 2])
     np.testing.assert_allclose(single, gram[1, 2], rtol=1e-6, atol=1e-6)
-    if padding != "same":
-        table = jaxcs.correlation_table(op)
-        with_table = gram_fn(op, support, table=table)
-        np.testing.assert_allclose(with_table, gram, rtol=1e-6, atol=1e-6)
+    with_table = gram_fn(op, support, table=gram_table(op))
+    np.testing.assert_allclose(with_table, gram, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize(GRAM_ARGS, [p for p in GRAM_PARAMS if p.id == "1d-circular-t2-folded"])
@@ -326,7 +331,8 @@ def test_restricted_gram_fig2_size(dense_reference):
 
 def test_gram_table_dense_gram_gives_the_same_restricted_grams(dtype):
     """A MatrixOperator's whole Gram (its "table") gives the restricted Gram by a gather,
-    equal to the one from its rows; convolutions get their correlation table, "same" none."""
+    equal to the one from its rows; convolutions get their correlation table, "same" its
+    border table."""
     rng = np.random.default_rng(5)
     M_ = rng.standard_normal((12, 7)).astype(dtype)
     op = jaxcs.MatrixOperator(M_, out_shape=(4, 3))
@@ -347,9 +353,132 @@ def test_gram_table_dense_gram_gives_the_same_restricted_grams(dtype):
     conv, _ = random_op((6,), (3,), 1, "valid", 2, 2, dtype)
     assert isinstance(gram_table(conv), jaxcs.CorrelationTable)
     same, _ = random_op((6,), (3,), 1, "same", 2, 2, dtype)
-    assert gram_table(same) is None
+    assert isinstance(gram_table(same), BorderCorrelationTable)
     # any operator has a table: the transposed one gets the dense default of the base class
     transposed = gram_table(conv.T)
     W = np.asarray(conv.as_matrix(), np.float64)
     assert isinstance(transposed, DenseGram)
     np.testing.assert_allclose(transposed.values, W.T @ W, **TOL[dtype])
+
+
+# --------------------------------------------------------------------------- "same": border table
+SAME_CASES = [
+    # id, in_spatial, filter_shape, stride, M, K (even filters: asymmetric pads lo != hi)
+    ("1d-t1-odd", (7,), (3,), 1, 2, 3),
+    ("1d-t1-even", (7,), (4,), 1, 2, 2),
+    ("1d-t2-odd", (7,), (3,), 2, 2, 2),
+    ("1d-t2-even", (9,), (4,), 2, 1, 3),
+    ("1d-t2-long", (8,), (5,), 2, 2, 2),
+    ("1d-l-gt-D", (4,), (6,), 1, 1, 2),  # columns clipped on both sides
+    ("2d-t1", (5, 4), (3, 2), 1, 2, 2),
+    ("2d-t2", (5, 6), (3, 4), 2, 1, 3),
+    ("2d-t12", (4, 5), (2, 3), (1, 2), 2, 2),
+    ("3d-t21", (4, 3, 5), (3, 2, 2), (2, 1, 1), 1, 2),
+]
+SAME_PARAMS = [pytest.param(*c[1:], id=c[0]) for c in SAME_CASES]
+SAME_ARGS = "in_spatial, filter_shape, stride, M, K"
+
+
+@pytest.mark.parametrize(SAME_ARGS, SAME_PARAMS)
+def test_border_table_gives_the_whole_dense_gram(
+    in_spatial, filter_shape, stride, M, K, dtype, dense_reference
+):
+    """The support of every column (border columns and all their pairs) gives ``A Aᵀ``, and
+    its pairs give the diagonal and the upper triangle; the precomputed table is the one
+    ``gram_table`` returns."""
+    op, _ = random_op(in_spatial, filter_shape, stride, "same", M, K, dtype, seed=11)
+    A = dense_reference(op.filters, in_spatial, stride, "same")
+    size = math.prod(op.out_shape)
+    support = np.arange(size, dtype=np.int32)[None]
+
+    @jax.jit
+    def grams(op):  # one compiled program (eager dispatch compiles every small op)
+        table = gram_table(op)
+        return (
+            table,
+            jaxcs.restricted_gram(op, support, table=table),
+            *restricted_gram_pairs(op, support, table=table),
+        )
+
+    table, gram, diagonal, upper = grams(op)
+    assert isinstance(table, BorderCorrelationTable) and table.values.dtype == dtype
+    expected = A @ A.T
+    np.testing.assert_allclose(np.asarray(gram[0]), expected, **TOL[dtype])
+    rows, cols = np.triu_indices(size, 1)
+    np.testing.assert_allclose(np.asarray(diagonal[0]), np.diag(expected), **TOL[dtype])
+    np.testing.assert_allclose(np.asarray(upper[0]), expected[rows, cols], **TOL[dtype])
+
+
+def test_border_table_interior_boxes_are_the_correlation_table():
+    """Away from the border the border table holds the full-overlap ``C`` (one box per
+    shift), so interior pairs read the same entries as ``"valid"`` would."""
+    op, _ = random_op((9, 8), (3, 4), (1, 2), "same", 2, 3)
+    table = border_correlation_table(op)
+    C = np.asarray(jaxcs.correlation_table(op).values)
+    interior = []
+    for geometry in table.axes:
+        j = np.arange(geometry.shifts)
+        left, right = geometry.clips(j, np)
+        j0 = int(j[(left == 0) & (right == 0)][0])
+        delta = np.arange(-geometry.radius, geometry.radius + 1)
+        interior.append(geometry.static_key(delta, np.full_like(delta, j0)))
+    np.testing.assert_allclose(
+        np.asarray(table.values)[np.ix_(range(3), range(3), *interior)], C, rtol=1e-6
+    )
+    # axis 0, 3 taps at stride 1, pads (1, 1): per shift δ = 0, ±1, ±2 the interior box and
+    # the boxes of the left and the right border column, 3 + 2·2 + 2·1 distinct non-empty
+    # ones and one empty; axis 1, 4 taps at stride 2, pads (1, 1): 3 + 2·2
+    assert [len(a.boxes) for a in table.axes] == [10, 7]
+    with pytest.raises(ValueError, match="same"):
+        border_correlation_table(random_op((9,), (3,), 1, "valid", 1, 1)[0])
+    # the full-overlap table of a "same" layer would give wrong border entries: refused
+    with pytest.raises(ValueError, match="BorderCorrelationTable"):
+        jaxcs.restricted_gram(op, np.array([0, 1]), table=jaxcs.correlation_table(op))
+
+
+@pytest.mark.parametrize(
+    SAME_ARGS, [p for p in SAME_PARAMS if p.id in ("1d-t2-even", "2d-t12", "3d-t21")]
+)
+def test_border_table_batched_supports_masks_and_vmap(
+    in_spatial, filter_shape, stride, M, K, dense_reference
+):
+    """Batch axes, repeated indices and masks on supports that hold the corner columns; the
+    table built under ``vmap`` over a stack of operators gives each operator's Grams."""
+    ops = [random_op(in_spatial, filter_shape, stride, "same", M, K, seed=s)[0] for s in (3, 4)]
+    size = math.prod(ops[0].out_shape)
+    rng = np.random.default_rng(12)
+    corners = np.array([0, size - 1, K, size - K - 1, size // 2])
+    support = np.stack([corners, rng.integers(0, size, 5), rng.integers(0, size, 5)])
+    support = np.stack([support, support[::-1]]).astype(np.int32)  # (2, 3, 5)
+    mask = rng.random(support.shape) < 0.7
+    expected = []
+    for op in ops:
+        A = dense_reference(op.filters, in_spatial, stride, "same")
+        expected.append(numpy_gram(A, support) * (mask[..., :, None] & mask[..., None, :]))
+    batch = jax.tree.map(lambda *a: jnp.stack(a), *ops)
+
+    def grams_of(op):
+        return op.restricted_gram(support, mask, table=op.gram_table())
+
+    grams = jax.jit(jax.vmap(grams_of))(batch)
+    np.testing.assert_allclose(np.asarray(grams), np.stack(expected), rtol=2e-5, atol=2e-5)
+    diagonal, upper = jax.jit(restricted_gram_pairs)(ops[1], support, mask)
+    rows, cols = np.triu_indices(5, 1)
+    np.testing.assert_allclose(diagonal, np.diagonal(expected[1], axis1=-2, axis2=-1), atol=2e-5)
+    np.testing.assert_allclose(upper, expected[1][..., rows, cols], rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize(GRAM_ARGS, [p for p in GRAM_PARAMS if "same" not in p.id])
+def test_restricted_gram_pairs_are_the_upper_triangle(
+    in_spatial, filter_shape, stride, padding, M, K
+):
+    """``restricted_gram_pairs`` equals the diagonal and upper triangle of the full Gram
+    ("valid" and "circular"; "same" is covered above), with a mask."""
+    op, rng = random_op(in_spatial, filter_shape, stride, padding, M, K, seed=7)
+    support = random_supports(rng, math.prod(op.out_shape))
+    mask = rng.random(support.shape) < 0.8
+    gram = np.asarray(_gram_jit(op, support, mask))
+    diagonal, upper = jax.jit(restricted_gram_pairs)(op, support, mask)
+    rows, cols = np.triu_indices(support.shape[-1], 1)
+    np.testing.assert_allclose(diagonal, np.diagonal(gram, axis1=-2, axis2=-1), rtol=1e-6)
+    np.testing.assert_allclose(upper, gram[..., rows, cols], rtol=1e-6, atol=1e-7)

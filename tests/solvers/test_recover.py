@@ -599,8 +599,8 @@ def test_table_gradient_equals_conv_gradient(name):
 def test_auto_gradient_picks_the_table_where_it_is_cheaper():
     """``gradient="auto"``: the table on the Fig. 2 filters over D = 128 with 10 slots (cost
     ratio 93), the convolution at D = 32 (ratio 38, break-even), with 16 slots (ratio 26) and
-    20 (ratio 22), for ``"same"`` padding (no exact table) and for a dense operator (no table
-    form); ``"table"`` forces it."""
+    20 (ratio 22), for ``"same"`` padding (no table form of ``W Wᵀ z``) and for a dense
+    operator (no table form); ``"table"`` forces it."""
     w = jaxcs.gaussian_filters(jr.key(0), (5,), 32, 96)
     valid = jaxcs.ConvOperator(w, (32,))
     long = jaxcs.ConvOperator(w, (128,))
@@ -783,8 +783,8 @@ def test_support_least_squares_matches_lstsq_and_survives_rank_deficiency(x64):
 
 @pytest.mark.parametrize("solver", ["htp", "cosamp"])
 def test_direct_and_cg_least_squares_agree_on_same_padding(solver):
-    """``"same"`` padding has no correlation table: the direct path builds the restricted
-    Gram from border-exact overlaps; it must agree with CG."""
+    """``"same"`` padding: the direct path gathers the restricted Gram from the border table
+    (truncated columns); it must agree with CG."""
     rng = np.random.default_rng(31)
     w = (rng.normal(size=(3, 8, 4)) / math.sqrt(24)).astype(np.float32)
     op = jaxcs.ConvOperator(jnp.asarray(w), (9,), padding="same")
