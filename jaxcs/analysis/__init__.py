@@ -32,6 +32,7 @@ from jaxcs.analysis.rip_search import RIPSearch as RIPSearch
 from jaxcs.analysis.rip_search import search_model_rip as search_model_rip
 from jaxcs.analysis.rip_upper import RIPUpperBound as RIPUpperBound
 from jaxcs.analysis.rip_upper import model_rip_upper_bound as model_rip_upper_bound
+from jaxcs.analysis.small_eigen import extreme_eigenvalues as extreme_eigenvalues
 from jaxcs.analysis.transition import TransitionFit as TransitionFit
 from jaxcs.analysis.transition import fit_transition as fit_transition
 from jaxcs.analysis.transition import fit_transitions as fit_transitions

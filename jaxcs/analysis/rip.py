@@ -43,8 +43,9 @@ from jaxcs.analysis.montecarlo import (
     progress_bar,
     summarize_samples,
 )
+from jaxcs.analysis.small_eigen import extreme_eigenvalues
 from jaxcs.models import RegionModel, SparseCode
-from jaxcs.operators import check_operator, restricted_gram, restricted_gram_pairs
+from jaxcs.operators import check_operator, restricted_gram
 from jaxcs.solvers import Status
 
 METHODS = ("auto", "gram", "conv")
@@ -586,14 +587,14 @@ def code_ratios(
     # so that the gram and conv paths report the same thing.
     znorm = jnp.where(op.is_finite(), znorm, jnp.nan)
     out = {}
-    gram = restricted_gram(op, code.indices, code.mask, table=table) if eigenvalues else None
+    gram = None
+    if method == "gram" or eigenvalues:
+        # The whole G_S in one gather: on CPU the gather of only its distinct entries (the
+        # triangle) and their expansion cost more than the duplicate entries save.
+        gram = restricted_gram(op, code.indices, code.mask, table=table)
     if method == "gram":
-        if gram is None:  # the ratios alone: gather only the distinct entries of G_S
-            diagonal, upper = restricted_gram_pairs(op, code.indices, code.mask, table=table)
-            quadratic, gz = _symmetric_forms(diagonal, upper, z)
-        else:
-            gz = jnp.einsum("bij,bj->bi", gram, z)
-            quadratic = jnp.sum(z * gz, axis=-1)
+        gz = jnp.einsum("bij,bj->bi", gram, z)
+        quadratic = jnp.einsum("bi,bi->b", z, gz)
         out["ratio_wt"] = jnp.sqrt(jnp.maximum(quadratic, 0)) / znorm
         out["ratio_wwt"] = jnp.linalg.norm(gz, axis=-1) / znorm
     elif method != "conv":
@@ -610,15 +611,10 @@ def code_ratios(
     if eigenvalues:
         if nonnegative:  # only codes z >= 0 are in the model: the orthant's extremes
             eig_min, eig_max = orthant_extremes(gram, z, code.mask)
-        else:
-            # Unused slots get a decoupled diagonal entry equal to a used one; a diagonal entry
-            # lies within [λ_min, λ_max] of the used block, so the extremes are unchanged.
-            fill = jnp.where(code.mask, 0, gram[:, :1, 0])
-            evals = jnp.linalg.eigvalsh(
-                gram + fill[:, :, None] * jnp.eye(gram.shape[-1], dtype=gram.dtype)
-            )
-            eig_min, eig_max = evals[:, 0], evals[:, -1]
-        # eigvalsh does not propagate NaN: report a non-finite Gram as non-finite eigenvalues.
+        else:  # the exact extremes of the used block of every G_S
+            eig_min, eig_max = extreme_eigenvalues(gram, code.mask)
+        # (the orthant ascent's eigh does not propagate NaN) a non-finite Gram, a non-finite
+        # operator or an empty support gives non-finite extremes
         finite = jnp.all(jnp.isfinite(gram), axis=(-2, -1)) & jnp.isfinite(znorm)
         finite = finite & jnp.any(code.mask, axis=-1)  # an empty support (traced k = 0)
         out["eig_min"] = jnp.where(finite, eig_min, jnp.nan)
@@ -705,21 +701,6 @@ def orthant_extremes(gram, start, mask=None, *, steps: int = ORTHANT_STEPS):
     q_max = jnp.maximum(q_max, ascend(evecs[..., -1], 1, jnp.zeros_like(evals[:, -1])))
     q_min = jnp.minimum(q_min, ascend(evecs[..., 0], -1, evals[:, -1]))
     return q_min, q_max
-
-
-def _symmetric_forms(diagonal, upper, z):
-    """``zᵀ G z`` and ``G z`` for a symmetric ``G`` given as (diagonal, strict upper triangle).
-
-    The triangle's scatter back to rows is a product with static one-hot matrices (a few
-    thousand multiply-adds per code, far cheaper than gathering the full ``G``).
-    """
-    k = z.shape[-1]
-    rows, cols = np.triu_indices(k, 1)
-    eye = np.eye(k, dtype=z.dtype)
-    z_rows, z_cols = z @ eye[:, rows], z @ eye[:, cols]
-    quadratic = jnp.sum(diagonal * z * z, -1) + 2 * jnp.sum(upper * z_rows * z_cols, -1)
-    gz = diagonal * z + (upper * z_cols) @ eye[rows] + (upper * z_rows) @ eye[cols]
-    return quadratic, gz
 
 
 def theorem_3_3_bound(delta_k, delta_2k):

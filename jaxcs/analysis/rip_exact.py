@@ -23,7 +23,7 @@ import numpy as np
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import concrete_int, positive_int
 from jaxcs.analysis.montecarlo import advance_progress, progress_bar
-from jaxcs.analysis.support_spectrum import support_extremes
+from jaxcs.analysis.support_spectrum import support_quotient_extremes
 from jaxcs.models import (
     RegionModel,
     count_supports,
@@ -134,8 +134,7 @@ class ExtremeTracker:
 
 
 def _evaluate(op, table, supports, *, nonnegative: bool):
-    q_min, q_max, _, _ = support_extremes(op, supports, table=table, nonnegative=nonnegative)
-    return q_min, q_max
+    return support_quotient_extremes(op, supports, table=table, nonnegative=nonnegative)
 
 
 _evaluate_jit = jax.jit(_evaluate, static_argnames=("nonnegative",))
