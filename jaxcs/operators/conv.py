@@ -500,7 +500,7 @@ class ConvOperator(AbstractOperator):
 
     def restricted_gram_pairs(self, support, mask=None, *, table=None):
         """Diagonal and strict upper triangle of :meth:`restricted_gram`, gathered directly
-        from the table (about twice as fast as the full Gram: element gathers dominate)."""
+        from the table (half the entries of the full Gram)."""
         i, j = decode_support(self, support)
         return table_gram_pairs(self._gram_table(table), i, j, mask)
 

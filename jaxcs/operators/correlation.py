@@ -274,7 +274,8 @@ def restricted_gram_pairs(op, support, mask=None, *, table=None):
     """The diagonal and the strict upper triangle of :func:`restricted_gram`, unexpanded.
 
     ``G_S`` is symmetric, so its ``k(k − 1)/2`` distinct off-diagonal entries carry all of it;
-    gathering only those from the correlation table is about twice as fast as the full Gram.
+    it gathers half the entries of the full Gram (whether that is faster depends on what XLA fuses
+    the gather with: :func:`jaxcs.code_ratios` gathers the full Gram).
 
     Returns:
         ``(diagonal, upper)``: ``(*batch, k)`` and ``(*batch, k(k − 1)/2)``, the latter in the
