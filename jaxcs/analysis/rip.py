@@ -102,8 +102,10 @@ class RIPEstimate(Pytree):
             ``S``), the best that a projected ascent found (:func:`orthant_extremes`): never
             beyond the orthant's true extremes, so still a valid lower bound on δ.
         eig_residual: on the Lanczos path, of the larger Lanczos residual of each support's two
-            extreme Ritz pairs (an eigenvalue lies within it; see
-            :mod:`jaxcs.analysis.masked_spectrum`), else ``None``.
+            extreme Ritz pairs, else ``None``. *Some* eigenvalue lies within the residual of its
+            Ritz value; it is the extreme one unless the start had almost no weight on the
+            extreme eigenvector (then the Ritz value settles on an inner eigenvalue, still a
+            valid lower bound on δ; see :mod:`jaxcs.analysis.masked_spectrum`).
         status: ``int32`` :class:`~jaxcs.Status` code: ``NONFINITE`` when the operator has a
             non-finite entry or any sample of any quantity (``extra`` included) was non-finite
             (each counted in its ``Statistics.nonfinite``), else ``COMPLETED``.

@@ -217,8 +217,11 @@ def exact_model_rip(
     table = op.gram_table()
     with progress_bar(total, "exact model-RIP", enabled=bool(progress)) as bar_id:
         for size in sizes:
-            chunk = chunk_size or max(1, min(counts[size], GRAM_CHUNK_BUDGET // (size * size)))
-            chunk = positive_int(chunk, "chunk_size")
+            if chunk_size is None:  # a power of two, so that calls of similar sizes share programs
+                chunk = max(1, min(counts[size], GRAM_CHUNK_BUDGET // (size * size)))
+                chunk = 2 ** math.ceil(math.log2(chunk))
+            else:
+                chunk = positive_int(chunk_size, "chunk_size")
             for rows in iter_supports(model, code_shape, size, chunk):
                 padded = np.concatenate([rows, np.repeat(rows[:1], chunk - len(rows), axis=0)])
                 q_min, q_max = _evaluate_jit(

@@ -52,6 +52,8 @@ def log_count_lower_bound(model: RegionModel, code_shape: Sequence[int], size: i
     _, inside = model_regions(model, code_shape)
     counts = inside.sum(axis=1)
     regions, c = len(counts), int(counts.max())
+    if size > regions:
+        return -math.inf  # no support at all
     full = int(np.sum(counts == c))
 
     def log_comb(n, r):
@@ -79,28 +81,35 @@ def iter_supports(
     """Every support of ``size`` non-zeros, in chunks of at most ``chunk_size`` rows.
 
     Yields ``(B, size)`` int64 arrays of flat code indices, regions in increasing order within
-    a row; over all chunks each support appears exactly once (``count_supports`` rows).
+    a row; over all chunks each support appears exactly once (``count_supports`` rows). Memory
+    is ``O(chunk_size · size)``: the cell choices of a set of regions are enumerated by rank
+    (mixed radix), a chunk at a time.
     """
     cells, inside = model_regions(model, code_shape)
     width = cells.shape[1]
-    choices = np.array(list(itertools.product(range(width), repeat=size)), np.int64)
-    choices = choices.reshape(-1, size)
-    per_combo = max(1, chunk_size // len(choices))
+    total = width**size  # cell choices per set of regions (masked where a region is partial)
+    per_block = min(total, chunk_size)
+    place = width ** np.arange(size - 1, -1, -1, dtype=np.int64)
     combos = itertools.combinations(range(len(cells)), size)
+    per_combo = max(1, chunk_size // per_block)
     pending: list[np.ndarray] = []
     pending_rows = 0
     while True:
         block = np.array(list(itertools.islice(combos, per_combo)), np.int64).reshape(-1, size)
-        if len(block):
-            picked = cells[block[:, None, :], choices[None]]  # (b, c^s, s)
+        for first in range(0, total if len(block) else 0, per_block):
+            ranks = np.arange(first, min(first + per_block, total), dtype=np.int64)
+            choices = (ranks[:, None] // place) % width  # (c, size)
+            picked = cells[block[:, None, :], choices[None]]  # (b, c, size)
             ok = inside[block[:, None, :], choices[None]].all(axis=-1)
             rows = picked[ok]
             pending.append(rows)
             pending_rows += len(rows)
-        while pending_rows >= chunk_size or (not len(block) and pending_rows):
-            rows = np.concatenate(pending)
-            yield rows[:chunk_size]
-            rest = rows[chunk_size:]
-            pending, pending_rows = ([rest], len(rest)) if len(rest) else ([], 0)
+            while pending_rows >= chunk_size:
+                rows = np.concatenate(pending)
+                yield rows[:chunk_size]
+                rest = rows[chunk_size:]
+                pending, pending_rows = ([rest], len(rest)) if len(rest) else ([], 0)
         if not len(block):
+            if pending_rows:
+                yield np.concatenate(pending)
             return
