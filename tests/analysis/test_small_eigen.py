@@ -9,7 +9,7 @@ import pytest
 
 from jaxcs.analysis.small_eigen import extreme_eigenvalues
 
-SIZES = range(1, 17)
+SIZES = (1, 2, 3, 5, 8, 11, 16)  # trivial, small, odd and even, up to the 16 slots of k = 10
 extremes = jax.jit(extreme_eigenvalues)
 
 
