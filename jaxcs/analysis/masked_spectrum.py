@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxcs._pytree import Pytree, static_field
+from jaxcs._validate import positive_int
 from jaxcs.models import SparseCode
 
 DEFAULT_STEPS = 32
@@ -158,6 +159,12 @@ def masked_extremes(
     Returns:
         A :class:`MaskedExtremes`.
     """
+    if not isinstance(code, SparseCode) or jnp.ndim(code.indices) != 2:
+        raise ValueError(
+            "code must be a SparseCode with (B, s) arrays (a batch of supports); got "
+            f"{type(code).__name__} with indices of shape {jnp.shape(getattr(code, 'indices', ()))}"
+        )
+    steps = positive_int(steps, "steps")
     indices, mask = code.indices, jnp.asarray(code.mask, bool)
     start = jnp.where(mask, code.values, 0).astype(op.dtype)
     steps = max(1, min(int(steps), indices.shape[-1]))
