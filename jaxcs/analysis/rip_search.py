@@ -16,6 +16,7 @@ an actual support of the model, so every figure is a lower bound on δ, never ab
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -135,11 +136,7 @@ def search_model_rip(
 def _climb_step(op, table, region_of, nonnegative, guided, explore):
     """One step of every climb: ``(key, state) -> state`` (state: indices, mask, sign, q)."""
 
-    def evaluate(indices, mask):
-        q_min, q_max, v_min, v_max = support_extremes(
-            op, indices, mask, table=table, nonnegative=nonnegative
-        )
-        return q_min, q_max, v_min, v_max
+    evaluate = partial(support_extremes, op, table=table, nonnegative=nonnegative)
 
     def step(key, indices, mask, sign, quotient, vector):
         restarts, slots = indices.shape
