@@ -1,0 +1,161 @@
+"""Arrays a user brings: image stacks and labels in ``.npy`` / ``.npz`` files, and Flax
+variables in msgpack files. Pickled objects are never loaded."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+_SHAPES = "(H, W), (H, W, C), (N, H, W) or (N, H, W, C)"
+
+
+def load_image_array(path: str | Path) -> np.ndarray:
+    """Images from a ``.npy`` file (the array) or an ``.npz`` file (its array ``images``, else
+    its only array), as float32 ``(N, H, W, C)``.
+
+    Shapes: ``(H, W)`` and ``(H, W, C)`` are one image (``N = 1``); ``(N, H, W)`` is a stack of
+    grayscale images (``C = 1``). A 3-D array is read as ``(H, W, C)`` when its last axis is 1, 3
+    or 4, else as ``(N, H, W)``. Integer arrays hold 0..255 intensities and are divided by 255;
+    booleans become 0.0 / 1.0; floating arrays keep their values.
+
+    Raises:
+        ValueError: an unknown suffix, a pickled (object) array, an ``.npz`` without ``images``
+            and with several arrays, a shape other than those above, an empty or non-numeric
+            array, integers outside 0..255, or non-finite values.
+    """
+    path = Path(path)
+    return _as_image_batch(_read_array(path, "images"), str(path))
+
+
+def load_labelled_arrays(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Images and their labels from an ``.npz`` file holding ``images`` and ``labels``.
+
+    Returns:
+        ``(images, labels)``: float32 ``(N, H, W, C)`` (``images`` read as in
+        :func:`load_image_array`) and int32 ``(N,)`` labels ``≥ 0``.
+
+    Raises:
+        ValueError: not an ``.npz``, ``images`` or ``labels`` missing, labels not 1-D
+            non-negative integers, or not one label per image.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        raise ValueError(f"{path}: labelled arrays are an .npz with 'images' and 'labels'")
+    images = _as_image_batch(_read_array(path, "images", only=False), str(path))
+    labels = _read_array(path, "labels", only=False)
+    if labels.ndim != 1 or labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(
+            f"{path}: labels must be a 1-D integer array (N,); got {labels.dtype} {labels.shape}"
+        )
+    if labels.shape[0] != images.shape[0]:
+        raise ValueError(
+            f"{path}: labels must hold one label per image: {images.shape[0]} images "
+            f"(images {images.shape}) but labels has shape {labels.shape}"
+        )
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"{path}: labels must be >= 0 (class indices); got min {labels.min()}")
+    return images, labels.astype(np.int32)
+
+
+def _as_image_batch(array, name: str) -> np.ndarray:
+    """``array`` (one of the shapes of :func:`load_image_array`) as float32 ``(N, H, W, C)``.
+
+    Raises:
+        ValueError: as :func:`load_image_array`; messages name ``name``.
+    """
+    array = np.asarray(array)
+    if array.dtype != bool and not (
+        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+    ):
+        raise ValueError(f"{name}: images must be a real numeric array; got dtype {array.dtype}")
+    if array.ndim not in (2, 3, 4) or array.size == 0:
+        raise ValueError(f"{name}: images must be a non-empty {_SHAPES}; got shape {array.shape}")
+    if array.ndim == 2:
+        array = array[None, ..., None]
+    elif array.ndim == 3:
+        array = array[None] if array.shape[-1] in (1, 3, 4) else array[..., None]
+    if array.dtype == bool:
+        return array.astype(np.float32)
+    if np.issubdtype(array.dtype, np.integer):
+        low, high = int(array.min()), int(array.max())
+        if low < 0 or high > 255:
+            raise ValueError(
+                f"{name}: integer images must hold 0..255 intensities; got {low}..{high} "
+                "(convert to floats to keep other ranges)"
+            )
+        return array.astype(np.float32) / np.float32(255.0)
+    array = array.astype(np.float32)
+    bad = int(np.count_nonzero(~np.isfinite(array)))
+    if bad:
+        raise ValueError(f"{name}: images must be finite; got {bad} non-finite value(s)")
+    return array
+
+
+def save_flax_params(path: str | Path, variables: Mapping) -> Path:
+    """Write Flax variables (``{'params': ..., 'batch_stats': ...}``, or any nested mapping of
+    arrays) to ``path`` as msgpack, atomically (``path.tmp`` first, then replaced)."""
+    if not isinstance(variables, Mapping):
+        raise ValueError(
+            f"variables must be a nested mapping of arrays; got {type(variables).__name__}"
+        )
+    from flax.serialization import to_bytes
+
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(to_bytes(variables))
+    tmp.replace(path)
+    return path
+
+
+def load_flax_params(path: str | Path, target=None):
+    """Flax variables saved by :func:`save_flax_params` (or ``flax.serialization.to_bytes``).
+
+    Args:
+        path: the msgpack file.
+        target: optional pytree of the expected structure (e.g. ``model.init(...)``); the file
+            is then restored into it (``flax.serialization.from_bytes``).
+
+    Returns:
+        Nested dicts of NumPy arrays (with ``target``: ``target``'s structure).
+
+    Raises:
+        ValueError: the file is not Flax msgpack, or does not match ``target``.
+    """
+    from flax.serialization import from_bytes, msgpack_restore
+
+    path = Path(path)
+    data = path.read_bytes()
+    try:
+        return msgpack_restore(data) if target is None else from_bytes(target, data)
+    except Exception as err:  # msgpack and flax raise assorted types for bad files
+        what = "Flax msgpack variables" if target is None else "Flax variables matching target"
+        raise ValueError(f"{path}: not {what} ({err})") from err
+
+
+def _read_array(path: Path, preferred: str, *, only: bool = True) -> np.ndarray:
+    """The array of a ``.npy`` file, or the array ``preferred`` of an ``.npz`` file (with
+    ``only``: else its single array)."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            with path.open("rb") as file:
+                return np.lib.format.read_array(file, allow_pickle=False)
+        if suffix == ".npz":
+            loaded = np.load(path, allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):
+                raise ValueError("not a zip archive of arrays")
+            with loaded as archive:
+                names = list(archive.files)
+                if preferred in names:
+                    return archive[preferred]
+                if only and len(names) == 1:
+                    return archive[names[0]]
+    except (ValueError, zipfile.BadZipFile) as err:  # pickled data, or not .npy / .npz
+        raise ValueError(f"{path}: cannot read a plain (non-pickled) array: {err}") from err
+    if suffix == ".npz":
+        wanted = f"an array named {preferred!r}" + (" or a single array" if only else "")
+        raise ValueError(f"{path}: the .npz must hold {wanted}; found {names}")
+    raise ValueError(f"{path}: image files are .npy or .npz holding {_SHAPES}; got {suffix!r}")
