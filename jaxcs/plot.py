@@ -581,3 +581,71 @@ def plot_sweep(directory: str | Path) -> list[Path]:
                 by = "k"
             written += plot_rip_ratios(problems, directory / "rip_ratios", by=by)
     return written
+
+
+def plot_reproduce_fig3(rows: list[dict], path: str | Path) -> Path:
+    """The Fig. 3 analogue of ``jaxcs reproduce``: one panel per layer, the ``‖Wᵀz‖/‖z‖``
+    histograms of learned and random filters for sampled codes and Algorithm 2's codes, with
+    each layer's δ bracket in its title. Raises ``ImportError`` without matplotlib."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    layers = list(dict.fromkeys(r["layer"] for r in rows))
+    fig, axes = plt.subplots(
+        2, len(layers), figsize=(4.2 * len(layers), 6.4), constrained_layout=True, squeeze=False
+    )
+    styles = {"learned": "C0", "random": "C1"}
+    for j, layer in enumerate(layers):
+        for i, (series, label) in enumerate(
+            (("sampled", "(a) sampled codes"), ("alg2_relu", "(b) Algorithm 2, after ReLU"))
+        ):
+            ax = axes[i, j]
+            titles = []
+            for row in (r for r in rows if r["layer"] == layer):
+                hist = row["histogram"]
+                edges, counts = np.asarray(hist["edges"]), np.asarray(hist[series], float)
+                stats = row["ratio_sampled" if series == "sampled" else "ratio_alg2_relu"]
+                ax.stairs(
+                    counts / max(counts.sum(), 1), edges, color=styles[row["filters"]],
+                    label=f"{row['filters']} (mean {stats['mean']:.3f})", lw=1.5,
+                )  # fmt: skip
+                bracket = row["delta_bracket"]
+                upper = "∞" if bracket["upper"] is None else f"{bracket['upper']:.2f}"
+                titles.append(f"{row['filters'][0]}: δ ∈ [{bracket['lower']:.2f}, {upper}]")
+            ax.axvline(1.0, color="k", lw=0.8)
+            ax.set_xlabel("‖Wᵀz‖ / ‖z‖")
+            ax.set_ylabel("fraction of codes")
+            k = next(r["k"] for r in rows if r["layer"] == layer)
+            ax.set_title(f"{layer}, k={k}: {label}\n" + ", ".join(titles), fontsize=9)
+            ax.legend(fontsize=7)
+    return _save_figure(fig, "Model-RIP ratios of trained vs random filters", path)
+
+
+def plot_reproduce_table1(rows: list[dict], path: str | Path) -> Path:
+    """Table 1's accuracies as bars: depth × (filter size, width), random vs learned, with the
+    spread over seeds (min–max). Raises ``ImportError`` without matplotlib."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    groups = sorted({(r["depth"], r["filter_size"], r["width"]) for r in rows})
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(groups) + 2), 3.8), constrained_layout=True)
+    x = np.arange(len(groups))
+    for offset, kind, color in ((-0.2, "random", "C1"), (0.2, "learned", "C0")):
+        found = {
+            (r["depth"], r["filter_size"], r["width"]): r for r in rows if r["filters"] == kind
+        }
+        mean = np.array([100 * found[g]["test_accuracy_mean"] for g in groups])
+        low = mean - np.array([100 * found[g]["test_accuracy_min"] for g in groups])
+        high = np.array([100 * found[g]["test_accuracy_max"] for g in groups]) - mean
+        ax.bar(x + offset, mean, 0.4, color=color, label=f"{kind} filters")
+        ax.errorbar(x + offset, mean, yerr=[low, high], fmt="none", color="k", lw=1, capsize=2)
+    ax.set_xticks(x, [f"L{d}\nf{f} w{w}" for d, f, w in groups], fontsize=8)
+    ax.set_ylabel("test accuracy (%), min–max over seeds")
+    ax.legend(fontsize=8)
+    return _save_figure(fig, "Table 1 analogue: frozen random vs learned filters", path)

@@ -2,7 +2,8 @@
 name (or internal module) of one sub-package is imported by another.
 
 Layers, bottom first (README, "Architecture"): the shared base (``_pytree``, ``_validate``,
-``_version``), ``operators``, ``models``, ``solvers``, ``analysis``, ``layers``, the machinery
+``_version``), ``operators``, ``models``, ``solvers``, ``analysis``, ``layers`` / ``data`` /
+``networks`` (side by side, none imports another), the machinery
 (``io``), the applications (``experiments``, ``plot``), the console (``cli``). The package
 ``__init__`` re-exports and defines nothing.
 """
@@ -26,6 +27,8 @@ LAYERS = {
     "solvers": 3,
     "analysis": 4,
     "layers": 5,
+    "data": 5,
+    "networks": 5,
     "io": 6,
     "experiments": 7,
     "sweeps": 7,

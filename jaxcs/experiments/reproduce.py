@@ -80,6 +80,7 @@ class ReproduceSetup:
     decoder_examples: int = 1024
     coherence_seeds: int = 3
     vgg_map_size: int = 14
+    vgg_max_channels: int = 512
     theorem_k_fractions: tuple[float, ...] = (1.0, 0.05)
     seed: int = 0
 
@@ -105,10 +106,12 @@ class ReproduceSetup:
                 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
             ):
                 raise ValueError(f"{name} must be a non-empty tuple of ints >= 1; got {value!r}")
-        if self.patch_size % 2 ** max(self.depths):
+        size = 8 if self.dataset == "digits" else self.patch_size
+        if size % 2 ** max(self.depths):
             raise ValueError(
                 f"patch_size must be a multiple of 2**max(depths) = {2 ** max(self.depths)} "
-                f"(every 2 x 2 pooling halves the map exactly); got {self.patch_size}"
+                f"(every 2 x 2 pooling halves the map exactly); got {size}"
+                + (" (the digits are 8 x 8)" if self.dataset == "digits" else "")
             )
         if not 0 < self.algorithm2_fraction < 1:
             raise ValueError(
@@ -128,7 +131,7 @@ class ReproduceSetup:
             classes=10, train_per_class=64, test_per_class=24, filter_sizes=(3,), widths=(8,),
             seeds=2, epochs=6, analysis_examples=16, fig3_samples=200, bracket_samples=32,
             algorithm2_examples=4, algorithm2_steps=100, niht_steps=30, decoder_epochs=3,
-            decoder_examples=256, coherence_seeds=1, vgg_map_size=8,
+            decoder_examples=256, coherence_seeds=1, vgg_map_size=8, vgg_max_channels=128,
         )  # fmt: skip
         return cls(**(base | changes))
 
@@ -322,9 +325,11 @@ def run_reproduce(
         rows = evidence.table4_rows(
             jr.fold_in(key, 4), config.name, variables, blocks, seeds=setup.coherence_seeds
         )
+        layers = [s for s in evidence.VGG16_LAYERS if max(s) <= setup.vgg_max_channels]
         rows += evidence.vgg16_coherence_rows(
-            jr.fold_in(key, 5), seeds=setup.coherence_seeds, map_size=setup.vgg_map_size
-        )
+            jr.fold_in(key, 5), seeds=setup.coherence_seeds, map_size=setup.vgg_map_size,
+            layers=layers,
+        )  # fmt: skip
         return {"rows": rows}
 
     def stage_fig3():

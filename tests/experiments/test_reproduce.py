@@ -1,0 +1,227 @@
+"""`jaxcs reproduce --quick`: the report's tables have the right shape and sane ranges, stages
+resume without recomputing, and a directory of another setup is refused."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+pytest.importorskip("skimage")
+pytest.importorskip("sklearn")
+
+from jaxcs.analysis import theorem_3_3_bound  # noqa: E402
+from jaxcs.cli import main  # noqa: E402
+from jaxcs.experiments import (  # noqa: E402
+    ReproduceSetup,
+    SetupMismatch,
+    evidence,
+    reproduce,
+    run_reproduce,
+    write_report,
+)
+
+SETUP = ReproduceSetup.quick()
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("reproduce")
+    results = run_reproduce(SETUP, directory)
+    report = write_report(results, directory, plot=False)
+    return directory, results, report
+
+
+def test_report_has_every_table_as_rows(run):
+    directory, _, _ = run
+    report = json.loads((directory / "report.json").read_text())
+    for name in ("table1", "table2", "table3", "table4", "fig3", "theorem_3_3"):
+        assert isinstance(report[name], list) and report[name], name
+        assert all(isinstance(row, dict) for row in report[name])
+        assert name in report["comparison"]
+    for row in report["table3"]:
+        for key in ("layer", "learned_filters", "random_filters", "random_activations"):
+            assert key in row
+        assert "image_tied" in row and "image_trained" in row
+    text = (directory / "report.md").read_text()
+    for title in ("Table 1", "Table 2", "Table 3", "Table 4", "Fig. 3", "Theorem 3.3"):
+        assert f"## {title}" in text
+    assert text.count("**Against the paper.**") == 6
+    assert report["environment"]["jax"] and report["setup"]["seed"] == SETUP.seed
+
+
+def test_table1_grid_and_learned_beats_random_at_depth_3(run):
+    rows = run[2]["table1"]
+    expected = len(SETUP.depths) * len(SETUP.filter_sizes) * len(SETUP.widths) * 2
+    assert len(rows) == expected
+    chance = 1 / SETUP.classes
+    for row in rows:
+        assert row["seeds"] == SETUP.seeds
+        assert row["test_accuracy_min"] <= row["test_accuracy_mean"] <= row["test_accuracy_max"]
+        assert row["test_accuracy_mean"] > 2 * chance  # both kinds learn something
+    deepest = max(SETUP.depths)
+    learned = [r for r in rows if r["depth"] == deepest and r["filters"] == "learned"]
+    random = [r for r in rows if r["depth"] == deepest and r["filters"] == "random"]
+    assert max(r["test_accuracy_mean"] for r in learned) > max(
+        r["test_accuracy_mean"] for r in random
+    )
+
+
+def test_table2_pooled_maps_are_denser_and_k_counts_nonzero_regions(run):
+    rows = run[2]["table2"]
+    assert len(rows) == 2 * max(SETUP.depths)  # learned and random analysed networks
+    for row in rows:
+        assert 0 < row["relu_nonzero_pct"] <= 100 and 0 < row["pool_nonzero_pct"] <= 100
+        # a region is non-zero when any of its 4 entries is: never sparser than the ReLU map
+        assert row["pool_nonzero_pct"] >= row["relu_nonzero_pct"] - 1e-9
+        assert row["k"] == pytest.approx(row["pool_nonzero_pct"] / 100 * row["regions"], abs=1)
+        assert row["regions"] * 4 == row["code_size"]
+
+
+def test_table3_baseline_near_sqrt2_and_errors_in_range(run):
+    rows = run[2]["table3"]
+    assert [r["layer"] for r in rows] == ["image"] + [
+        f"pool({i})" for i in range(1, max(SETUP.depths))
+    ]
+    for row in rows:
+        assert abs(row["random_activations"] - math.sqrt(2)) < 0.03
+        for kind in ("learned", "random"):
+            one_step = row[f"{kind}_filters"]
+            assert 0.3 < one_step < 1.3
+            assert row[f"{kind}_filters_gain_optimal"] <= one_step + 1e-6
+            assert row[f"{kind}_filters_niht"] <= one_step + 0.05  # more steps do not hurt
+        assert 0 <= row["image_tied"] <= 1 and 0 <= row["image_tied_reference"] <= 1
+        assert row["image_trained"] > 0 and row["image_trained_reference"] > 0
+
+
+def test_table4_coherence_ranges_and_vgg_sizes(run):
+    rows = run[2]["table4"]
+    trained = [r for r in rows if r["learned_filter_coherence"] is not None]
+    vgg = [r for r in rows if r["source"] == "vgg16 sizes"]
+    assert len(trained) == max(SETUP.depths)
+    sizes = [(m, k) for m, k in evidence.VGG16_LAYERS if max(m, k) <= SETUP.vgg_max_channels]
+    assert [(r["in_channels"], r["out_channels"]) for r in vgg] == sizes
+    for row in rows:
+        assert 0 < row["random_filter_coherence_mean"] <= 1
+        # shift-aware coherence is a max over a superset of the filter-level pairs
+        assert row["random_shift_coherence_mean"] >= row["random_filter_coherence_mean"] - 1e-6
+    for row in trained:
+        assert 0 < row["learned_filter_coherence"] <= row["learned_shift_coherence"] + 1e-6 <= 1
+    # more and longer filters: Gaussian filters get less coherent
+    assert vgg[-1]["random_filter_coherence_mean"] < vgg[0]["random_filter_coherence_mean"] / 3
+
+
+def test_fig3_random_filters_centred_near_one_and_brackets_ordered(run):
+    rows = run[2]["fig3"]
+    assert len(rows) == 2 * max(SETUP.depths)
+    for row in rows:
+        hist = row["histogram"]
+        assert sum(hist["sampled"]) == row["ratio_sampled"]["count"] == SETUP.fig3_samples
+        assert len(hist["edges"]) == len(hist["sampled"]) + 1
+        bracket = row["delta_bracket"]
+        assert 0 <= bracket["lower"]
+        assert bracket["upper"] is None or bracket["lower"] <= bracket["upper"] + 1e-6
+        if row["filters"] == "random":
+            assert abs(row["ratio_sampled"]["mean"] - 1) < 0.1
+            assert row["ratio_sampled"]["std"] < 0.1
+
+
+def test_theorem_rows_are_consistent_with_the_formula(run):
+    rows = run[2]["theorem_3_3"]
+    assert len(rows) == 2 * max(SETUP.depths) * len(SETUP.theorem_k_fractions)
+    for row in rows:
+        assert row["delta_k_lower"] <= row["delta_2k_lower"] + 1e-9
+        if row["delta_2k_lower"] >= 1:
+            assert row["verdict"].startswith("vacuous") and row["bound_at_lower"] is None
+        else:
+            lower_k = min(row["delta_k_lower"], row["delta_2k_lower"])
+            expected = float(theorem_3_3_bound(lower_k, row["delta_2k_lower"]))
+            assert row["bound_at_lower"] == pytest.approx(expected, rel=1e-5)
+            d = row["delta_2k_lower"]
+            assert row["bound_at_lower"] == pytest.approx(
+                5 * d / (1 - lower_k) * math.sqrt((1 + d) / (1 - d)), rel=1e-5
+            )
+
+
+def _forbid(monkeypatch, *names):
+    def refuse(*args, **kwargs):
+        raise AssertionError("recomputed a finished stage")
+
+    for module, name in names:
+        monkeypatch.setattr(module, name, refuse)
+
+
+def test_a_finished_run_resumes_without_recomputing(run, monkeypatch):
+    directory, results, _ = run
+    _forbid(
+        monkeypatch,
+        (reproduce, "train_network"),
+        (reproduce, "train_decoder"),
+        *((evidence, name) for name in ("fig3_rows", "table3_rows", "theorem_rows")),
+    )
+    again = run_reproduce(SETUP, directory)
+    for name in reproduce.STAGES:  # as JSON: NaN (no search at large k) equals itself there
+        assert json.dumps(again[name], sort_keys=True) == json.dumps(results[name], sort_keys=True)
+
+
+def test_an_interrupted_run_recomputes_only_the_missing_stage(run, monkeypatch, tmp_path):
+    directory, results, _ = run
+    copy = tmp_path / "copy"
+    for path in directory.rglob("*"):
+        if path.is_file():
+            target = copy / path.relative_to(directory)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+    (copy / "stages" / "theorem_3_3.json").unlink()
+    (copy / "stages" / "table1.json").unlink()  # the per-network file is kept
+    _forbid(monkeypatch, (reproduce, "train_network"), (evidence, "fig3_rows"))
+    again = run_reproduce(SETUP, copy)
+    assert again["table1"]["rows"] == results["table1"]["rows"]
+    assert again["theorem_3_3"]["rows"] == results["theorem_3_3"]["rows"]  # deterministic
+
+
+def test_another_setup_is_refused_unless_overwrite(run):
+    directory = run[0]
+    with pytest.raises(SetupMismatch, match="another setup"):
+        run_reproduce(ReproduceSetup.quick(seed=1), directory)
+    assert main(["reproduce", "--quick", "--seed", "1", "--output", str(directory)]) == 2
+
+
+def test_the_cli_resumes_and_writes_the_report(run, capsys):
+    directory = run[0]
+    (directory / "report.md").unlink()
+    assert (
+        main(["reproduce", "--quick", "--no-plot", "--no-progress", "--output", str(directory)])
+        == 0
+    )
+    assert (directory / "report.md").exists()
+    assert "table3" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"dataset": "cifar"}, "dataset"),
+        ({"classes": 1}, "classes"),
+        ({"classes": 99}, "classes"),
+        ({"depths": ()}, "depths"),
+        ({"widths": (0,)}, "widths"),
+        ({"patch_size": 20}, "patch_size"),
+        ({"epochs": 0}, "epochs"),
+        ({"seeds": 1.5}, "seeds"),
+        ({"algorithm2_fraction": 1.0}, "algorithm2_fraction"),
+        ({"theorem_k_fractions": (0.0,)}, "theorem_k_fractions"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+    ],
+)
+def test_bad_setups_are_named(changes, match):
+    with pytest.raises(ValueError, match=match):
+        ReproduceSetup.quick(**changes)
+
+
+def test_fingerprint_tells_setups_apart():
+    assert SETUP.fingerprint() == ReproduceSetup.quick().fingerprint()
+    assert SETUP.fingerprint() != ReproduceSetup.quick(seed=3).fingerprint()
+    assert np.all([c.num_classes == SETUP.classes for c in SETUP.grid()])
