@@ -195,8 +195,8 @@ class progress_bar:
     Yields an integer id to pass as ``progress_id``; without tqdm it yields 0 (no reporting).
     """
 
-    def __init__(self, total: int, desc: str = "", enabled: bool = True):
-        self.total, self.desc, self.enabled = total, desc, enabled
+    def __init__(self, total: int, desc: str = "", enabled: bool = True, unit: str = "sample"):
+        self.total, self.desc, self.enabled, self.unit = total, desc, enabled, unit
         self.id = 0
 
     def __enter__(self) -> int:
@@ -207,7 +207,7 @@ class progress_bar:
         except ImportError:
             return 0
         self.id = next(_BAR_IDS)
-        _BARS[self.id] = tqdm(total=self.total, desc=self.desc, unit="sample", leave=False)
+        _BARS[self.id] = tqdm(total=self.total, desc=self.desc, unit=self.unit, leave=False)
         return self.id
 
     def __exit__(self, *exc):

@@ -35,6 +35,9 @@ from jaxcs.models.region_model import RegionModel
 from jaxcs.models.sparse_code import SparseCode
 
 
+PAIRWISE_RANK_LIMIT = 512  # candidates up to which ranking compares every pair
+
+
 class RayProjection(Pytree):
     """``μ ↦ model.project_sparse(z + μ g)`` for one code; build with :func:`project_ray`.
 
@@ -81,19 +84,21 @@ class RayProjection(Pytree):
         cell = jnp.concatenate([held_cell, self.free_cell])
         # candidates that are not regions rank as 0 and are never used
         magnitude = jnp.where(region < self.regions, jnp.abs(value), 0)
-        # rank by magnitude, ties to the lowest region (then slot): 2·capacity candidates, so
-        # pairwise comparisons beat a sort
+        # rank by magnitude, ties to the lowest region (then slot)
         n = region.shape[0]
         slot = jnp.arange(n)
-        ahead = (magnitude[None, :] > magnitude[:, None]) | (
-            (magnitude[None, :] == magnitude[:, None])
-            & (
-                (region[None, :] < region[:, None])
-                | ((region[None, :] == region[:, None]) & (slot[None, :] < slot[:, None]))
+        if n <= PAIRWISE_RANK_LIMIT:  # few candidates: pairwise comparisons beat a sort
+            ahead = (magnitude[None, :] > magnitude[:, None]) | (
+                (magnitude[None, :] == magnitude[:, None])
+                & (
+                    (region[None, :] < region[:, None])
+                    | ((region[None, :] == region[:, None]) & (slot[None, :] < slot[:, None]))
+                )
             )
-        )
-        rank = jnp.sum(ahead, axis=1)
-        chosen = jnp.zeros(self.capacity, slot.dtype).at[rank].set(slot, mode="drop")
+            rank = jnp.sum(ahead, axis=1)
+            chosen = jnp.zeros(self.capacity, slot.dtype).at[rank].set(slot, mode="drop")
+        else:  # O(n log n) time and O(n) memory (pairwise is O(n²) of both)
+            chosen = jnp.lexsort((slot, region, -magnitude))[: self.capacity]
         used = jnp.arange(self.capacity) < (self.capacity if self.k is None else self.k)
         used = used & (magnitude[chosen] > 0)
         kept = jnp.where(used, value[chosen], 0)

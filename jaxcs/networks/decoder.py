@@ -72,8 +72,11 @@ def tied_decode(config, variables, blocks: Sequence[dict], level: int, pooled: j
         relu = (u - c) / jnp.where(a == 0, 1.0, a)
         normalized = blocks[b]["normalized"]
         switches = pooling_switches(normalized)
-        spatial = normalized.shape[1:3]
-        code = jax.vmap(lambda v, s, spatial=spatial: unpool(v, s, POOL, spatial))(relu, switches)
+        # nn.max_pool ("VALID") drops an odd last row/column: unpool onto the even part,
+        # then zero-pad back to the block's full map
+        (height, width), even = normalized.shape[1:3], tuple(2 * n for n in switches.shape[1:3])
+        code = jax.vmap(lambda v, s, even=even: unpool(v, s, POOL, even))(relu, switches)
+        code = jnp.pad(code, ((0, 0), (0, height - even[0]), (0, width - even[1]), (0, 0)))
         u = block_operator(variables, b, blocks[b]["input"].shape[1:3]).rmv(code)
     return u
 

@@ -127,7 +127,7 @@ def run_epochs(
     n = len(arrays[0])
     steps = n // batch_size
     losses = []
-    with progress_bar(epochs * steps, label, enabled=progress) as bar:
+    with progress_bar(epochs * steps, label, enabled=progress, unit="step") as bar:
         for epoch in range(epochs):
             order = np.asarray(jr.permutation(jr.fold_in(key, epoch), n))
             total = 0.0

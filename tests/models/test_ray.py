@@ -7,6 +7,8 @@ pooling windows, ``z = 0`` (support from another vector) and ``z`` model-sparse.
 
 from __future__ import annotations
 
+import importlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,6 +16,8 @@ import pytest
 
 import jaxcs
 from jaxcs.models import project_ray
+
+ray_module = importlib.import_module("jaxcs.models.ray")
 
 CASES = [
     ("topk-1d", jaxcs.TopKModel(3, capacity=4), (12,)),
@@ -27,8 +31,13 @@ CASES = [
 MUS = jnp.asarray([0.0, 0.25, 0.5, 1.0, 2.0])
 
 
+@pytest.mark.parametrize("ranking", ["pairwise", "sort"])
 @pytest.mark.parametrize(("model", "shape"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_ray_projection_equals_project(model, shape):
+def test_ray_projection_equals_project(model, shape, ranking, monkeypatch):
+    """Both rankings (pairwise for few candidates, a stable sort for many) give the projection,
+    ties included."""
+    if ranking == "sort":
+        monkeypatch.setattr(ray_module, "PAIRWISE_RANK_LIMIT", 0)
     rng = np.random.default_rng(50)
 
     @jax.jit
