@@ -34,7 +34,6 @@ from jaxcs.models._regions import (
 from jaxcs.models.region_model import RegionModel
 from jaxcs.models.sparse_code import SparseCode
 
-
 PAIRWISE_RANK_LIMIT = 512  # candidates up to which ranking compares every pair
 
 
