@@ -161,7 +161,18 @@ def _reproduce(args: argparse.Namespace) -> int:
     except ImportError as err:
         print(f"jaxcs reproduce: {err}", file=sys.stderr)
         return 3
-    report = write_report(results, out, plot=not args.no_plot)
+    figures = {}
+    if not args.no_plot:
+        try:
+            from jaxcs.plot import plot_reproduce_fig3, plot_reproduce_table1
+
+            figures["table1"] = plot_reproduce_table1(
+                results["table1"]["rows"], out / "table1.png"
+            ).name
+            figures["fig3"] = plot_reproduce_fig3(results["fig3"]["rows"], out / "fig3.png").name
+        except ImportError:
+            print("figures: skipped (install the 'plot' extra: pip install 'jaxcs[plot]')")
+    report = write_report(results, out, figures=figures)
     elapsed = time.perf_counter() - started
     print(f"report ({elapsed:.1f} s): {out / 'report.md'} and {out / 'report.json'}")
     for name, found in report["comparison"].items():

@@ -401,6 +401,7 @@ def theorem_rows(
     *,
     k_fractions: Sequence[float],
     bracket_samples: int,
+    delta_k_brackets: dict | None = None,
 ) -> list[dict]:
     """Theorem 3.3's bound with the δ_k and δ_2k brackets, beside the observed one-step error.
 
@@ -409,6 +410,11 @@ def theorem_rows(
     𝓜_k², so a valid lower bound), its upper end from ``TopKModel(2k)``'s Babel bound. The
     bound at the lower ends is the least the theorem could ever promise; it is certified only
     when the upper ends are below 1.
+
+    Args:
+        delta_k_brackets: ``{(layer, filters): bracket_summary}`` already measured at the
+            layer's own k (Fig. 3's rows): used for ``fraction == 1`` instead of a new bracket,
+            so that both tables report the same δ_k.
     """
     rows = []
     for i, block in enumerate(blocks):
@@ -421,14 +427,19 @@ def theorem_rows(
                 k = max(1, round(fraction * k_measured))
                 key_f = jr.fold_in(jr.fold_in(jr.fold_in(key, i), LAYER_FILTERS.index(kind)), f)
                 key_k, key_2k = jr.split(key_f)
-                b_k = model_rip_bracket(
-                    key_k, op, PoolingModel(POOL, k), num_samples=bracket_samples
-                )
+                known = (delta_k_brackets or {}).get((layer_name(i), kind))
+                if known is not None and k == k_measured:
+                    lower_k = known["lower"]
+                    upper_k = math.inf if known["upper"] is None else known["upper"]
+                else:
+                    b_k = model_rip_bracket(
+                        key_k, op, PoolingModel(POOL, k), num_samples=bracket_samples
+                    )
+                    lower_k, upper_k = float(b_k.lower), float(b_k.upper)
                 b_2k = model_rip_bracket(
                     key_2k, op, PoolingModel(POOL, min(2 * k, regions)),
                     num_samples=bracket_samples, search_budget=0,
                 )  # fmt: skip
-                lower_k, upper_k = float(b_k.lower), float(b_k.upper)
                 lower_2k = max(float(b_2k.lower), lower_k)
                 upper_2k = _delta_2k_upper(op, k)
                 errors = relative_error(

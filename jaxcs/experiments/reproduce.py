@@ -352,9 +352,10 @@ def run_reproduce(
 
     def stage_theorem_3_3():
         _, _, blocks = network(False)
+        known = {(r["layer"], r["filters"]): r["delta_bracket"] for r in results["fig3"]["rows"]}
         rows = evidence.theorem_rows(
             jr.fold_in(key, 8), operators(), blocks, k_fractions=setup.theorem_k_fractions,
-            bracket_samples=setup.bracket_samples,
+            bracket_samples=setup.bracket_samples, delta_k_brackets=known,
         )  # fmt: skip
         return {"rows": rows}
 
