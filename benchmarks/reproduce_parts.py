@@ -63,14 +63,13 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
-import optax
 
 from jaxcs.analysis import estimate_model_rip, model_rip_bracket, one_step_reconstruction
 from jaxcs.experiments import evidence
 from jaxcs.experiments.reproduce import ReproduceSetup
 from jaxcs.io import environment, write_json
 from jaxcs.models import PoolingModel, project_ray
-from jaxcs.networks import NetworkConfig, initialize, make_train_step
+from jaxcs.networks import NetworkConfig, classifier_train_step, initialize, make_train_step
 from jaxcs.solvers import NIHT, algorithm2, recover
 
 POOL = (2, 2)
@@ -138,25 +137,7 @@ class FlaxRival(nn.Module):
 
 def flax_train_step(module: nn.Module, learning_rate: float):
     """The same Adam step on the softmax cross-entropy as :func:`make_train_step`."""
-    optimizer = optax.adam(learning_rate)
-
-    def loss_fn(params, batch_stats, x, y):
-        logits, updates = module.apply(
-            {"params": params, "batch_stats": batch_stats}, x, train=True, mutable=["batch_stats"]
-        )
-        loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-        return loss, updates["batch_stats"]
-
-    @jax.jit
-    def step(variables, opt_state, x, y):
-        (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            variables["params"], variables["batch_stats"], x, y
-        )
-        updates, opt_state = optimizer.update(grads, opt_state, variables["params"])
-        params = optax.apply_updates(variables["params"], updates)
-        return {"params": params, "batch_stats": stats}, opt_state, loss
-
-    return step, optimizer
+    return classifier_train_step(module, learning_rate)
 
 
 def bench_training(sizes: Sizes, rounds: int) -> dict:

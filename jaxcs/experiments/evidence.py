@@ -161,6 +161,23 @@ def table2_rows(network: str, blocks: Sequence[dict]) -> list[dict]:
 
 
 # ------------------------------------------------------------------------ Table 4
+def _coherence_row(source, layer, shape, learned, filt, shift) -> dict:
+    return {
+        "source": source,
+        "layer": layer,
+        "filter_size": int(shape[0]),
+        "in_channels": int(shape[2]),
+        "out_channels": int(shape[3]),
+        "learned_filter_coherence": None if learned is None else learned[0],
+        "learned_shift_coherence": None if learned is None else learned[1],
+        "random_filter_coherence_mean": float(filt.mean()),
+        "random_filter_coherence_std": float(filt.std()),
+        "random_shift_coherence_mean": float(shift.mean()),
+        "random_shift_coherence_std": float(shift.std()),
+        "seeds": int(filt.size),
+    }
+
+
 def _random_coherences(key, shape, seeds: int, map_size: int) -> tuple[np.ndarray, np.ndarray]:
     filt, shift = [], []
     for s in range(seeds):
@@ -182,22 +199,8 @@ def table4_rows(
         size = int(block["input"].shape[1])
         op = ConvOperator(kernel, (size, size), padding="same")
         filt, shift = _random_coherences(jr.fold_in(key, i), kernel.shape, seeds, size)
-        rows.append(
-            {
-                "source": network,
-                "layer": layer_name(i),
-                "filter_size": int(kernel.shape[0]),
-                "in_channels": int(kernel.shape[2]),
-                "out_channels": int(kernel.shape[3]),
-                "learned_filter_coherence": float(coherence(kernel)),
-                "learned_shift_coherence": float(coherence(op, shifts="interior")),
-                "random_filter_coherence_mean": float(filt.mean()),
-                "random_filter_coherence_std": float(filt.std()),
-                "random_shift_coherence_mean": float(shift.mean()),
-                "random_shift_coherence_std": float(shift.std()),
-                "seeds": seeds,
-            }
-        )
+        learned = (float(coherence(kernel)), float(coherence(op, shifts="interior")))
+        rows.append(_coherence_row(network, layer_name(i), kernel.shape, learned, filt, shift))
     return rows
 
 
@@ -212,22 +215,7 @@ def vgg16_coherence_rows(
     rows = []
     for i, (m, k) in enumerate(layers):
         filt, shift = _random_coherences(jr.fold_in(key, i), (3, 3, m, k), seeds, map_size)
-        rows.append(
-            {
-                "source": "vgg16 sizes",
-                "layer": f"3x3 {m}->{k}",
-                "filter_size": 3,
-                "in_channels": m,
-                "out_channels": k,
-                "learned_filter_coherence": None,
-                "learned_shift_coherence": None,
-                "random_filter_coherence_mean": float(filt.mean()),
-                "random_filter_coherence_std": float(filt.std()),
-                "random_shift_coherence_mean": float(shift.mean()),
-                "random_shift_coherence_std": float(shift.std()),
-                "seeds": seeds,
-            }
-        )
+        rows.append(_coherence_row("vgg16 sizes", f"3x3 {m}->{k}", (3, 3, m, k), None, filt, shift))
     return rows
 
 

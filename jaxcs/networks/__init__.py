@@ -13,6 +13,7 @@ from jaxcs.networks.decoder import tied_decode as tied_decode
 from jaxcs.networks.decoder import train_decoder as train_decoder
 from jaxcs.networks.training import TrainedNetwork as TrainedNetwork
 from jaxcs.networks.training import accuracy as accuracy
+from jaxcs.networks.training import classifier_train_step as classifier_train_step
 from jaxcs.networks.training import initialize as initialize
 from jaxcs.networks.training import make_train_step as make_train_step
 from jaxcs.networks.training import predict as predict

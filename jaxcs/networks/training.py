@@ -67,8 +67,19 @@ def _optimizer(learning_rate: float) -> optax.GradientTransformation:
 
 
 def make_train_step(config: NetworkConfig, learning_rate: float):
-    """``step(variables, opt_state, x, y) -> (variables, opt_state, loss)``, jitted."""
-    module = config.module()
+    """``step(variables, opt_state, x, y) -> (variables, opt_state, loss)``, jitted, and the
+    Optax optimiser; see :func:`classifier_train_step`."""
+    return classifier_train_step(config.module(), learning_rate)
+
+
+def classifier_train_step(module, learning_rate: float):
+    """One Adam step on the softmax cross-entropy of any Flax classifier with batch norm
+    (``module.apply(variables, x, train=True)``, ``batch_stats`` mutable).
+
+    Returns:
+        ``(step, optimizer)``: ``step(variables, opt_state, x, y) -> (variables, opt_state,
+        loss)`` (jitted) and the ``optax`` transformation to ``init`` its state.
+    """
     optimizer = _optimizer(learning_rate)
 
     def loss_fn(params, batch_stats, x, y):
@@ -212,6 +223,7 @@ def train_network(
 __all__ = [
     "TrainedNetwork",
     "accuracy",
+    "classifier_train_step",
     "initialize",
     "make_train_step",
     "predict",
