@@ -75,12 +75,17 @@ def layer_operators(key: jax.Array, variables, blocks: Sequence[dict]) -> list[d
     return ops
 
 
-def measured_k(block: dict) -> int:
-    """Mean number of non-zero pooled values per example of ReLU → 2 × 2 max pool."""
+def pooled_relu(block: dict) -> np.ndarray:
+    """ReLU → 2 × 2 max pool of a block's map, ``(B, ⌊H/2⌋, ⌊W/2⌋, K)``: its non-zeros are
+    those of the pooled map (batch norm, a per-channel monotone map, sits between them)."""
     relu = np.asarray(block["relu"])
     b, h, w, c = relu.shape
-    pooled = relu[:, : h // 2 * 2, : w // 2 * 2].reshape(b, h // 2, 2, w // 2, 2, c).max((2, 4))
-    return max(1, round(float((pooled > 0).sum((1, 2, 3)).mean())))
+    return relu[:, : h // 2 * 2, : w // 2 * 2].reshape(b, h // 2, 2, w // 2, 2, c).max((2, 4))
+
+
+def measured_k(block: dict) -> int:
+    """Mean number of non-zero pooled values per example of ReLU → 2 × 2 max pool."""
+    return max(1, round(float((pooled_relu(block) > 0).sum((1, 2, 3)).mean())))
 
 
 def gain_optimal_error(x: jax.Array, x_hat: jax.Array, signal_ndim: int) -> jax.Array:
@@ -142,10 +147,7 @@ def table2_rows(network: str, blocks: Sequence[dict]) -> list[dict]:
     """Percentage of non-zeros after ReLU and after 2 × 2 max pooling, per block."""
     rows = []
     for i, block in enumerate(blocks):
-        relu = np.asarray(block["relu"])
-        b, h, w, c = relu.shape
-        pooled = relu[:, : h // 2 * 2, : w // 2 * 2].reshape(b, h // 2, 2, w // 2, 2, c)
-        pooled = pooled.max((2, 4))
+        relu, pooled = np.asarray(block["relu"]), pooled_relu(block)
         rows.append(
             {
                 "network": network,

@@ -249,9 +249,11 @@ def _analysed(store: StageStore, task, frozen: bool):
     config = store.setup.analysed(frozen)
     variables = load_flax_params(store.networks / f"{config.name}.msgpack")
     variables = jax.tree.map(jnp.asarray, variables)
-    x = jnp.asarray(task.x_test[: store.setup.analysis_examples])
-    blocks, _ = config.module().apply(variables, x, method="activations")
-    return config, variables, blocks
+    return (
+        config,
+        variables,
+        _activations(config, variables, task.x_test[: store.setup.analysis_examples]),
+    )
 
 
 def _activations(config, variables, x, batch: int = 256) -> list[dict]:
