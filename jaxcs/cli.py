@@ -34,6 +34,13 @@ def _fig2(args: argparse.Namespace) -> int:
         print(f"jaxcs fig2: --output {out}: {err.strerror or err}", file=sys.stderr)
         return 2
     json_path = out / "fig2.json"
+    if json_path.exists() and not args.overwrite:
+        print(
+            f"jaxcs fig2: {json_path} exists (an earlier run's results): pass --overwrite to "
+            "replace it, or choose another --output",
+            file=sys.stderr,
+        )
+        return 2
     env = environment()
     started = time.perf_counter()
 
@@ -287,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=5_000,
         help="samples per round; fig2.json is rewritten after each round",
+    )
+    fig2.add_argument(
+        "--overwrite", action="store_true", help="replace an existing fig2.json in --output"
     )
     fig2.add_argument("--no-plot", action="store_true")
     fig2.add_argument("--no-progress", action="store_true")

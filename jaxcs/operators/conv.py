@@ -542,8 +542,8 @@ def conv_operator_from_flax(
     in_spatial: Sequence[int],
     *,
     module: Any = None,
-    stride: int | Sequence[int] = 1,
-    padding: str = "valid",
+    stride: int | Sequence[int] | None = None,
+    padding: str | None = None,
 ) -> ConvOperator:
     """A :class:`ConvOperator` from a Flax ``nn.Conv`` kernel or params tree.
 
@@ -555,9 +555,13 @@ def conv_operator_from_flax(
         in_spatial: spatial input shape.
         module: an ``nn.Conv``; when given, its ``strides`` and ``padding`` (``"VALID"`` or
             ``"SAME"``) are used instead of ``stride`` and ``padding``.
+        stride, padding: the layer's geometry when no ``module`` is given. ``padding`` is then
+            required: a kernel alone does not say it, and guessing is wrong for Flax's own
+            default (``nn.Conv`` pads ``"SAME"``). ``stride`` defaults to 1.
 
     Raises:
-        ValueError: the module uses dilation, feature groups or a padding that
+        ValueError: neither ``module`` nor ``padding`` given; the module uses dilation, feature
+            groups or a padding that
             :class:`ConvOperator` does not define (Flax's ``"CIRCULAR"`` is centered, ours starts at
             offset 0, model.md §2).
     """
@@ -577,4 +581,10 @@ def conv_operator_from_flax(
                 "'CIRCULAR' is centered; build ConvOperator(..., padding='circular') yourself)"
             )
         padding = pad.lower()
-    return ConvOperator(kernel, in_spatial, stride=stride, padding=padding)
+    elif padding is None:
+        raise ValueError(
+            "conv_operator_from_flax needs the layer's geometry: pass module= (the nn.Conv, "
+            "whose strides and padding are read) or padding= ('valid', 'same' or 'circular') "
+            "and stride=; nn.Conv's own default is padding='SAME', stride 1"
+        )
+    return ConvOperator(kernel, in_spatial, stride=1 if stride is None else stride, padding=padding)

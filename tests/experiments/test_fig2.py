@@ -121,6 +121,18 @@ def test_cli_writes_json_and_png(tmp_path, capsys):
     assert (tmp_path / "fig2.png").stat().st_size > 10_000
 
 
+def test_cli_never_silently_overwrites_earlier_results(tmp_path, capsys):
+    earlier = tmp_path / "fig2.json"
+    earlier.write_text('{"completed_samples": 20000}')
+    assert main(["fig2", "--output", str(tmp_path), "--no-progress"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert earlier.read_text() == '{"completed_samples": 20000}'  # untouched
+    args = ["--num-samples", "100", "--checkpoint-every", "100", "--iht-steps", "1"]
+    assert main(["fig2", "--output", str(tmp_path), "--no-progress", "--no-plot", "--overwrite",
+                 *args]) == 0  # fmt: skip
+    assert json.loads(earlier.read_text())["completed_samples"] == 100
+
+
 @pytest.mark.parametrize(
     "args, message",
     [(["--k", "97"], "k must be <= out_channels"), (["--num-samples", "0"], "num_samples")],

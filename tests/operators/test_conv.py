@@ -456,6 +456,22 @@ class _TwoLayers(nn.Module):
         return nn.Conv(features=3, kernel_size=(3,), padding="VALID")(x)
 
 
+def test_conv_operator_from_flax_never_guesses_the_geometry():
+    """A kernel alone does not say its padding: nn.Conv's default is SAME, so a silent 'valid'
+    would give the wrong out shape (14 x 14 instead of Flax's 16 x 16)."""
+    conv = nn.Conv(features=4, kernel_size=(3, 3))  # Flax's defaults: SAME, stride 1
+    x = jnp.ones((1, 16, 16, 2))
+    variables = conv.init(jax.random.key(0), x)
+    with pytest.raises(ValueError, match="module=.*padding="):
+        jaxcs.conv_operator_from_flax(variables, (16, 16))
+    with pytest.raises(ValueError, match="module=.*padding="):
+        jaxcs.ConvOperator.from_flax(variables, (16, 16))
+    op = jaxcs.ConvOperator.from_flax(variables, (16, 16), module=conv)
+    assert op.out_shape == conv.apply(variables, x).shape[1:] == (16, 16, 4)
+    explicit = jaxcs.conv_operator_from_flax(variables, (16, 16), padding="same")
+    assert explicit.out_shape == (16, 16, 4) and explicit.stride == (1, 1)
+
+
 def test_conv_operator_from_flax_params_nesting():
     conv, variables, x = flax_conv_and_op((3,), 1, "VALID", 2, 3, (9,), use_bias=True)
     bias = np.asarray(variables["params"]["bias"])
@@ -465,12 +481,12 @@ def test_conv_operator_from_flax_params_nesting():
         np.testing.assert_allclose(op.mv(x), expected, rtol=1e-5, atol=1e-5)
     wrapper_vars = _Wrapper().init(jax.random.key(1), x)  # {'params': {'Conv_0': {...}}}
     expected = _Wrapper().apply(wrapper_vars, x) - wrapper_vars["params"]["Conv_0"]["bias"]
-    op = jaxcs.conv_operator_from_flax(wrapper_vars, (9,))
+    op = jaxcs.conv_operator_from_flax(wrapper_vars, (9,), padding="valid")
     np.testing.assert_allclose(op.mv(x), expected, rtol=1e-5, atol=1e-5)
     two = _TwoLayers().init(jax.random.key(2), x)
     with pytest.raises(ValueError, match="params"):
-        jaxcs.conv_operator_from_flax(two, (9,))
-    op = jaxcs.conv_operator_from_flax(two["params"]["Conv_1"], (7,))
+        jaxcs.conv_operator_from_flax(two, (9,), padding="valid")
+    op = jaxcs.conv_operator_from_flax(two["params"]["Conv_1"], (7,), padding="valid")
     assert op.filters.shape == (3, 2, 3)
 
 
