@@ -16,7 +16,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from jaxcs._validate import positive_int
+from jaxcs._validate import is_int, positive_int
 from jaxcs.models import RegionModel
 from jaxcs.solvers import IHT, recover
 
@@ -105,7 +105,23 @@ def one_step_reconstruction(
 
 def relative_error(x: jax.Array, x_hat: jax.Array, signal_ndim: int) -> jax.Array:
     """``‖x − x̂‖₂ / ‖x‖₂`` over the trailing ``signal_ndim`` axes (NaN where ``x`` is 0 or
-    either input is non-finite: it is reported, not hidden)."""
+    either input is non-finite: it is reported, not hidden).
+
+    Raises:
+        ValueError: ``x`` and ``x_hat`` of different shapes, or ``signal_ndim`` not an int in
+            ``[1, x.ndim]`` (checked on the static shapes, so also under ``jit``).
+    """
+    x, x_hat = jnp.asarray(x), jnp.asarray(x_hat)
+    if x.shape != x_hat.shape:
+        raise ValueError(
+            f"x and x_hat must have the same shape; got x {x.shape} and x_hat {x_hat.shape}"
+        )
+    if isinstance(signal_ndim, bool) or not is_int(signal_ndim) or not 1 <= signal_ndim <= x.ndim:
+        raise ValueError(
+            f"signal_ndim must be an int in [1, x.ndim = {x.ndim}] (the trailing axes of one "
+            f"signal); got {signal_ndim!r}"
+        )
+    signal_ndim = int(signal_ndim)
     axes = tuple(range(-signal_ndim, 0))
     diff = jnp.sqrt(jnp.sum((x - x_hat) ** 2, axis=axes))
     norm = jnp.sqrt(jnp.sum(x**2, axis=axes))

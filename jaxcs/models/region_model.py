@@ -34,6 +34,7 @@ from jaxcs._validate import (
     check_k,
     check_pool_size,
     float_dtype,
+    is_int,
     is_traced,
     positive_int,
     positive_ints,
@@ -289,31 +290,40 @@ class PoolingModel(RegionModel):
     """At most one non-zero per pooling window per channel, optionally at most ``k`` windows.
 
     Args:
-        pool_size: pooling region shape, one size per spatial axis (e.g. ``(2, 2)``); one that
-            does not divide the map leaves partial regions at the border.
+        pool_size: pooling region shape, one size per spatial axis (e.g. ``(2, 2)``), or one
+            int for every spatial axis (``2`` is ``(2, 2)`` on 2-D maps, as ``nn.max_pool``'s
+            users expect); one that does not divide the map leaves partial regions at the
+            border.
         k: number of non-zero regions (``None``: no budget).
         capacity: static capacity of index-form codes.
         nonnegative: non-negative codes (after a ReLU): projection = ReLU + max pooling.
     """
 
-    pool_size: tuple[int, ...] = static_field()
+    pool_size: tuple[int, ...] | int = static_field()
 
     def __init__(
         self,
-        pool_size: Sequence[int] = (2, 2),
+        pool_size: Sequence[int] | int = (2, 2),
         k=None,
         *,
         capacity: int | None = None,
         nonnegative: bool = False,
     ):
-        pool_size = positive_ints(pool_size, "pool_size")
-        if not pool_size:
-            raise ValueError("pool_size must have one positive size per spatial axis; got ()")
+        if is_int(pool_size):
+            pool_size = positive_int(pool_size, "pool_size")  # one size for every axis
+        else:
+            pool_size = positive_ints(pool_size, "pool_size")
+            if not pool_size:
+                raise ValueError("pool_size must have one positive size per spatial axis; got ()")
         super().__init__(k, capacity=capacity, nonnegative=nonnegative)
         self.pool_size = pool_size
 
     def region_shape(self, code_shape):
-        return check_pool_size(self.pool_size, tuple(code_shape)[:-1])
+        spatial = tuple(code_shape)[:-1]
+        window = self.pool_size
+        if isinstance(window, int):
+            window = (window,) * len(spatial)
+        return check_pool_size(window, spatial)
 
 
 class TopKModel(RegionModel):

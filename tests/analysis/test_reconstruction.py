@@ -114,3 +114,23 @@ def test_bad_num_steps():
     op = _operator(jr.key(12))
     with pytest.raises(ValueError, match="num_steps"):
         jaxcs.iht_codes(op, jnp.zeros(op.in_shape), jaxcs.BlockModel(1), 0)
+
+
+@pytest.mark.parametrize(
+    "x_shape, hat_shape, ndim, match",
+    [
+        ((3, 4), (3, 5), 1, r"same shape.*\(3, 4\).*\(3, 5\)"),
+        ((3, 4), (4,), 1, "same shape"),
+        ((3, 4), (3, 4), 3, r"signal_ndim must be an int in \[1, x.ndim = 2\]"),
+        ((3, 4), (3, 4), 0, "signal_ndim"),
+        ((3, 4), (3, 4), 1.0, "signal_ndim"),
+    ],
+)
+def test_relative_error_names_bad_shapes(x_shape, hat_shape, ndim, match):
+    with pytest.raises(ValueError, match=match):
+        jaxcs.relative_error(jnp.ones(x_shape), jnp.ones(hat_shape), ndim)
+    if x_shape == hat_shape and ndim == 3:  # also inside jit: the shapes are static
+        with pytest.raises(ValueError, match="signal_ndim"):
+            jax.jit(lambda a, b: jaxcs.relative_error(a, b, 3))(
+                jnp.ones(x_shape), jnp.ones(x_shape)
+            )

@@ -807,3 +807,18 @@ def test_sparse_code_arithmetic_matches_dense(capacity):
         ca.distance(jax.tree.map(lambda leaf: leaf[0], cb))
     with pytest.raises(ValueError, match="other must be a SparseCode"):
         ca.same_support(model.project_sparse(a[0].reshape(4, 6)))
+
+
+def test_an_int_pool_size_applies_to_every_spatial_axis():
+    """``PoolingModel(2)`` pools 2 × 2 on 2-D maps and 2 × 2 × 2 on 3-D ones, exactly as the
+    explicit tuple does (it used to mean a 1-D window and fail on 2-D codes)."""
+    rng = np.random.default_rng(7)
+    for spatial in ((6,), (4, 6), (4, 2, 6)):
+        v = jnp.asarray(rng.standard_normal(spatial + (3,)), jnp.float32)
+        by_int = PoolingModel(2, 3)
+        by_tuple = PoolingModel((2,) * len(spatial), 3)
+        assert by_int.region_shape(v.shape) == by_tuple.region_shape(v.shape)
+        np.testing.assert_array_equal(by_int.project(v), by_tuple.project(v))
+        assert by_int.num_regions(v.shape) == by_tuple.num_regions(v.shape)
+    with pytest.raises(ValueError, match="pool_size"):
+        PoolingModel(0, 3)
