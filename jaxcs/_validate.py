@@ -143,3 +143,20 @@ def check_dtype_floating(array, name: str) -> None:
     """``array`` must have a floating dtype."""
     if not jnp.issubdtype(array.dtype, jnp.floating):
         raise ValueError(f"{name} must be a floating array; got dtype {array.dtype}")
+
+
+def check_key(key, name: str = "key"):
+    """``key`` is a ``jax.random`` key: a typed key (``jax.random.key``, shape ``()``) or a raw
+    ``uint32 (2,)`` one (``jax.random.PRNGKey``), concrete or traced (a vmapped key is one key
+    per call); else a ValueError that says how to make one. Returns ``key``."""
+    dtype = getattr(key, "dtype", None)
+    shape = getattr(key, "shape", None)
+    if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key) and shape == ():
+        return key
+    if isinstance(key, (jax.Array, np.ndarray)) and dtype == np.uint32 and shape == (2,):
+        return key
+    hint = f" (use jax.random.key({key}))" if is_int(key) else ""
+    raise ValueError(
+        f"{name} must be a jax.random key, e.g. jax.random.key(seed){hint}; got "
+        f"{type(key).__name__} with dtype {dtype} and shape {shape}"
+    )

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcs._pytree import Pytree, static_field
-from jaxcs._validate import concrete_int, is_traced, positive_int
+from jaxcs._validate import check_key, concrete_int, is_traced, positive_int
 from jaxcs.analysis.masked_spectrum import DEFAULT_STEPS, masked_extremes
 from jaxcs.analysis.montecarlo import (
     DEFAULT_BINS,
@@ -314,6 +314,7 @@ def estimate_model_rip(
             code shape, an unknown ``method`` or ``eigen_method``, or the dense eigenvalue path
             asked for a capacity beyond 1024.
     """
+    check_key(key)
     check_operator(op)
     if not isinstance(model, RegionModel):
         raise TypeError(f"model must be a RegionModel; got {type(model).__name__}")

@@ -19,7 +19,7 @@ import math
 import jax.random as jr
 
 from jaxcs._pytree import Pytree, static_field
-from jaxcs._validate import positive_int
+from jaxcs._validate import check_key, positive_int
 from jaxcs.analysis.rip import MAX_EXACT_EIGEN_K, estimate_model_rip
 from jaxcs.analysis.rip_exact import ExactRIP, check_rip_model, exact_model_rip
 from jaxcs.analysis.rip_search import RIPSearch, search_model_rip
@@ -112,6 +112,7 @@ def model_rip_bracket(
     Returns:
         A :class:`RIPBracket`.
     """
+    check_key(key)
     code_shape, _ = check_rip_model(op, model)
     num_samples = positive_int(num_samples, "num_samples")
     search_budget = num_samples if search_budget is None else int(search_budget)

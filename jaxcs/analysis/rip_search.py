@@ -24,7 +24,7 @@ import jax.random as jr
 import numpy as np
 
 from jaxcs._pytree import Pytree, static_field
-from jaxcs._validate import positive_int, positive_ints
+from jaxcs._validate import check_key, positive_int, positive_ints
 from jaxcs.analysis.rip_exact import ExtremeSupports, check_rip_model, extremes_summary
 from jaxcs.analysis.support_spectrum import support_extremes
 from jaxcs.models import model_regions
@@ -101,6 +101,7 @@ def search_model_rip(
     Returns:
         A :class:`RIPSearch`.
     """
+    check_key(key)
     code_shape, _ = check_rip_model(op, model)
     budget = positive_int(budget, "budget")
     restarts = positive_int(restarts, "restarts")

@@ -10,7 +10,7 @@ import jax
 import jax.random as jr
 import numpy as np
 
-from jaxcs._validate import is_int, positive_int
+from jaxcs._validate import check_key, is_int, positive_int
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -135,7 +135,7 @@ def patch_task(
         ValueError: a bad key or argument, fewer than 2 images, an image that is not
             ``(H, W, C)``, or a region (or width) narrower than ``patch_size``.
     """
-    key = _check_key(key)
+    key = check_key(key)
     patch_size = positive_int(patch_size, "patch_size")
     train_per_class = positive_int(train_per_class, "train_per_class")
     test_per_class = positive_int(test_per_class, "test_per_class")
@@ -186,7 +186,7 @@ def digits_task(key: jax.Array, *, test_fraction: float = 0.25) -> PatchTask:
         ValueError: a bad key, or ``test_fraction`` not in ``(0, 1)`` or leaving a class with
             no training or no test sample.
     """
-    key = _check_key(key)
+    key = check_key(key)
     test_fraction = _check_fraction(test_fraction, "test_fraction")
     from jaxcs.data.images import load_digits
 
@@ -244,20 +244,6 @@ def standardize(task: PatchTask) -> PatchTask:
         x_test=apply(task.x_test),
         mean=mean.astype(np.float32),
         std=std.astype(np.float32),
-    )
-
-
-def _check_key(key) -> jax.Array:
-    """A typed key (shape ``()``) or a raw ``uint32 (2,)`` key, else a ValueError."""
-    dtype = getattr(key, "dtype", None)
-    shape = getattr(key, "shape", None)
-    if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key) and shape == ():
-        return key
-    if isinstance(key, (jax.Array, np.ndarray)) and dtype == np.uint32 and shape == (2,):
-        return key
-    raise ValueError(
-        "key must be a jax.random key (jax.random.key(seed) or jax.random.PRNGKey(seed)); "
-        f"got {type(key).__name__} with dtype {dtype} and shape {shape}"
     )
 
 

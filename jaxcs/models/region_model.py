@@ -32,6 +32,7 @@ import numpy as np
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import (
     check_k,
+    check_key,
     check_pool_size,
     float_dtype,
     is_int,
@@ -212,6 +213,7 @@ class RegionModel(Pytree):
         Returns:
             A :class:`SparseCode` with ``(*batch_shape, capacity)`` arrays.
         """
+        check_key(key)
         code_shape = self.check_code_shape(code_shape)
         if distribution not in DISTRIBUTIONS:
             raise ValueError(f"distribution must be one of {DISTRIBUTIONS}; got {distribution!r}")

@@ -21,7 +21,7 @@ import jax.random as jr
 import numpy as np
 import optax
 
-from jaxcs._validate import positive_int
+from jaxcs._validate import check_key, positive_int
 from jaxcs.models import max_pool, unpool
 from jaxcs.networks.cnn import POOL, block_operator
 from jaxcs.networks.training import run_epochs
@@ -116,6 +116,7 @@ def train_decoder(
     Returns:
         ``(decoder, variables, losses per epoch, seconds)``.
     """
+    check_key(key)
     inputs, targets = np.asarray(inputs, np.float32), np.asarray(targets, np.float32)
     if len(inputs) != len(targets):
         raise ValueError(

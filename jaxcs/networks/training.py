@@ -19,7 +19,7 @@ import numpy as np
 import optax
 
 from jaxcs._pytree import Pytree, static_field
-from jaxcs._validate import positive_int
+from jaxcs._validate import check_key, positive_int
 from jaxcs.analysis import advance_progress, progress_bar
 from jaxcs.networks.cnn import NetworkConfig
 
@@ -58,6 +58,7 @@ class TrainedNetwork(Pytree):
 
 def initialize(key: jax.Array, config: NetworkConfig, shape) -> dict:
     """The network's variables for inputs ``(B, *shape)``, from ``key``."""
+    check_key(key)
     x = jnp.zeros((1,) + tuple(shape), jnp.float32)
     return dict(config.module().init(key, x, train=False))
 
@@ -178,6 +179,7 @@ def train_network(
     Returns:
         A :class:`TrainedNetwork`.
     """
+    check_key(key)
     epochs = positive_int(epochs, "epochs")
     batch_size = positive_int(batch_size, "batch_size")
     if not (isinstance(learning_rate, (int, float)) and 0 < learning_rate < math.inf):

@@ -7,7 +7,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from jaxcs._validate import float_dtype, positive_ints
+from jaxcs._validate import check_key, float_dtype, positive_ints
 
 
 def _filter_shape_of(filter_shape, in_channels: int, out_channels: int) -> tuple[int, ...]:
@@ -25,6 +25,7 @@ def gaussian_filters(key, filter_shape, in_channels: int, out_channels: int, dty
     ``dtype=None`` is JAX's default floating type (float32; float64 under x64), as for the
     other constructors.
     """
+    check_key(key)
     shape = _filter_shape_of(filter_shape, in_channels, out_channels)
     dtype = float_dtype(dtype)
     fan_in = math.prod(shape[:-1])
@@ -38,6 +39,7 @@ def unit_norm_filters(key, filter_shape, in_channels: int, out_channels: int, dt
 
 def rademacher_filters(key, filter_shape, in_channels: int, out_channels: int, dtype=None):
     """I.i.d. ``±1/sqrt(M·l)`` filters (each filter has exactly unit norm)."""
+    check_key(key)
     shape = _filter_shape_of(filter_shape, in_channels, out_channels)
     dtype = float_dtype(dtype)
     fan_in = math.prod(shape[:-1])
