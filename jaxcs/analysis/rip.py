@@ -175,10 +175,14 @@ class RIPEstimate(Pytree):
         """Lower bound on ``δ_k`` from ``‖Wᵀz‖²/‖z‖²`` of the random codes alone."""
         return delta_lower_bound_from(self.ratio_wt.min**2, self.ratio_wt.max**2)
 
-    def summary(self) -> dict:
-        """Python numbers for reports and JSON (not jit-able; one estimate, not a ``vmap``
-        batch). ``status`` is reported by name. Quantiles come from the kept samples when there
-        are any (exact), else from the histograms (one bin width)."""
+    def summary(self) -> dict | list:
+        """Python numbers for reports and JSON (not jit-able). ``status`` is reported by name.
+        Quantiles come from the kept samples when there are any (exact), else from the
+        histograms (one bin width). A ``vmap`` batch of estimates gives a list (nested for
+        several batch axes) of the per-estimate dicts."""
+        batch = np.shape(self.num_samples)
+        if batch:
+            return [jax.tree.map(lambda a, i=i: a[i], self).summary() for i in range(batch[0])]
         out = {"num_samples": int(self.num_samples), "status": Status(int(self.status)).name}
         for name in QUANTITIES:
             stats = getattr(self, name)
@@ -191,6 +195,33 @@ class RIPEstimate(Pytree):
         out["delta_kind"] = self.delta_kind
         out["eigen_method"] = self.eigen_method
         return out
+
+    def __repr__(self) -> str:
+        """One readable line: the δ bound and its kind, the codes, the status (per estimate
+        of a batch); the field-by-field form inside a trace."""
+        try:
+            delta = np.asarray(self.delta_lower_bound, np.float64)
+            count = np.asarray(self.num_samples)
+            mean = np.asarray(self.ratio_wt.mean, np.float64)
+            status = np.asarray(self.status)
+        except (TypeError, jax.errors.TracerArrayConversionError):
+            return super().__repr__()
+        if delta.ndim:
+
+            def show(a):
+                return np.array2string(a, precision=4, threshold=8, separator=", ")
+
+            names = np.vectorize(lambda c: Status(int(c)).name)(status) if status.size else status
+            return (
+                f"RIPEstimate(batch {delta.shape}: delta_lower_bound={show(delta)} "
+                f"({self.delta_kind}), num_samples={show(count)}, ratio_wt mean={show(mean)}, "
+                f"status={show(names)})"
+            )
+        return (
+            f"RIPEstimate(delta_lower_bound={float(delta):.4f} ({self.delta_kind}), "
+            f"num_samples={int(count)}, ratio_wt mean={float(mean):.4f}, "
+            f"status={Status(int(status)).name})"
+        )
 
     @property
     def delta_kind(self) -> str:
