@@ -322,8 +322,11 @@ def write_report(results: dict, directory: str | Path, *, figures: dict | None =
     """
     directory = Path(directory)
     figures = dict(figures or {})
-    comparison = {name: COMPARE[name](results[name]["rows"]) for name in TABLES}
-    comparison["fig3"] = compare_fig3(results["fig3"]["rows"], results["table4"]["rows"])
+    # Fig. 3's comparison also reads Table 4's rows (the layers' input sizes)
+    extra = {"fig3": (results["table4"]["rows"],)}
+    comparison = {
+        name: COMPARE[name](results[name]["rows"], *extra.get(name, ())) for name in TABLES
+    }
     report = {name: results[name]["rows"] for name in TABLES} | {
         "comparison": comparison,
         "paper": PAPER,

@@ -238,8 +238,9 @@ def _train_grid(store: StageStore, task, progress: bool) -> dict:
 
 
 def _network_key(setup: ReproduceSetup, config: NetworkConfig, seed: int) -> jax.Array:
-    """One key per (architecture, seed), the same for the random and learned twins' shapes but
-    independent across the grid (a stable hash of the name, not Python's salted ``hash``)."""
+    """One key per network of the grid (its name, random or learned included, and its seed),
+    from a stable hash of the name (not Python's salted ``hash``), so that a resumed run trains
+    each remaining network exactly as an uninterrupted one would."""
     digest = int(hashlib.sha256(f"{config.name}/{seed}".encode()).hexdigest()[:7], 16)
     return jr.fold_in(jr.fold_in(jr.key(setup.seed), 1), digest)
 
