@@ -172,7 +172,7 @@ class IHTLayer(nn.Module):
         kernel_size: ``filter_spatial``, one positive size per spatial axis (a sequence, as
             ``nn.Conv``); its length is the number of spatial axes ``d``.
         stride: ``t``, a positive int or one per spatial axis.
-        padding: ``"valid"`` (the paper; ``(D − l)`` must be a multiple of the stride, as for
+        padding: ``"valid"`` (the paper; ``floor((D − l)/t) + 1`` shifts, as ``nn.Conv`` and
             :class:`~jaxcs.operators.ConvOperator`) or ``"same"`` (Flax's zero padding); the
             upper-case ``"VALID"``/``"SAME"`` are accepted and mean the same.
         pool_size: pooling region shape, a positive int or one per spatial axis (stride = pool

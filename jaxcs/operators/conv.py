@@ -57,21 +57,23 @@ def conv_output_shape(
 ) -> tuple[int, ...]:
     """Spatial shape of ``W x`` (the number of shifts ``n`` per axis), model.md §2.
 
-    ``"valid"``: ``n = (D − l)/t + 1`` and ``(D − l)`` must be a multiple of ``t``;
-    ``"circular"``: ``n = D/t`` with ``D`` a multiple of ``t``; ``"same"``: ``n = ceil(D/t)``.
+    ``"valid"``: ``n = floor((D − l)/t) + 1`` (Flax's and PyTorch's ``VALID``; when ``t`` does
+    not divide ``D − l`` the last ``(D − l) mod t`` inputs of the axis are seen by no filter,
+    and ``Wᵀ`` is zero there); ``"circular"``: ``n = D/t`` with ``D`` a multiple of ``t``;
+    ``"same"``: ``n = ceil(D/t)``.
 
     Raises:
-        ValueError: naming ``in_spatial``/``stride`` when the number of shifts is not an integer.
+        ValueError: naming ``in_spatial``/``stride`` when the filter is longer than a valid
+            input, or a circular input is not a multiple of the stride.
     """
     padding = check_padding(padding)
     out = []
     for axis, (D, l, t) in enumerate(zip(in_spatial, filter_shape, stride, strict=True)):
         if padding == "valid":
-            if D < l or (D - l) % t:
+            if D < l:
                 raise ValueError(
-                    f"padding='valid' needs (D - l) to be a non-negative multiple of the stride "
-                    f"on every axis; axis {axis}: in_spatial D={D}, filter l={l}, stride t={t}, "
-                    f"so (D - l)/t + 1 = {(D - l) / t + 1:g} shifts is not a positive integer"
+                    f"padding='valid' needs the filter no longer than the input on every axis; "
+                    f"axis {axis}: in_spatial D={D} < filter l={l} (use padding='same')"
                 )
             out.append((D - l) // t + 1)
         elif padding == "circular":

@@ -24,6 +24,7 @@ CASES = [
     ("1d-valid-t1", (7,), (3,), 1, "valid", 2, 3),  # l does not divide D
     ("1d-valid-t2", (9,), (5,), 2, "valid", 2, 3),  # l > t, l does not divide D
     ("1d-valid-t2-l1", (7,), (1,), 2, "valid", 3, 2),  # filter shorter than the stride
+    ("1d-valid-t2-floor", (8,), (3,), 2, "valid", 2, 3),  # t ∤ D - l: the last input unseen
     ("1d-circular-t1", (7,), (3,), 1, "circular", 2, 3),
     ("1d-circular-t2", (8,), (3,), 2, "circular", 2, 2),
     ("1d-circular-t1-alias", (4,), (3,), 1, "circular", 2, 2),  # l > D/2
@@ -37,6 +38,7 @@ CASES = [
     ("2d-valid-t1", (5, 6), (3, 2), 1, "valid", 2, 3),
     ("2d-valid-t2", (7, 6), (3, 2), 2, "valid", 2, 2),
     ("2d-valid-t12", (5, 7), (2, 3), (1, 2), "valid", 1, 3),
+    ("2d-valid-t32-floor", (8, 7), (3, 2), (3, 2), "valid", 2, 2),  # floor on both axes
     ("2d-circular-t1", (4, 5), (3, 2), 1, "circular", 2, 2),
     ("2d-circular-t2", (6, 4), (3, 3), 2, "circular", 1, 3),
     ("2d-circular-t12-alias", (3, 6), (2, 5), (1, 2), "circular", 2, 2),
@@ -417,6 +419,8 @@ def flax_conv_and_op(kernel_size, strides, padding, M, K, in_spatial, use_bias=F
         ((4,), 2, "SAME", (9,)),
         ((3, 2), (1, 1), "VALID", (5, 6)),
         ((3, 3), (2, 2), "VALID", (7, 7)),
+        ((3,), 2, "VALID", (8,)),  # Flax's floor: 2 does not divide 8 - 3
+        ((3, 3), (2, 3), "VALID", (8, 10)),  # floor on both axes
         ((3, 2), (2, 2), "SAME", (5, 6)),
         ((2, 3), (1, 2), "SAME", (4, 5)),
     ],
@@ -579,9 +583,8 @@ def test_padding_names_are_read_in_lower_case():
         (lambda: jaxcs.ConvOperator(_w(3, 3, 2, 2), (7, 7), stride=(1, 0)), "stride"),
         (lambda: jaxcs.ConvOperator(_w(3, 3, 2, 2), (7, 7), stride=(1, 1, 1)), "stride"),
         (lambda: jaxcs.ConvOperator(_w(3, 2, 2), (7,), padding="reflect"), "padding"),
-        (lambda: jaxcs.ConvOperator(_w(5, 2, 2), (10,), stride=2), "valid.*shifts"),
-        (lambda: jaxcs.ConvOperator(_w(5, 2, 2), (4,)), "valid.*shifts"),  # l > D
-        (lambda: jaxcs.ConvOperator(_w(3, 3, 2, 2), (7, 8), stride=2), "valid.*shifts"),
+        (lambda: jaxcs.ConvOperator(_w(5, 2, 2), (4,)), "valid.*filter.*D=4 < filter l=5"),
+        (lambda: jaxcs.ConvOperator(_w(3, 5, 2, 2), (7, 4)), "valid.*axis 1"),
         (
             lambda: jaxcs.ConvOperator(_w(3, 2, 2), (7,), stride=2, padding="circular"),
             "circular.*stride",
@@ -599,9 +602,8 @@ def test_padding_names_are_read_in_lower_case():
         "stride-0-2d",
         "stride-len",
         "padding-unknown",
-        "valid-non-integer-shifts",
         "valid-filter-longer-than-input",
-        "valid-non-integer-shifts-2d",
+        "valid-filter-longer-than-input-2d",
         "circular-D-not-multiple-of-stride",
         "circular-D-not-multiple-of-stride-2d",
     ],
@@ -609,6 +611,15 @@ def test_padding_names_are_read_in_lower_case():
 def test_conv_operator_bad_arguments(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_valid_stride_not_dividing_uses_floor_like_flax():
+    """Flax/PyTorch VALID: n = floor((D - l)/t) + 1; the last (D - l) mod t inputs are seen by
+    no filter, so Wᵀ is exactly zero there (and only there)."""
+    op, rng = make_op((10,), (5,), 2, "valid", 2, 3)  # (10 - 5) / 2: one input left over
+    assert op.out_shape == (3, 3)
+    back = np.asarray(op.rmv(rng.standard_normal(op.out_shape).astype(np.float32)))
+    assert np.all(back[-1] == 0) and np.all(back[:-1] != 0)
 
 
 @pytest.mark.parametrize(

@@ -163,6 +163,7 @@ GRAM_CASES = [
     ("2d-valid-t1", (5, 6), (3, 2), 1, "valid", 2, 3),
     ("2d-valid-t2", (7, 6), (3, 2), 2, "valid", 2, 2),
     ("2d-valid-t12", (5, 7), (2, 3), (1, 2), "valid", 1, 3),
+    ("2d-valid-t32-floor", (8, 7), (3, 2), (3, 2), "valid", 2, 2),  # t ∤ D - l (Flax's floor)
     ("2d-circular-t1", (4, 5), (3, 2), 1, "circular", 2, 2),
     ("2d-circular-t2", (6, 4), (3, 3), 2, "circular", 1, 3),
     ("2d-circular-t12-folded", (3, 6), (2, 5), (1, 2), "circular", 2, 2),
