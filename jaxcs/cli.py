@@ -1,7 +1,8 @@
 """``jaxcs`` console entry point: ``jaxcs fig2``, ``jaxcs fig3``, ``jaxcs reproduce``,
 ``jaxcs sweep``, ``jaxcs plot``, ``jaxcs bench``.
 
-Arguments are parsed before JAX is imported (``--help`` and argument errors are immediate).
+Arguments are parsed (and counts, seeds and files checked) before JAX is imported, so
+``--help`` and argument errors are immediate.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import argparse
 import sys
 import time
 from pathlib import Path
+
+from jaxcs._version import __version__
 
 
 def _fig2(args: argparse.Namespace) -> int:
@@ -272,72 +275,142 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: X)`` after every option's help unless the help already says its
+    default, or there is none to show (a flag, or ``None`` meaning the setup's own)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
+
+
+def _integer(low: int, what: str):
+    """An argparse ``type`` for an integer ``>= low``: the error comes before JAX is imported."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"expected {what}; got {text!r}")
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
+COUNT = _integer(1, "a positive integer")
+INDEX = _integer(0, "a non-negative integer")
+
+
+def _existing_file(text: str) -> str:
+    if not Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {text!r}")
+    return text
+
+
+def _host_port(text: str) -> str:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected host:port (e.g. 10.0.0.1:1234); got {text!r}")
+    return text
+
+
+DESCRIPTION = (
+    "jaxcs: compressive sensing with convolutional operators (Gilbert et al., 'Towards "
+    "understanding the invertibility of convolutional neural networks', IJCAI 2017). Each "
+    "command writes JSON results (and figures with the 'plot' extra) and refuses to replace "
+    "earlier results unless asked to."
+)
+
+
+def _subcommand(sub, name: str, help: str, description: str) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help, description=description, formatter_class=_HelpFormatter)
+
+
+def _output_flags(parser, what: str) -> None:
+    parser.add_argument("--no-plot", action="store_true", help=f"do not draw {what}")
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no progress bars (e.g. for log files)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The ``jaxcs`` argument parser. Building and using it imports no JAX."""
     parser = argparse.ArgumentParser(
-        prog="jaxcs",
-        description=__doc__,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        prog="jaxcs", description=DESCRIPTION, formatter_class=_HelpFormatter
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    fig2 = sub.add_parser(
+    parser.add_argument("--version", action="version", version=f"jaxcs {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    fig2 = _subcommand(
+        sub,
         "fig2",
-        help="reproduce the paper's Fig. 2 (1-D model-RIP and one-step reconstruction)",
-        description="Reproduce Fig. 2 of Gilbert et al. (IJCAI 2017) on its own defaults.",
+        "reproduce the paper's Fig. 2 (1-D model-RIP and one-step reconstruction)",
+        "Reproduce Fig. 2 of Gilbert et al. (IJCAI 2017): random 1-D Gaussian filters, "
+        "block-sparse codes, the ratios of Theorem 3.1 and one-step IHT reconstruction, with "
+        "the bracket of delta_k. Writes OUTPUT/fig2.json (rewritten after every round, so an "
+        "interrupted run keeps its completed samples) and OUTPUT/fig2.png.",
     )
-    fig2.add_argument("--output", default="results", help="directory for fig2.json/fig2.png")
-    fig2.add_argument("--num-samples", type=int, default=20_000)
-    fig2.add_argument("--k", type=int, default=10, help="non-zero blocks per code")
-    fig2.add_argument("--seed", type=int, default=0)
-    fig2.add_argument("--iht-steps", type=int, default=10, help="steps of the IHT variant")
+    fig2.add_argument("--output", default="results", help="directory for fig2.json and fig2.png")
+    fig2.add_argument("--num-samples", type=COUNT, default=20_000, help="random codes")
+    fig2.add_argument("--k", type=COUNT, default=10, help="non-zero blocks per code")
+    fig2.add_argument("--seed", type=INDEX, default=0, help="seed of jax.random.key")
+    fig2.add_argument("--iht-steps", type=COUNT, default=10, help="steps of the IHT variant")
     fig2.add_argument(
         "--checkpoint-every",
-        type=int,
+        type=COUNT,
         default=5_000,
         help="samples per round; fig2.json is rewritten after each round",
     )
     fig2.add_argument(
         "--overwrite", action="store_true", help="replace an existing fig2.json in --output"
     )
-    fig2.add_argument("--no-plot", action="store_true")
-    fig2.add_argument("--no-progress", action="store_true")
+    _output_flags(fig2, "fig2.png")
     fig2.set_defaults(run=_fig2)
 
-    fig3 = sub.add_parser(
+    fig3 = _subcommand(
+        sub,
         "fig3",
-        help="the paper's Fig. 3 layer: model-RIP ratios, Lanczos eigenvalues, the delta bracket",
-        description="The model-RIP of a VGG-16 conv(5,2)-sized layer (3x3, 512 -> 512, 15x15 "
-        "maps, 2x2 pooling, 23.9 %% non-zeros): ratio histogram, extreme eigenvalues of sampled "
-        "supports by Lanczos, and the bracket of delta_k. Minutes on 2 CPU cores at full size.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "the paper's Fig. 3 layer: model-RIP ratios, Lanczos eigenvalues, the delta bracket",
+        "The model-RIP of a VGG-16 conv(5,2)-sized layer (3x3, 512 -> 512, 15x15 maps, 2x2 "
+        "pooling, 23.9 % non-zeros): ratio histogram, extreme eigenvalues of sampled supports "
+        "by Lanczos, and the bracket of delta_k. About a minute on 2 CPU cores at full size.",
     )
-    fig3.add_argument("--output", default="results", help="directory for fig3.json/fig3.png")
+    fig3.add_argument("--output", default="results", help="directory for fig3.json and fig3.png")
     fig3.add_argument(
         "--filters",
+        type=_existing_file,
         default=None,
         help="a kernel (f, f, M, K): .npy, .npz or Flax .msgpack (default: Gaussian filters)",
     )
     fig3.add_argument("--quick", action="store_true", help="CI sizes (16 channels, 8x8 maps)")
-    fig3.add_argument("--num-samples", type=int, default=None, help="codes (default 1000)")
+    fig3.add_argument("--num-samples", type=COUNT, default=None, help="codes (default 1000)")
     fig3.add_argument(
-        "--eigen-supports", type=int, default=None, help="supports for Lanczos (default 16)"
+        "--eigen-supports", type=COUNT, default=None, help="supports for Lanczos (default 16)"
     )
-    fig3.add_argument("--lanczos-steps", type=int, default=None, help="(default 24)")
-    fig3.add_argument("--seed", type=int, default=None, help="(default 0)")
-    fig3.add_argument("--overwrite", action="store_true", help="replace an existing fig3.json")
-    fig3.add_argument("--no-plot", action="store_true")
-    fig3.add_argument("--no-progress", action="store_true")
+    fig3.add_argument(
+        "--lanczos-steps", type=COUNT, default=None, help="Lanczos steps per support (default 24)"
+    )
+    fig3.add_argument("--seed", type=INDEX, default=None, help="seed (default 0)")
+    fig3.add_argument(
+        "--overwrite", action="store_true", help="replace an existing fig3.json in --output"
+    )
+    _output_flags(fig3, "fig3.png")
     fig3.set_defaults(run=_fig3)
 
-    reproduce = sub.add_parser(
+    reproduce = _subcommand(
+        sub,
         "reproduce",
-        help="the paper's Tables 1-4, Fig. 3 and Theorem 3.3 on offline data, as one report",
-        description="Train small CNNs on patches of the images bundled with scikit-image and "
-        "scikit-learn (random frozen vs learned filters) and measure what the paper measures: "
-        "accuracy, sparsity, coherence, model-RIP ratios and delta brackets, one-step IHT "
+        "the paper's Tables 1-4, Fig. 3 and Theorem 3.3 on offline data, as one report",
+        "Train small CNNs on patches of the images bundled with scikit-image and scikit-learn "
+        "(random frozen vs learned filters) and measure what the paper measures: accuracy, "
+        "sparsity, coherence, model-RIP ratios and delta brackets, one-step IHT "
         "reconstruction, Theorem 3.3. Writes OUTPUT/report.md, report.json and PNG figures. "
-        "Each finished stage is kept in OUTPUT/stages: a run started again resumes. About "
-        "15 minutes on 2 CPU cores at full size, 2-3 minutes with --quick.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "Each finished stage is kept in OUTPUT/stages: a run started again resumes. About 30 "
+        "minutes on 2 CPU cores at full size, 2-3 minutes with --quick.",
     )
     reproduce.add_argument("--output", default="report", help="directory for the report")
     reproduce.add_argument("--quick", action="store_true", help="CI sizes (10 classes, width 8)")
@@ -345,27 +418,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--dataset", choices=("patches", "digits"), default=None,
         help="the classification task (default: patches of the bundled images)",
     )  # fmt: skip
-    reproduce.add_argument("--seeds", type=int, default=None, help="Table 1 seeds (default 3)")
-    reproduce.add_argument("--epochs", type=int, default=None, help="training epochs (default 10)")
-    reproduce.add_argument("--seed", type=int, default=None, help="base seed (default 0)")
+    reproduce.add_argument("--seeds", type=COUNT, default=None, help="Table 1 seeds (default 3)")
+    reproduce.add_argument(
+        "--epochs", type=COUNT, default=None, help="training epochs (default 10)"
+    )
+    reproduce.add_argument("--seed", type=INDEX, default=None, help="base seed (default 0)")
     reproduce.add_argument(
         "--overwrite", action="store_true",
         help="discard an earlier run in --output (otherwise it is resumed, or refused if its "
         "setup differs)",
     )  # fmt: skip
-    reproduce.add_argument("--no-plot", action="store_true", help="no PNG figures")
-    reproduce.add_argument("--no-progress", action="store_true", help="no progress output")
+    _output_flags(reproduce, "the PNG figures")
     reproduce.set_defaults(run=_reproduce)
 
-    sweep = sub.add_parser(
+    sweep = _subcommand(
+        sub,
         "sweep",
-        help="run a parameter grid (TOML): phase transitions, model-RIP, solver throughput",
-        description="Run a sweep grid from a TOML file and write results.csv (one row per cell "
-        "and solver), results.parquet (with pyarrow), sweep.json and the finished blocks. A run "
+        "run a parameter grid (TOML): phase transitions, model-RIP, solver throughput",
+        "Run a sweep grid from a TOML file and write results.csv (one row per cell and "
+        "solver), results.parquet (with pyarrow), sweep.json and the finished blocks. A run "
         "started again on the same --output resumes where it stopped.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    sweep.add_argument("config", help="the grid, a TOML file")
+    sweep.add_argument("config", type=_existing_file, help="the grid, a TOML file")
     sweep.add_argument("--output", required=True, help="directory for the results")
     sweep.add_argument(
         "--overwrite", action="store_true", help="discard earlier results in --output"
@@ -384,15 +458,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="initialize from the cluster's environment (SLURM, Open MPI, ...)",
     )
-    hosts.add_argument("--coordinator", default=None, help="host:port of process 0")
-    hosts.add_argument("--num-processes", type=int, default=None, help="number of processes")
-    hosts.add_argument("--process-id", type=int, default=None, help="this process's index")
+    hosts.add_argument(
+        "--coordinator", type=_host_port, default=None, help="host:port of process 0"
+    )
+    hosts.add_argument("--num-processes", type=COUNT, default=None, help="number of processes")
+    hosts.add_argument("--process-id", type=INDEX, default=None, help="this process's index")
     sweep.set_defaults(run=_sweep)
 
-    plot = sub.add_parser(
+    plot = _subcommand(
+        sub,
         "plot",
-        help="draw a sweep's figures (phase transition, success curves, RIP histograms)",
-        description="Draw the figures of a sweep directory as PNG and PDF.",
+        "draw a sweep's figures (phase transition, success curves, RIP histograms)",
+        "Draw the figures of a sweep directory as PNG and PDF.",
     )
     plot.add_argument("directory", help="a directory written by jaxcs sweep")
     plot.set_defaults(run=_plot)
@@ -402,10 +479,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="solver throughput on this device at standard sizes",
         description="Problems/s and steps/s of IHT, NIHT, HTP and CoSaMP on the Fig. 2 conv "
         "problem and a Gaussian 200 × 1000 problem (k = 20), with success rates; saved as JSON.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
-    bench.add_argument("--problems", type=int, default=1024, help="problems per solver")
-    bench.add_argument("--max-steps", type=int, default=300, help="step budget per problem")
+    bench.add_argument("--problems", type=COUNT, default=1024, help="problems per solver")
+    bench.add_argument("--max-steps", type=COUNT, default=300, help="step budget per problem")
     bench.add_argument("--output", default="results", help="directory for bench_*.json")
     bench.set_defaults(run=_bench)
     return parser

@@ -11,14 +11,20 @@ Layers, bottom first (README, "Architecture"): the shared base (``_pytree``, ``_
 from __future__ import annotations
 
 import ast
+import importlib
+import subprocess
+import sys
+import types
 from pathlib import Path
 
 import pytest
 
 import jaxcs
+from jaxcs import _lazy
 
 PACKAGE = Path(jaxcs.__file__).parent
 LAYERS = {
+    "_lazy": 0,
     "_pytree": 0,
     "_validate": 0,
     "_version": 0,
@@ -123,12 +129,52 @@ def test_the_checker_catches_upward_and_private_imports(tmp_path):
 
 
 def test_package_init_defines_nothing():
+    """The root ``__init__`` is its re-export lines (under ``TYPE_CHECKING``, loaded lazily by
+    ``jaxcs._lazy.attach``) and the one line that attaches them."""
     tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    reexports = 0
     for node in tree.body:
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
             continue  # the docstring
-        assert isinstance(node, ast.ImportFrom), ast.dump(node)[:80]
-        assert all(alias.asname == alias.name for alias in node.names)
+        if isinstance(node, ast.ImportFrom):
+            assert node.module in ("typing", "jaxcs._lazy", "jaxcs._version"), node.module
+        elif isinstance(node, ast.Assign):
+            assert ast.unparse(node) == "__getattr__, __dir__, __all__ = attach(__name__, __file__)"
+        else:
+            assert isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+            for line in node.body:
+                assert isinstance(line, ast.ImportFrom), ast.dump(line)[:80]
+                assert all(alias.asname == alias.name for alias in line.names)
+                reexports += len(line.names)
+    assert reexports == len(jaxcs.__all__) - 1  # and __version__
+
+
+def test_importing_jaxcs_loads_no_jax():
+    code = (
+        "import sys, jaxcs\n"
+        "assert 'jax' not in sys.modules, 'import jaxcs imported jax'\n"
+        "jaxcs.ConvOperator\n"
+        "assert 'jax' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@pytest.mark.parametrize("name", [n for n in jaxcs.__all__ if n != "__version__"])
+def test_every_lazy_name_is_its_sub_package_object(name):
+    origin = _lazy.reexports(PACKAGE / "__init__.py")[name]
+    assert getattr(jaxcs, name) is getattr(importlib.import_module(origin), name)
+
+
+def test_the_namespace_shows_no_internal_module():
+    modules = {n for n in dir(jaxcs) if isinstance(getattr(jaxcs, n), types.ModuleType)}
+    assert modules == set(_lazy.public_submodules(PACKAGE / "__init__.py"))
+    assert not [n for n in dir(jaxcs) if n.startswith("_") and not n.startswith("__")]
+    assert "montecarlo" not in dir(jaxcs) and "monte_carlo" in dir(jaxcs)
+    with pytest.raises(AttributeError, match="module 'jaxcs' has no attribute 'montecarlo'"):
+        jaxcs.montecarlo  # noqa: B018
+    namespace: dict = {}
+    exec("from jaxcs import *", namespace)
+    assert namespace["ConvOperator"] is jaxcs.ConvOperator
 
 
 @pytest.mark.parametrize(

@@ -5,13 +5,6 @@ errors."""
 from jaxcs.analysis.coherence import coherence as coherence
 from jaxcs.analysis.masked_spectrum import MaskedExtremes as MaskedExtremes
 from jaxcs.analysis.masked_spectrum import masked_extremes as masked_extremes
-from jaxcs.analysis.montecarlo import DEFAULT_BINS as DEFAULT_BINS
-from jaxcs.analysis.montecarlo import DEFAULT_RANGE as DEFAULT_RANGE
-from jaxcs.analysis.montecarlo import Statistics as Statistics
-from jaxcs.analysis.montecarlo import advance_progress as advance_progress
-from jaxcs.analysis.montecarlo import monte_carlo as monte_carlo
-from jaxcs.analysis.montecarlo import progress_bar as progress_bar
-from jaxcs.analysis.montecarlo import summarize_samples as summarize_samples
 from jaxcs.analysis.reconstruction import iht_codes as iht_codes
 from jaxcs.analysis.reconstruction import map_codes as map_codes
 from jaxcs.analysis.reconstruction import one_step_reconstruction as one_step_reconstruction
@@ -33,6 +26,13 @@ from jaxcs.analysis.rip_search import search_model_rip as search_model_rip
 from jaxcs.analysis.rip_upper import RIPUpperBound as RIPUpperBound
 from jaxcs.analysis.rip_upper import model_rip_upper_bound as model_rip_upper_bound
 from jaxcs.analysis.small_eigen import extreme_eigenvalues as extreme_eigenvalues
+from jaxcs.analysis.statistics import DEFAULT_BINS as DEFAULT_BINS
+from jaxcs.analysis.statistics import DEFAULT_RANGE as DEFAULT_RANGE
+from jaxcs.analysis.statistics import Statistics as Statistics
+from jaxcs.analysis.statistics import advance_progress as advance_progress
+from jaxcs.analysis.statistics import monte_carlo as monte_carlo
+from jaxcs.analysis.statistics import progress_bar as progress_bar
+from jaxcs.analysis.statistics import summarize_samples as summarize_samples
 from jaxcs.analysis.transition import TransitionFit as TransitionFit
 from jaxcs.analysis.transition import fit_transition as fit_transition
 from jaxcs.analysis.transition import fit_transitions as fit_transitions

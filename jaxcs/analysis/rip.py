@@ -35,7 +35,8 @@ import numpy as np
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import check_key, concrete_int, is_traced, positive_int
 from jaxcs.analysis.masked_spectrum import DEFAULT_STEPS, masked_extremes
-from jaxcs.analysis.montecarlo import (
+from jaxcs.analysis.small_eigen import extreme_eigenvalues
+from jaxcs.analysis.statistics import (
     DEFAULT_BINS,
     DEFAULT_RANGE,
     Statistics,
@@ -43,7 +44,6 @@ from jaxcs.analysis.montecarlo import (
     progress_bar,
     summarize_samples,
 )
-from jaxcs.analysis.small_eigen import extreme_eigenvalues
 from jaxcs.models import RegionModel, SparseCode
 from jaxcs.operators import check_operator, restricted_gram
 from jaxcs.solvers import Status

@@ -22,7 +22,7 @@ import numpy as np
 
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import concrete_int, positive_int
-from jaxcs.analysis.montecarlo import advance_progress, progress_bar
+from jaxcs.analysis.statistics import advance_progress, progress_bar
 from jaxcs.analysis.support_spectrum import support_quotient_extremes
 from jaxcs.models import (
     RegionModel,

@@ -186,7 +186,7 @@ def small_op(seed=0, padding="valid"):
 
 
 def test_estimate_kept_samples_follow_the_key_schedule_and_numpy(dense_reference):
-    """Chunk ``c`` draws ``model.sample_sparse(fold_in(key, c), ...)`` (montecarlo docstring);
+    """Chunk ``c`` draws ``model.sample_sparse(fold_in(key, c), ...)`` (statistics docstring);
     every kept sample equals the NumPy value on that code, the tail chunk is masked, and every
     summary statistic equals NumPy on the kept samples."""
     op, w = make_conv((12,), (3,), 1, "valid", 2, 6, seed=1)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import jaxcs
-import jaxcs.analysis.montecarlo as mc
+import jaxcs.analysis.statistics as mc
 from jaxcs import Statistics
 
 RANGE, BINS = (-2.0, 2.0), 16
