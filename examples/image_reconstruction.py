@@ -76,12 +76,22 @@ def main(argv=None):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, axes = plt.subplots(1, 3, figsize=(9, 3.2), constrained_layout=True)
-        titles = ["image", *errors]
+        fig, axes = plt.subplots(1, 3, figsize=(9.6, 3.6), constrained_layout=True)
+        titles = [f"image x ({args.size}×{args.size})"] + [
+            f"{name}\nrel. error ‖x − x̂‖/‖x‖ = {err:.3g}" for name, err in errors.items()
+        ]
+        # one contrast for all panels, the original's: a reconstruction's values outside it clip
+        vmin, vmax = float(np.min(x)), float(np.max(x))
         for ax, img, title in zip(axes, (x, one, many), titles, strict=True):
-            ax.imshow(np.asarray(img[..., 0]), cmap="gray")
+            shown = ax.imshow(np.asarray(img[..., 0]), cmap="gray", vmin=vmin, vmax=vmax)
             ax.set_title(title, fontsize=8)
             ax.axis("off")
+        fig.colorbar(shown, ax=axes, shrink=0.8, label="pixel value (zero-mean image)")
+        fig.suptitle(
+            f"{args.filters} random {args.filter_size}×{args.filter_size} filters, 2×2 pooling "
+            "model; one gray scale (the image's) for all panels",
+            fontsize=9,
+        )
         fig.savefig(args.plot, dpi=110)
         print(f"  wrote {args.plot}")
     return errors

@@ -28,7 +28,12 @@ def test_rip_sweep(capsys):
     assert "lower bound" in capsys.readouterr().out
 
 
-def test_image_reconstruction(capsys, tmp_path):
+def test_image_reconstruction(capsys, tmp_path, monkeypatch):
+    figure = pytest.importorskip("matplotlib.figure")
+    drawn, savefig = [], figure.Figure.savefig
+    monkeypatch.setattr(
+        figure.Figure, "savefig", lambda self, *a, **k: (drawn.append(self), savefig(self, *a, **k))
+    )
     errors = _load("image_reconstruction").main(
         ["--size", "16", "--steps", "150", "--plot", str(tmp_path / "img.png")]
     )
@@ -38,6 +43,13 @@ def test_image_reconstruction(capsys, tmp_path):
     assert many < 0.5 * one
     out = capsys.readouterr().out
     assert "one IHT step" in out and (tmp_path / "img.png").exists()
+    # the figure: one contrast (the image's) for all panels, each reconstruction's error titled
+    [fig] = drawn
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    assert len(images) == 3 and len({im.get_clim() for im in images}) == 1
+    titles = [im.axes.get_title() for im in images[1:]]
+    for title, (name, err) in zip(titles, errors.items(), strict=True):
+        assert name in title and f"rel. error ‖x − x̂‖/‖x‖ = {err:.3g}" in title
 
 
 def test_theorem_3_1(capsys, tmp_path):
