@@ -1,4 +1,4 @@
-"""Encode a natural image with a random 2-D convolutional layer and invert it (model.md §7).
+"""Encode a natural image with a random 2-D convolutional layer and invert it (Algorithm 1).
 
 The layer is ``W`` with random Gaussian filters scaled as Theorem 3.1 (``same`` padding), and
 the codes follow the pooling model (at most one non-zero per 2×2 window of each channel). One

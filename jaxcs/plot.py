@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# Fig. 2's panels: (result key, title, x-axis quantity). model.md §10; jaxcs.experiments.fig2.
+# Fig. 2's panels: (result key, title, x-axis quantity), as jaxcs.experiments.fig2 names them.
 FIG2_PANELS = (
     ("ratio_wt", "(a) Wᵀ on k-block codes z", "‖Wᵀz‖₂ / ‖z‖₂"),
     ("ratio_wwt", "(b) WWᵀ restricted to S = supp z", "‖(WWᵀz)_S‖₂ / ‖z‖₂"),

@@ -1,4 +1,4 @@
-"""Mutual coherence of ``Φ = Wᵀ`` (model.md §9, the paper's Table 4).
+"""Mutual coherence of ``Φ = Wᵀ`` (the paper's Table 4).
 
 ``μ = max_{p ≠ q} |⟨a_p, a_q⟩| / (‖a_p‖ ‖a_q‖)`` over columns of ``Wᵀ``. The paper does not say
 whether shifted copies of one filter count as distinct columns, so both are offered:
@@ -138,7 +138,7 @@ def _shift_coherence(values: jax.Array, per_axis) -> jax.Array:
 
 
 def coherence(op, shifts: bool | str = False) -> jax.Array:
-    """Mutual coherence of the columns of ``Wᵀ`` (model.md §9). jit- and vmap-able.
+    """Mutual coherence of the columns of ``Wᵀ`` (the paper's Table 4). jit- and vmap-able.
 
     Args:
         op: an operator, or (filter-level) a filter array ``(*filter_spatial, M, K)``.

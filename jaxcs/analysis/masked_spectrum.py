@@ -1,4 +1,4 @@
-"""Extreme quotients of ``P_S W Wᵀ P_S`` on supports of real-layer size (model.md §3, §6).
+"""Extreme quotients of ``P_S W Wᵀ P_S`` on supports of real-layer size (eq. 1).
 
 Where a support has thousands of entries (the paper's Fig. 3 layer: about 27 000), neither a
 dense ``G_S`` nor its eigendecomposition fits. The masked operator ``v ↦ (W Wᵀ (v on S))_S``

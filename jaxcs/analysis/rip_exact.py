@@ -1,4 +1,4 @@
-"""The exact model-RIP constant by enumerating every support of the model (eq. 1, model.md §6).
+"""The exact model-RIP constant by enumerating every support of the model (eq. 1).
 
 ``δ_k = max_S max(1 − λ_min(G_S), λ_max(G_S) − 1)`` over the supports ``S`` of the model: a block
 model has ``n^k · C(K, k)`` of them, a pooling model ``C(R, k) · c^k`` (``R`` regions of ``c``

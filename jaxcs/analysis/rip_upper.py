@@ -1,4 +1,4 @@
-"""A certified upper bound on the model-RIP constant from the Gram's rows (eq. 1, model.md §6).
+"""A certified upper bound on the model-RIP constant from the Gram's rows (eq. 1).
 
 Gershgorin: every eigenvalue of ``G_S`` lies within ``R_p = Σ_{q ∈ S, q ≠ p} |G_pq|`` of some
 diagonal entry ``G_pp``, ``p ∈ S``. A support of the model holds at most one column per region

@@ -1,4 +1,4 @@
-"""Extreme eigenvalues of batches of small symmetric matrices (model.md §3, §6).
+"""Extreme eigenvalues of batches of small symmetric matrices (the restricted Grams of eq. 1).
 
 A per-support δ bound needs only ``λ_min`` and ``λ_max`` of each restricted Gram ``G_S``
 (``k × k``, ``k`` ≈ 10). XLA's generic ``eigvalsh`` computes every eigenvalue, one matrix at a

@@ -1,4 +1,4 @@
-"""Extreme Rayleigh quotients of a batch of restricted Grams ``G_S`` (model.md §3, §6).
+"""Extreme Rayleigh quotients of a batch of restricted Grams ``G_S`` (eq. 1).
 
 ``δ_k`` of eq. 1 is ``max_S max(1 − λ_min(G_S), λ_max(G_S) − 1)`` over the supports of the
 model. Everything that brackets it (enumeration, search, sampling) evaluates a batch of

@@ -1,11 +1,11 @@
-"""The paper's Fig. 2 (1-D synthetic model-RIP and one-step reconstruction), model.md §10.
+"""The paper's Fig. 2 (1-D synthetic model-RIP and one-step reconstruction).
 
 Setup: Gaussian filters ``l × M × K = 5 × 32 × 96`` scaled by ``1/sqrt(l·M)``, ``D = 32``,
 stride 1, valid padding; ``z ∈ 𝓜_k`` (``BlockModel(k=10)``) with Uniform[−1, 1] non-zeros;
 ``x = Wᵀ z``. Reported per sample:
 
 - (a) ``ratio_wt = ‖Wᵀz‖/‖z‖``;
-- (b) ``ratio_wwt = ‖(WWᵀz)_S‖/‖z‖`` (restricted to the support; model.md §6) and, beside it,
+- (b) ``ratio_wwt = ‖(WWᵀz)_S‖/‖z‖`` (restricted to the support, as eq. 1 bounds it) and, beside it,
   the unrestricted ``ratio_wwt_full = ‖WWᵀz‖/‖z‖``;
 - (c) ``recon_error = ‖x̂ − x‖/‖x‖`` with ``x̂ = Wᵀ 𝕄_known(W x, k)`` (the caption's
   ``𝕄_fixed`` cannot work when a block spans all shifts: it is reported as a variant);
@@ -55,7 +55,7 @@ MAIN_QUANTITIES = ("ratio_wt", "ratio_wwt", "recon_error")
 
 @dataclasses.dataclass(frozen=True)
 class Fig2Setup:
-    """The paper's Fig. 2 setup (model.md §10); every field can be changed from the CLI."""
+    """The paper's Fig. 2 setup; every field can be changed from the CLI."""
 
     filter_length: int = 5
     in_channels: int = 32

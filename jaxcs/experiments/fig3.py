@@ -1,6 +1,6 @@
 """The paper's Fig. 3 layer: the model-RIP of a VGG-16 conv(5,2)-sized layer, bracketed.
 
-Setup (model.md §10): 3 × 3 filters, ``M = K = 512``, normalised; 15 × 15 maps (``"same"``
+Setup (the paper's Fig. 3): 3 × 3 filters, ``M = K = 512``, normalised; 15 × 15 maps (``"same"``
 padding, so codes are ``15 × 15 × 512``); 2 × 2 pooling regions; codes of the pooling model with
 23.9 % non-zeros (conv(5,1)'s sparsity: ``k = 27 532`` of the 32 768 regions), Uniform[−1, 1]
 values. Random Gaussian filters by default, or a user's kernel (:func:`jaxcs.io.load_kernel`).
@@ -47,7 +47,7 @@ EIGEN_CHUNK = 4  # supports per Lanczos call (its basis is steps × chunk × k f
 
 @dataclasses.dataclass(frozen=True)
 class Fig3Setup:
-    """The Fig. 3 setup (model.md §10); ``quick()`` is a CI-sized version."""
+    """The Fig. 3 setup; ``quick()`` is a CI-sized version."""
 
     filter_size: int = 3
     in_channels: int = 512

@@ -1,5 +1,5 @@
-"""Flax modules (model.md §5, §7): the CNN layer as one IHT step, stacks of them, tied-weight
-decoders and the ± filter pairs of Proposition 1."""
+"""Flax modules (eqs. 2–3, Algorithm 1): the CNN layer as one IHT step, stacks of them,
+tied-weight decoders and the ± filter pairs of Proposition 1."""
 
 from jaxcs.layers.encoder import IHTEncoder as IHTEncoder
 from jaxcs.layers.encoder import decode_stack as decode_stack

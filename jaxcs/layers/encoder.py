@@ -1,9 +1,9 @@
-"""Stacks of IHT layers and their tied-weight decoder, in Flax (model.md §5, §7).
+"""Stacks of IHT layers and their tied-weight decoder, in Flax (eqs. 2–3, Algorithm 1).
 
 :class:`IHTEncoder` runs :class:`~jaxcs.layers.IHTLayer` s one after the other, each on the
 previous layer's *pooled* map; :func:`decode_stack` inverts the stack with the tied weights,
 ``x̂ = W_1ᵀ unpool_1(… W_{L−1}ᵀ unpool_{L−1}(W_Lᵀ h_L))``, using the switches the encoder
-recorded. For one layer it is the one-step reconstruction ``Wᵀ 𝕄(W x, k)`` (model.md §7).
+recorded. For one layer it is the one-step reconstruction ``Wᵀ 𝕄(W x, k)`` (Algorithm 1).
 
 Layout as in :mod:`jaxcs.layers.iht_layer`: channels last, any number of leading batch axes.
 """
@@ -122,7 +122,7 @@ def decode_stack(
     """The tied-weight decoder of a stack: ``x̂ = W_1ᵀ unpool_1(… W_{L−1}ᵀ unpool_{L−1}(W_Lᵀ h_L))``.
 
     Exactly what is done (no ReLU and no bias anywhere; the decoder is linear given the
-    switches, as the paper's ``x̂ = Wᵀ 𝕄(W x, k)``, model.md §7):
+    switches, as the paper's ``x̂ = Wᵀ 𝕄(W x, k)``, Algorithm 1):
 
     1. ``u = h_L``, the last layer's code (``results[-1].code``, or ``code`` if given), shape
        ``(*batch, *out_spatial_L, K_L)``.

@@ -1,4 +1,4 @@
-"""The CNN layer as one IHT step, in Flax (model.md §5 and §7; Gilbert et al. 2017, §2–3).
+"""The CNN layer as one IHT step, in Flax (Gilbert et al. 2017: eqs. 2–3, Algorithm 1).
 
 One layer of a CNN without bias (convolution, ReLU, max pooling) followed by unpooling with
 the recorded switches computes
@@ -6,7 +6,7 @@ the recorded switches computes
     ``z = 𝕄_known(ReLU(W x), k) = unpool(block_sparsify(maxpool(ReLU(W x)), k), switches)``,
 
 which is exactly the first step of model-based IHT (Algorithm 1) from ``z_0 = 0`` with step
-size 1 and the non-negative pooling model (model.md §7). Decoding with the tied weights,
+size 1 and the non-negative pooling model. Decoding with the tied weights,
 ``x̂ = Wᵀ z``, is the paper's one-step reconstruction (Theorem 3.3, Fig. 2(c), Table 3).
 
 - :class:`IHTLayer` is a Flax linen module holding an ``nn.Conv`` (no bias); calling it returns
@@ -18,7 +18,7 @@ size 1 and the non-negative pooling model (model.md §7). Decoding with the tied
 Stacks of layers and their decoder are in :mod:`jaxcs.layers.encoder`, the ± filter pairs of
 Proposition 1 in :mod:`jaxcs.layers.plus_minus`.
 
-Layout (model.md §1): channels last, ``x`` is ``(*batch, *in_spatial, M)``, the kernel is
+Layout (as Flax): channels last, ``x`` is ``(*batch, *in_spatial, M)``, the kernel is
 Flax's ``(*kernel_size, M, K)``, codes are ``(*batch, *out_spatial, K)``, pooled maps
 ``(*batch, *pooled, K)`` with ``pooled = ceil(out_spatial / pool_size)``. Every function
 accepts any number of leading batch axes and works under ``jax.jit`` and ``jax.vmap``.
@@ -76,7 +76,7 @@ class LayerOutput(Pytree):
             (the least negative entry, the lowest index on ties), while its pooled value is 0;
             :func:`~jaxcs.layers.decode_stack` unpools the next layer's decoded value there.
         code: ``(*batch, *out_spatial, K)``, the unpooled model-sparse code
-            ``𝕄_known(ReLU(W x), k)`` (one IHT step from zero, model.md §7).
+            ``𝕄_known(ReLU(W x), k)`` (one IHT step from zero, Algorithm 1).
     """
 
     response: jax.Array
@@ -155,9 +155,9 @@ class IHTLayer(nn.Module):
     ``__call__(x)`` computes ``W x`` with an ``nn.Conv`` (no bias), then per example and
     channel keeps the largest entry of every pooling region (clipped at 0: ReLU then max
     pooling), keeps the ``k`` largest pooled values (``block_sparsify``), and unpools them at
-    their switches. The code is ``𝕄_known(ReLU(W x), k)`` (model.md §5, eqs. 2–3), which equals
+    their switches. The code is ``𝕄_known(ReLU(W x), k)`` (eqs. 2–3), which equals
     ``jaxcs.iht_codes(W, x, PoolingModel(pool_size, k, nonnegative=True), 1)``, the first
-    step of Algorithm 1 from ``z_0 = 0`` (model.md §7). The pooled values equal Flax's
+    step of Algorithm 1 from ``z_0 = 0``. The pooled values equal Flax's
     ``nn.max_pool(nn.relu(conv(x)), pool_size, strides=pool_size)`` when ``k`` is ``None``
     and ``pool_size`` divides the conv output (see the module docstring for partial regions).
 
@@ -177,7 +177,7 @@ class IHTLayer(nn.Module):
             upper-case ``"VALID"``/``"SAME"`` are accepted and mean the same.
         pool_size: pooling region shape, a positive int or one per spatial axis (stride = pool
             size); all ones gives no pooling.
-        k: the budget (model.md §4–5): keep the ``k`` largest pooled values per example and
+        k: the budget (𝓜_k, eqs. 2–3): keep the ``k`` largest pooled values per example and
             zero the rest; ``None`` keeps all. A non-negative integer scalar (not a float, even
             a whole one), or a traced integer (build the module inside the jitted function), so
             a sweep over ``k`` does not recompile.
@@ -236,7 +236,7 @@ class IHTLayer(nn.Module):
         return len(self.kernel_size)
 
     def __call__(self, x: jax.Array) -> LayerOutput:
-        """Encode ``x``: one IHT step from zero (model.md §7).
+        """Encode ``x``: one IHT step from zero (Algorithm 1).
 
         Args:
             x: ``(*batch, *in_spatial, M)``, any number of leading batch axes (none included).
@@ -305,7 +305,7 @@ class IHTLayer(nn.Module):
 
 
 def layer_operator(layer: IHTLayer, params: Any, in_spatial: Sequence[int]) -> ConvOperator:
-    """The layer's linear part ``W`` as a :class:`~jaxcs.operators.ConvOperator` (model.md §2).
+    """The layer's linear part ``W`` as a :class:`~jaxcs.operators.ConvOperator`.
 
     Built with :meth:`ConvOperator.from_flax` from the layer's ``nn.Conv`` configuration, so
     ``layer_operator(...).mv(x)`` equals the layer's ``response``.
@@ -339,7 +339,7 @@ def layer_operator(layer: IHTLayer, params: Any, in_spatial: Sequence[int]) -> C
 def decode_layer(
     layer: IHTLayer, params: Any, code: jax.Array, in_spatial: Sequence[int]
 ) -> jax.Array:
-    """The tied-weight decoder ``x̂ = Wᵀ code`` (model.md §7).
+    """The tied-weight decoder ``x̂ = Wᵀ code`` (Algorithm 1).
 
     For ``code = layer.apply(variables, x).code`` this is the paper's one-step reconstruction
     ``Wᵀ 𝕄(W x, k)`` (with the ReLU's non-negative model), i.e.

@@ -1,4 +1,4 @@
-"""The ± filter pairs of Proposition 1 (model.md §5): a ReLU layer loses nothing.
+"""The ± filter pairs of Proposition 1 of the paper: a ReLU layer loses nothing.
 
 With ``Ψ = [Wᵀ, −Wᵀ]``, ``Ψ · ReLU(Ψᵀ x) = Wᵀ W x``, so a ReLU layer with paired filters
 carries the same information as the signed layer that the theory analyses (and its
@@ -13,7 +13,7 @@ import jax.numpy as jnp
 
 
 def plus_minus_filters(filters: jax.Array) -> jax.Array:
-    """The ± filter pairs of Proposition 1 (model.md §5): ``concat([w, −w], axis=-1)``.
+    """The ± filter pairs of Proposition 1: ``concat([w, −w], axis=-1)``.
 
     With ``W`` the layer of ``filters`` and ``Ψ = [Wᵀ, −Wᵀ]`` the synthesis operator of the
     paired filters, ``Ψᵀ x = [W x, −W x]``, ``ReLU(Ψᵀ x) = [ReLU(W x), ReLU(−W x)]`` and

@@ -1,4 +1,4 @@
-"""Operators ``W`` (model.md §2–3): the protocol, convolutional and dense operators, filter
+"""Operators ``W`` (``x = Wᵀ z``): the protocol, convolutional and dense operators, filter
 banks, correlation tables (border tables for "same" padding) and restricted Grams, the operator
 norm, the adjoint check."""
 

@@ -8,7 +8,7 @@ tap ``s`` survives iff ``left(j) ≤ s < l − right(j)``, with the *clips*
 
 Two columns ``a = (j_a, i_a)``, ``b = (j_b, i_b)`` share the absolute positions where both have
 a tap, and a shared position is out of bounds for both or for neither. So their inner product
-is the full-overlap correlation of model.md §3 restricted to the overlap taps that column ``a``
+is the full-overlap correlation table restricted to the overlap taps that column ``a``
 keeps: per axis, with ``δ = j_a − j_b`` and the overlap ``[u, v) = [max(0, −t·δ),
 min(l, l − t·δ))`` in ``a``'s taps, the sum runs over the *box*
 

@@ -1,4 +1,4 @@
-"""The shifted-filter correlation table ``C`` and restricted Grams from it (model.md §3).
+"""The shifted-filter correlation table ``C`` and restricted Grams from it.
 
 The columns of ``Φ = Wᵀ`` are shifted filters, so the inner product of columns ``(j, i)`` and
 ``(j', i')`` depends only on ``(i, i', j − j')``:
@@ -7,7 +7,7 @@ The columns of ``Φ = Wᵀ`` are shifted filters, so the inner product of column
 
 and vanishes once ``|t·δ| ≥ l`` on any axis. ``C`` is indexed by the shift ``δ`` in *output*
 units (one step = one stride), ``δ ∈ [−R, R]`` per axis with ``R = (l − 1) // t``; for stride 1
-it is the ``K × K × (2l − 1)`` table of model.md §3. A restricted Gram
+it is the ``K × K × (2l − 1)`` table. A restricted Gram
 ``G_S = (Wᵀ)_Sᵀ (Wᵀ)_S`` is then a ``k × k`` gather: ``O(k²)`` per support, no convolution.
 
 Exactness: for ``"valid"`` no column is truncated, so the table is exact. For ``"circular"`` the
@@ -126,7 +126,7 @@ def table_shape(filter_shape, stride, out_spatial, padding: str) -> tuple[int, .
 
 
 def correlation_table(op) -> CorrelationTable:
-    """The table ``C[i, i', δ]`` of inner products of shifted filters (model.md §3).
+    """The table ``C[i, i', δ]`` of inner products of shifted filters.
 
     Costs ``Σ_δ overlap(δ) · M · K²`` multiply-adds (one matrix product per shift), e.g. about
     ``10¹⁰`` for a VGG-16 3×3×512×512 layer: seconds on two CPU cores. Works for 1-D and 2-D
@@ -248,7 +248,7 @@ def _check_support(op, support):
 
 
 def restricted_gram(op, support, mask=None, *, table=None) -> jax.Array:
-    """``G_S = (Wᵀ)_Sᵀ (Wᵀ)_S`` for a batch of supports (model.md §3); ``op.restricted_gram``
+    """``G_S = (Wᵀ)_Sᵀ (Wᵀ)_S`` for a batch of supports; ``op.restricted_gram``
     after checking the support.
 
     Args:

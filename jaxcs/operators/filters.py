@@ -1,4 +1,4 @@
-"""Random and normalized filter banks ``(*filter_shape, M, K)`` (model.md §2, Theorem 3.1)."""
+"""Random and normalized filter banks ``(*filter_shape, M, K)`` (Theorem 3.1)."""
 
 from __future__ import annotations
 

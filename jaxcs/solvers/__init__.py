@@ -1,4 +1,4 @@
-"""Model-based recovery (model.md §7–8): the solver protocol, one driver (:func:`solve`, the
+"""Model-based recovery (Algorithms 1 and 2): the solver protocol, one driver (:func:`solve`, the
 pure kernel, and :func:`recover`, the checked shell), IHT / NIHT, HTP / CoSaMP, least squares on
 a support, FISTA and Algorithm 2, and the status vocabulary."""
 

@@ -1,5 +1,5 @@
-"""One driver for every solver (model.md §7–8): :func:`solve` (the pure per-problem kernel) and
-:func:`recover` (the checked, batched, jitted shell around it).
+"""One driver for every solver (Algorithms 1 and 2): :func:`solve` (the pure per-problem
+kernel) and :func:`recover` (the checked, batched, jitted shell around it).
 
 A solver says how to take one step (:mod:`jaxcs.solvers.base`); the driver owns the loop:
 

@@ -1,4 +1,4 @@
-"""ℓ1-regularized recovery by FISTA, through the driver, and the paper's Algorithm 2 (model.md §8).
+"""ℓ1-regularized recovery by FISTA, through the driver, and the paper's Algorithm 2.
 
 Algorithm 2 recovers "real" hidden codes: an ℓ1 solution, its projection onto the model with
 known switches, then an ℓ1 refit restricted to the projected support::
@@ -188,7 +188,7 @@ def lasso(
     max_steps: int = 500,
     tol: float = 1e-6,
 ) -> LassoSolution:
-    """``argmin_z ‖x − Wᵀ z‖² + λ‖z‖₁`` by :class:`FISTA` through the driver, model.md §8.
+    """``argmin_z ‖x − Wᵀ z‖² + λ‖z‖₁`` by :class:`FISTA` through the driver (Algorithm 2).
 
     Args:
         op: the layer ``W``.
@@ -247,7 +247,7 @@ def algorithm2(
     max_steps: int = 500,
     tol: float = 1e-6,
 ) -> Algorithm2Solution:
-    """The paper's Algorithm 2 (model.md §8): ℓ1 recovery, ``𝕄_known`` projection, refit.
+    """The paper's Algorithm 2: ℓ1 recovery, ``𝕄_known`` projection, refit.
 
     The sign constraint follows the model: a non-negative model makes both ℓ1 problems
     non-negative (codes after a ReLU).
