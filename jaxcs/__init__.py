@@ -18,6 +18,7 @@ __getattr__, __dir__, __all__ = attach(__name__, __file__)
 if TYPE_CHECKING:  # the public names, read by attach(): one line each
     from jaxcs._pytree import Pytree as Pytree
     from jaxcs._pytree import static_field as static_field
+    from jaxcs.analysis import SUCCESS_TOLERANCE as SUCCESS_TOLERANCE
     from jaxcs.analysis import ExactRIP as ExactRIP
     from jaxcs.analysis import ExtremeSupports as ExtremeSupports
     from jaxcs.analysis import MaskedExtremes as MaskedExtremes
@@ -26,7 +27,9 @@ if TYPE_CHECKING:  # the public names, read by attach(): one line each
     from jaxcs.analysis import RIPSearch as RIPSearch
     from jaxcs.analysis import RIPUpperBound as RIPUpperBound
     from jaxcs.analysis import Statistics as Statistics
+    from jaxcs.analysis import SuccessRate as SuccessRate
     from jaxcs.analysis import TransitionFit as TransitionFit
+    from jaxcs.analysis import code_error as code_error
     from jaxcs.analysis import code_ratios as code_ratios
     from jaxcs.analysis import coherence as coherence
     from jaxcs.analysis import delta_lower_bound_from as delta_lower_bound_from
@@ -35,6 +38,7 @@ if TYPE_CHECKING:  # the public names, read by attach(): one line each
     from jaxcs.analysis import fit_transition as fit_transition
     from jaxcs.analysis import fit_transitions as fit_transitions
     from jaxcs.analysis import iht_codes as iht_codes
+    from jaxcs.analysis import is_success as is_success
     from jaxcs.analysis import l1_weak_threshold as l1_weak_threshold
     from jaxcs.analysis import map_codes as map_codes
     from jaxcs.analysis import masked_extremes as masked_extremes
@@ -46,6 +50,8 @@ if TYPE_CHECKING:  # the public names, read by attach(): one line each
     from jaxcs.analysis import relative_error as relative_error
     from jaxcs.analysis import sample_model_rip as sample_model_rip
     from jaxcs.analysis import search_model_rip as search_model_rip
+    from jaxcs.analysis import success_rate as success_rate
+    from jaxcs.analysis import support_recovered as support_recovered
     from jaxcs.analysis import theorem_3_3_bound as theorem_3_3_bound
     from jaxcs.layers import IHTEncoder as IHTEncoder
     from jaxcs.layers import IHTLayer as IHTLayer

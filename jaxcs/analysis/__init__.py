@@ -1,14 +1,20 @@
-"""Analysis of operators and codes (model.md §6, §9, §10): Monte Carlo statistics, the model-RIP
-estimate and its bracket (exact, searched, certified, Lanczos), coherence and reconstruction
-errors."""
+"""Analysis of operators and codes (eq. 1, Theorem 3.3, Table 4): Monte Carlo statistics, the
+model-RIP estimate and its bracket (exact, searched, certified, Lanczos), coherence,
+reconstruction errors and success rates."""
 
 from jaxcs.analysis.coherence import coherence as coherence
 from jaxcs.analysis.masked_spectrum import MaskedExtremes as MaskedExtremes
 from jaxcs.analysis.masked_spectrum import masked_extremes as masked_extremes
+from jaxcs.analysis.reconstruction import SUCCESS_TOLERANCE as SUCCESS_TOLERANCE
+from jaxcs.analysis.reconstruction import SuccessRate as SuccessRate
+from jaxcs.analysis.reconstruction import code_error as code_error
 from jaxcs.analysis.reconstruction import iht_codes as iht_codes
+from jaxcs.analysis.reconstruction import is_success as is_success
 from jaxcs.analysis.reconstruction import map_codes as map_codes
 from jaxcs.analysis.reconstruction import one_step_reconstruction as one_step_reconstruction
 from jaxcs.analysis.reconstruction import relative_error as relative_error
+from jaxcs.analysis.reconstruction import success_rate as success_rate
+from jaxcs.analysis.reconstruction import support_recovered as support_recovered
 from jaxcs.analysis.rip import RIPEstimate as RIPEstimate
 from jaxcs.analysis.rip import code_ratios as code_ratios
 from jaxcs.analysis.rip import delta_lower_bound_from as delta_lower_bound_from

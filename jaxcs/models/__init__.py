@@ -1,5 +1,5 @@
-"""Structured sparsity models (model.md §4–5): regions, the block / pooling / top-k models, codes
-in index form, the ray projection, and max pooling with switches."""
+"""Structured sparsity models (𝓜_k; pooling, eqs. 2–3): regions, the block / pooling / top-k
+models, codes in index form, the ray projection, and max pooling with switches."""
 
 from jaxcs.models.enumeration import count_supports as count_supports
 from jaxcs.models.enumeration import iter_supports as iter_supports

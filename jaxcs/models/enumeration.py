@@ -1,4 +1,4 @@
-"""Every support of a structured sparsity model, counted and listed in chunks (model.md §4).
+"""Every support of a structured sparsity model, counted and listed in chunks.
 
 A support of size ``s`` of a :class:`~jaxcs.RegionModel` picks ``s`` distinct regions and one
 cell in each, so there are ``e_s(c_1, …, c_R)`` of them: the elementary symmetric polynomial of

@@ -1,10 +1,11 @@
-"""Max pooling with switches, unpooling, and the model projection ``𝕄`` (model.md §5, eqs. 2–3).
+"""Max pooling with switches, unpooling, and the model projection ``𝕄`` (eqs. 2–3).
 
 A code ``v`` of shape ``(*spatial, K)`` is cut, per channel, into non-overlapping pooling regions
 of shape ``pool_size``; when ``pool_size`` does not divide ``spatial`` the last region along an
-axis is partial (as pooling with ``ceil`` mode). The pooled array has shape ``(*pooled, K)`` with
-``pooled = ceil(spatial / pool_size)``; a *switch* is the position of the kept entry inside its
-region, as a C-order index into ``pool_size``.
+axis is partial (as pooling with ``ceil`` mode); a region larger than the map along an axis is a
+ValueError (it would be one partial region, silently). The pooled array has shape
+``(*pooled, K)`` with ``pooled = ceil(spatial / pool_size)``; a *switch* is the position of the
+kept entry inside its region, as a C-order index into ``pool_size``.
 
 ``𝕄(v, k) = unpool(block_sparsify(maxpool(v), k))``: keep the largest entry of each region
 (largest ``|v|``, or largest ``v`` clipped at 0 when non-negative, i.e. ReLU then max pooling),
@@ -26,8 +27,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcs._validate import check_k, check_pool_size, is_traced
+from jaxcs._validate import check_k, is_traced
 from jaxcs.models._regions import (
+    check_window,
     exceeds_capacity,
     first_max,
     from_cells,
@@ -41,11 +43,12 @@ from jaxcs.models._regions import (
 
 
 def max_pool(v: jax.Array, pool_size: Sequence[int], *, nonnegative: bool = False):
-    """Max pooling that records its switches (model.md §5).
+    """Max pooling that records its switches (eqs. 2–3).
 
     Args:
         v: ``(*spatial, K)``.
-        pool_size: pooling region shape, one size per spatial axis (stride = pool size).
+        pool_size: pooling region shape, one size per spatial axis (stride = pool size), at
+            most the map size along each axis (a larger window is a ValueError).
         nonnegative: ``True``: ``max(v)`` clipped at 0 (ReLU then max pooling, as a CNN);
             ``False``: the entry of largest ``|v|``, with its sign (the theory's signed model).
 
@@ -56,7 +59,7 @@ def max_pool(v: jax.Array, pool_size: Sequence[int], *, nonnegative: bool = Fals
         entry, lowest index on ties), and its value is 0.
     """
     v = jnp.asarray(v)
-    window = check_pool_size(pool_size, v.shape[:-1])
+    window = check_window(pool_size, v.shape[:-1])
     if math.prod(window) == 1:  # every cell is its own region (top-k): nothing to pool
         return (jnp.maximum(v, 0) if nonnegative else v), jnp.zeros(v.shape, int)
     cells, score = region_scores(v, window, nonnegative)
@@ -71,7 +74,7 @@ def unpool(values, switches, pool_size: Sequence[int], spatial: Sequence[int]) -
     """Put each pooled value back at its switch: ``(*pooled, K)`` -> ``(*spatial, K)``."""
     values = jnp.asarray(values)
     spatial = tuple(int(n) for n in spatial)
-    window = check_pool_size(pool_size, spatial)
+    window = check_window(pool_size, spatial)
     switches = jnp.asarray(switches)
     if not is_traced(switches) and (
         jnp.any(switches < 0) or jnp.any(switches >= math.prod(window))
@@ -90,7 +93,7 @@ def fixed_switches(
     clamped to the region's last cell. Returns ``(*pooled, 1)`` C-order switch indices.
     """
     spatial = tuple(int(n) for n in spatial)
-    window = check_pool_size(pool_size, spatial)
+    window = check_window(pool_size, spatial)
     position = (0,) * len(window) if position is None else tuple(int(p) for p in position)
     if len(position) != len(window) or any(
         not 0 <= p < w for p, w in zip(position, window, strict=True)
@@ -126,7 +129,7 @@ def keep_largest(values: jax.Array, k, capacity: int | None = None) -> jax.Array
 
 
 def block_sparsify(values: jax.Array, k, capacity: int | None = None) -> jax.Array:
-    """Keep the ``k`` largest-magnitude pooled values and zero the rest (model.md §5)."""
+    """Keep the ``k`` largest-magnitude pooled values and zero the rest (eqs. 2–3)."""
     values = jnp.asarray(values)
     return jnp.where(keep_largest(values, k, capacity), values, 0)
 
@@ -141,7 +144,7 @@ def pool_project(
     position: Sequence[int] | None = None,
     capacity: int | None = None,
 ) -> jax.Array:
-    """``𝕄(v, k) = unpool(block_sparsify(maxpool(v), k))`` (model.md §5, eqs. 2–3).
+    """``𝕄(v, k) = unpool(block_sparsify(maxpool(v), k))`` (eqs. 2–3).
 
     With ``switches="known"`` this is the exact Euclidean projection onto the pooling model
     (at most one non-zero per region, at most ``k`` non-zero regions, optionally non-negative).
@@ -161,7 +164,7 @@ def pool_project(
     """
     v = jnp.asarray(v)
     check_k(k, scalar=True)
-    window = check_pool_size(pool_size, v.shape[:-1])
+    window = check_window(pool_size, v.shape[:-1])
     values, known = max_pool(v, window, nonnegative=nonnegative)
     if switches == "known":
         where = known
@@ -196,7 +199,7 @@ def pool_project_sparse(
     v = jnp.asarray(v)
     check_k(k, scalar=True)
     spatial, K = v.shape[:-1], v.shape[-1]
-    window = check_pool_size(pool_size, spatial)
+    window = check_window(pool_size, spatial)
     regions = math.prod(pooled_shape(spatial, window)) * K
     if k is not None and capacity is not None and capacity < regions:
         # rank the regions by their pooled magnitude first, then find the switches of the

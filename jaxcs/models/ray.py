@@ -1,6 +1,6 @@
 """Model projections along a ray ``z + μ g``, for many step sizes ``μ`` at ``O(capacity)`` each.
 
-A step-size search (NIHT's safeguard, model.md §7) projects ``z + μ g`` for several ``μ`` with
+A step-size search (NIHT's safeguard) projects ``z + μ g`` for several ``μ`` with
 ``z`` model-sparse. Regions where ``z`` is 0 hold ``μ g`` only, so for ``μ > 0`` their kept cell
 (largest ``|g|``, or largest ``g`` when non-negative) and their order among themselves do not
 depend on ``μ``. Hence the ``k`` regions kept by ``𝕄(z + μ g)`` lie among the regions that hold

@@ -1,8 +1,9 @@
-"""Structured sparsity models: block (𝓜_k), pooling, and plain top-k (model.md §4).
+"""Structured sparsity models: block (𝓜_k), pooling, and plain top-k (the paper's 𝓜_k).
 
 All three are one idea, a :class:`RegionModel`: the code ``(*spatial, K)`` is cut, per channel,
 into regions; a model-sparse code has **at most one non-zero per region** and at most ``k``
-non-zero regions, optionally all non-negative.
+non-zero regions, optionally all non-negative. Every model can also be built from the fraction
+of its regions that are active, :meth:`RegionModel.from_fraction`.
 
 - :class:`BlockModel`: one region per filter (all ``n`` shifts of channel ``i``), the theory's
   𝓜_k; ``k ≤ K``.
@@ -33,7 +34,6 @@ from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import (
     check_k,
     check_key,
-    check_pool_size,
     float_dtype,
     is_int,
     is_traced,
@@ -41,6 +41,7 @@ from jaxcs._validate import (
     positive_ints,
 )
 from jaxcs.models._regions import (
+    check_window,
     code_index,
     exceeds_capacity,
     pooled_shape,
@@ -55,7 +56,7 @@ CAPACITY_QUANTUM = 8
 
 
 class RegionModel(Pytree):
-    """At most one non-zero per region, at most ``k`` non-zero regions (model.md §4).
+    """At most one non-zero per region, at most ``k`` non-zero regions.
 
     Subclasses define :meth:`region_shape`. Args common to all: ``k`` (``None``: no budget,
     where the model allows it), ``capacity`` (the static number of slots of index-form codes)
@@ -78,6 +79,53 @@ class RegionModel(Pytree):
         self.k = k
         self.capacity = capacity
         self.nonnegative = bool(nonnegative)
+
+    @classmethod
+    def from_fraction(
+        cls,
+        fraction,
+        code_shape: Sequence[int],
+        *,
+        capacity: int | None = None,
+        nonnegative: bool = False,
+        **options,
+    ):
+        """The model with a fraction of its regions active on codes of shape ``code_shape``.
+
+        ``k = round(fraction · R)`` with ``R = num_regions(code_shape)``, the number of regions
+        of the code (its slots when the model has no ``capacity``): filters for
+        :class:`BlockModel`, pooling windows of every channel for :class:`PoolingModel`
+        (partial border windows included), entries for :class:`TopKModel`. The product is
+        rounded to the nearest integer with ties to even, as Python's ``round`` (the rounding
+        of the sweeps' ``model.fraction`` too, a fraction of the code's entries there):
+        ``0.5`` of 3 regions is ``k = 2``, of 5 regions ``k = 2``. So ``fraction = 1`` is
+        every region.
+
+        Args:
+            fraction: in ``(0, 1]``, a Python or NumPy number, or an array of them (a ``k``
+                array, for ``jax.vmap`` over the models). It must be concrete: inside ``jit``
+                or ``vmap`` a traced fraction cannot be checked, so build the models outside
+                (``k`` is a leaf: a model built from a fraction array vmaps without
+                recompiling) or pass ``k`` itself.
+            code_shape: ``(*spatial, K)``, the codes the model will act on; ``k`` is only
+                valid for codes with the same number of regions.
+            capacity, nonnegative: as for the constructor (default capacity: from ``k``).
+            **options: the model's other constructor arguments, e.g. ``pool_size`` for
+                :class:`PoolingModel`.
+
+        Raises:
+            ValueError: ``fraction`` not a concrete number in ``(0, 1]`` (NaN included), one
+                that rounds to ``k = 0`` (the message gives the smallest fraction with
+                ``k = 1``), or a code shape the model does not fit.
+
+        Example:
+            ``PoolingModel.from_fraction(0.1, (32, 32, 16), pool_size=(2, 2))`` keeps ``k =
+            410`` of the ``16 · 16 · 16 = 4096`` pooling regions.
+        """
+        probe = cls(k=0, nonnegative=nonnegative, **options)
+        code_shape = probe.check_code_shape(code_shape)
+        k = _fraction_to_k(fraction, probe.num_regions(code_shape), cls.__name__, code_shape)
+        return cls(k=k, capacity=capacity, nonnegative=nonnegative, **options)
 
     # ------------------------------------------------------------------ geometry
     def region_shape(self, code_shape: Sequence[int]) -> tuple[int, ...]:
@@ -130,7 +178,7 @@ class RegionModel(Pytree):
 
     # ------------------------------------------------------------------ projection
     def project(self, v: jax.Array, *, switches: str = "known") -> jax.Array:
-        """Closest model-sparse code to ``v`` (Euclidean), model.md §4–5.
+        """Closest model-sparse code to ``v`` (Euclidean), as eqs. 2–3.
 
         Args:
             v: ``(*spatial, K)``.
@@ -203,7 +251,7 @@ class RegionModel(Pytree):
         distribution: str = "uniform",
         dtype=None,
     ) -> SparseCode:
-        """Random model-sparse codes in index form, a whole batch from one key (model.md §3).
+        """Random model-sparse codes in index form, a whole batch from one key.
 
         ``k`` distinct regions are drawn uniformly (the top-``k`` of i.i.d. uniforms; all
         regions when ``k`` is ``None``), one cell uniformly inside each, and the value from
@@ -268,8 +316,43 @@ class RegionModel(Pytree):
         ).to_dense()
 
 
+def _fraction_to_k(fraction, regions: int, model: str, code_shape: tuple[int, ...]):
+    """``round(fraction · regions)`` (ties to even) for :meth:`RegionModel.from_fraction`, with
+    its checks: a concrete fraction (or array) in ``(0, 1]`` that gives ``k ≥ 1``."""
+    if is_traced(fraction):
+        raise ValueError(
+            "fraction must be concrete (a number or a NumPy array), not traced: build the model "
+            "outside jit/vmap (k is a leaf, so models built from an array of fractions vmap "
+            "without recompiling), or pass k"
+        )
+    array = np.asarray(fraction)
+    if array.dtype == bool or not (
+        np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
+    ):
+        raise ValueError(f"fraction must be a number in (0, 1]; got {fraction!r}")
+    array = array.astype(np.float64)
+    bad = ~((array > 0) & (array <= 1))  # NaN fails both comparisons
+    if np.any(bad):
+        raise ValueError(
+            f"fraction must be in (0, 1] (the fraction of the regions that are active); got "
+            f"{float(array[bad].flat[0])!r}" + ("" if array.ndim == 0 else f" in {fraction!r}")
+        )
+    k = np.rint(array * regions).astype(np.int64)  # ties to even, as Python's round
+    if np.any(k == 0):
+        smallest = 0.5 / regions  # rounds to 0 (a tie, to even): the next float is the least
+        while np.rint(smallest * regions) < 1:
+            smallest = float(np.nextafter(smallest, 1.0))
+        raise ValueError(
+            f"fraction={float(array[k == 0].flat[0])!r} gives k = round(fraction · {regions}) = 0 "
+            f"active regions of {model} on codes of shape {code_shape}; the smallest fraction "
+            f"that gives k = 1 is {smallest!r} (just above 1/(2·{regions})); 1/{regions} = "
+            f"{1 / regions!r} gives k = 1 exactly"
+        )
+    return int(k) if k.ndim == 0 else k
+
+
 class BlockModel(RegionModel):
-    """𝓜_k: at most one non-zero per filter block and at most ``k`` non-zeros (model.md §4).
+    """𝓜_k: at most one non-zero per filter block and at most ``k`` non-zeros (the block model).
 
     A block is all ``n`` shifts of one filter (one channel of the code), so ``0 ≤ k ≤ K``.
 
@@ -295,7 +378,8 @@ class PoolingModel(RegionModel):
         pool_size: pooling region shape, one size per spatial axis (e.g. ``(2, 2)``), or one
             int for every spatial axis (``2`` is ``(2, 2)`` on 2-D maps, as ``nn.max_pool``'s
             users expect); one that does not divide the map leaves partial regions at the
-            border.
+            border, one larger than the map (along any axis) is a ValueError when the model
+            meets a code.
         k: number of non-zero regions (``None``: no budget).
         capacity: static capacity of index-form codes.
         nonnegative: non-negative codes (after a ReLU): projection = ReLU + max pooling.
@@ -325,7 +409,7 @@ class PoolingModel(RegionModel):
         window = self.pool_size
         if isinstance(window, int):
             window = (window,) * len(spatial)
-        return check_pool_size(window, spatial)
+        return check_window(window, spatial)
 
 
 class TopKModel(RegionModel):

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from jaxcs._validate import PADDINGS
+from jaxcs.analysis import SUCCESS_TOLERANCE
 from jaxcs.models import BlockModel, PoolingModel, TopKModel
 from jaxcs.operators import conv_output_shape
 
@@ -64,7 +65,7 @@ SOLVER_DEFAULTS = {"IHT": "auto", "HTP": 1.0, "FISTA": 1e-3}
 RUN_KEYS = {
     "seeds": REQUIRED,
     "seed": 0,
-    "success_tolerance": 1e-3,
+    "success_tolerance": SUCCESS_TOLERANCE,
     "rip": False,
     "per_problem": False,
     "batch": 0,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from jaxcs.analysis import is_success
 from jaxcs.solvers import Status
 
 QUANTILES = (0.05, 0.25, 0.75, 0.95)
@@ -64,7 +65,7 @@ def summarize(records: dict[str, np.ndarray], success_tolerance: float, rip) -> 
     finite = error[np.isfinite(error)]
     status = np.asarray(records["status"])
     steps = np.asarray(records["num_steps"], np.float64)
-    successes = int(np.sum(error < success_tolerance))  # NaN compares False
+    successes = int(np.sum(is_success(error, success_tolerance)))  # NaN: a failure
     row = {
         "problems": int(error.size),
         "successes": successes,

@@ -267,7 +267,13 @@ def test_bad_shapes_raise_naming_the_argument():
     with pytest.raises(ValueError, match="x must have shape"):
         encode(variables, np.ones((13,), np.float32))
     with pytest.raises(ValueError, match="x has spatial shape"):
-        encode(variables, np.ones((2, 12, M), np.float32))  # (12 - 3) / 2 shifts
+        encode(variables, np.ones((2, 2, M), np.float32))  # shorter than the kernel
+    # (12 - 3) / 2 is not whole: floor, as nn.Conv's VALID (the last input is seen by no filter)
+    assert encode(variables, np.ones((2, 12, M), np.float32)).code.shape == (
+        2,
+        (12 - 3) // 2 + 1,
+        K,
+    )
     other = IHTLayer(K, (5,), 2, pool_size=(3,))
     with pytest.raises(ValueError, match="params hold a kernel"):
         jax.eval_shape(other.apply, variables, x)
