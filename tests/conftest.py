@@ -1,5 +1,5 @@
 """Shared fixtures: x64 scoping, float32/float64 parametrization, a no-compile guard, and the
-plain-NumPy reference matrix of the convolutional layer ``W`` (model.md §2).
+plain-NumPy reference matrix of the convolutional layer ``W``.
 
 x64 is never switched on globally: float64 tests enter ``jax.enable_x64(True)`` for their own
 duration only, so float32 tests see JAX's default behavior.
@@ -103,7 +103,7 @@ def compile_messages():
 
 # --------------------------------------------------------------------------- NumPy reference
 def reference_geometry(in_spatial, filter_shape, stride, padding):
-    """``(out_spatial, pad_lo)`` per axis, from model.md §2 and Flax/lax ``"SAME"``."""
+    """``(out_spatial, pad_lo)`` per axis, from the definition of ``W`` and Flax/lax ``"SAME"``."""
     out, lo = [], []
     for D, L, t in zip(in_spatial, filter_shape, stride, strict=True):
         if padding == "valid":

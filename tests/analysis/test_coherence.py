@@ -1,4 +1,4 @@
-"""Mutual coherence (model.md §9) against NumPy on the flattened filters and on the dense ``W``.
+"""Mutual coherence (Table 4) against NumPy on the flattened filters and on the dense ``W``.
 
 The columns of ``Φ = Wᵀ`` are the rows of ``W`` (``dense_reference`` fixture), so the
 shift-aware coherence is ``max_{p ≠ q} |A_p · A_q| / (‖A_p‖ ‖A_q‖)`` over the rows ``A_p`` of

@@ -1,4 +1,4 @@
-"""One CNN layer as one IHT step and the tied-weight reconstruction (model.md §7)."""
+"""One CNN layer as one IHT step and the tied-weight reconstruction (Algorithm 1)."""
 
 import jax
 import jax.numpy as jnp

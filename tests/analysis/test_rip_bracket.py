@@ -1,5 +1,5 @@
 """The model-RIP constant bracketed: exact enumeration, certified upper bound, adversarial
-search, Lanczos extremes and the bracket (eq. 1, model.md §3, §6).
+search, Lanczos extremes and the bracket (eq. 1).
 
 Every reference is independent of jaxcs: the dense float64 ``A`` of ``W`` built by the
 conftest's NumPy loops (rows of ``W`` are the columns of ``Φ = Wᵀ``, so

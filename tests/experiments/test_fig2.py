@@ -1,4 +1,4 @@
-"""The main job: ``jaxcs fig2`` (model.md §10)."""
+"""The main job: ``jaxcs fig2`` (the paper's Fig. 2)."""
 
 import json
 
@@ -30,7 +30,7 @@ def test_fig2_quantities(small_run):
         assert (
             q[name]["min"] <= q[name]["q01"] <= q[name]["q50"] <= q[name]["q99"] <= q[name]["max"]
         )
-    # (a) and (b) centered at 1 (the paper); the full ratio is not (model.md §6).
+    # (a) and (b) centered at 1 (the paper); the full ratio is not (neighbouring shifts).
     assert abs(q["ratio_wt"]["mean"] - 1) < 0.05
     assert abs(q["ratio_wwt"]["mean"] - 1) < 0.1
     assert 1.7 < q["ratio_wwt_full"]["mean"] < 2.2

@@ -1,4 +1,4 @@
-"""``jaxcs fig3``: the paper's Fig. 3 layer at CI size (model.md §10)."""
+"""``jaxcs fig3``: the paper's Fig. 3 layer at CI size."""
 
 import json
 

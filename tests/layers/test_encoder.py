@@ -1,4 +1,4 @@
-"""Stacks of IHT layers and their tied-weight decoder (model.md §5, §7; jaxcs/layers/encoder.py).
+"""Stacks of IHT layers and their tied-weight decoder (jaxcs/layers/encoder.py).
 
 References (tests/layer_reference.py) are independent of the code under test: Flax's own
 ``nn.Conv`` and ``nn.max_pool``, the VJP of Flax's conv for ``Wᵀ``, NumPy loops for pooling

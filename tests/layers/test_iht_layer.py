@@ -1,4 +1,4 @@
-"""The CNN layer as one IHT step, in Flax (model.md §5, §7; jaxcs/layers/iht_layer.py).
+"""The CNN layer as one IHT step, in Flax (eqs. 2–3, Algorithm 1; jaxcs/layers/iht_layer.py).
 
 References (tests/layer_reference.py) are independent of the code under test: Flax's own
 ``nn.Conv`` and ``nn.max_pool``, the VJP of Flax's conv for ``Wᵀ``, NumPy loops for pooling
@@ -56,7 +56,7 @@ def test_layer_matches_flax_conv_relu_max_pool(name):
 @pytest.mark.parametrize("k", [None, 3])
 @pytest.mark.parametrize("name", ["2d-same-t2", "1d-valid-t2"])
 def test_code_is_one_iht_step_from_zero(name, k, relu):
-    """z_1 = 𝕄_known(W x, k) (model.md §7): the layer's code is one step of Algorithm 1."""
+    """z_1 = 𝕄_known(W x, k) (Algorithm 1): the layer's code is one step of Algorithm 1."""
     layer, spatial = make_layer(name, k=k, relu=relu)
     x, variables = init(layer, spatial, seed=3)
     pool_size = GEOMETRIES[name][4]

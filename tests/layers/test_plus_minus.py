@@ -1,4 +1,4 @@
-"""The ± filter pairs of Proposition 1 (model.md §5; jaxcs/layers/plus_minus.py).
+"""The ± filter pairs of Proposition 1 (jaxcs/layers/plus_minus.py).
 
 References (tests/layer_reference.py): Flax's own ``nn.Conv`` for ``W x`` and its VJP for
 ``Wᵀ``, independent of the code under test.

@@ -1,4 +1,4 @@
-"""Max pooling with switches, unpooling, fixed switches and ``𝕄`` (model.md §5, eqs. 2–3).
+"""Max pooling with switches, unpooling, fixed switches and ``𝕄`` (eqs. 2–3).
 
 References are plain NumPy loops over the pooling regions (partial border regions included) and
 ``flax.linen.max_pool`` for the ReLU + max pooling of a CNN.

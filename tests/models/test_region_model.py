@@ -1,4 +1,4 @@
-"""Structured sparsity models: block 𝓜_k, pooling and top-k (model.md §4–5).
+"""Structured sparsity models: block 𝓜_k, pooling and top-k (eqs. 2–3).
 
 The projection is checked against a brute force over every model-sparse support on tiny codes;
 ties against the rule documented in :mod:`jaxcs.pooling`; sampling against the uniform laws it
@@ -47,7 +47,7 @@ def compile_log():
 
 
 def model_window(model, code_shape):
-    """The region shape, from the model's definition (model.md §4), not from its code."""
+    """The region shape, from the model's definition, not from its code."""
     spatial = tuple(code_shape[:-1])
     if isinstance(model, BlockModel):
         return spatial

@@ -1,7 +1,7 @@
 """ConvOperator / MatrixOperator / TransposedOperator against plain-NumPy references.
 
-The reference ``W`` is built by loops straight from model.md §2 (``dense_reference`` fixture in
-conftest), never from jaxcs's own ``as_matrix``.
+The reference ``W`` is built by loops straight from its definition (``dense_reference`` fixture
+in conftest), never from jaxcs's own ``as_matrix``.
 """
 
 from __future__ import annotations

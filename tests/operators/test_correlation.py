@@ -1,5 +1,5 @@
 """Correlation table ``C``, the border table of ``"same"`` padding and restricted Grams
-(model.md §3) against brute-force NumPy.
+against brute-force NumPy.
 
 References: ``C`` by loops over shifts and taps, and ``G_S = A[S] A[S]ᵀ`` from the loop-built
 dense ``W`` (``dense_reference`` fixture; the rows of ``W`` are the columns of ``Φ = Wᵀ``).

@@ -1,4 +1,4 @@
-"""ℓ1 recovery (FISTA) and the paper's Algorithm 2 (model.md §8)."""
+"""ℓ1 recovery (FISTA) and the paper's Algorithm 2."""
 
 import jax
 import jax.numpy as jnp

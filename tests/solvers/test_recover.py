@@ -1,4 +1,4 @@
-"""Recovery solvers and their driver (model.md §7): ``recover`` with IHT, NIHT, HTP, CoSaMP.
+"""Recovery solvers and their driver (Algorithm 1): ``recover`` with IHT, NIHT, HTP, CoSaMP.
 
 - the iterates equal plain NumPy implementations of each solver on tiny problems;
 - planted model-sparse codes are recovered where theory says they must be;
