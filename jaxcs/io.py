@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 from importlib.metadata import PackageNotFoundError, version
@@ -11,6 +10,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from jaxcs._files import write_json as write_json
 from jaxcs._version import __version__
 
 
@@ -37,16 +37,6 @@ def package_version(package: str) -> str | None:
         return version(package)
     except PackageNotFoundError:
         return None
-
-
-def write_json(path: str | Path, data: dict) -> Path:
-    """Write ``data`` as JSON to ``path`` atomically: an interrupted run never leaves a
-    half-written file (the text goes to ``path.tmp`` first, then replaces ``path``)."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False))
-    tmp.replace(path)
-    return path
 
 
 def load_kernel(path: str | Path) -> np.ndarray:

@@ -24,6 +24,7 @@ from jaxcs import _lazy
 
 PACKAGE = Path(jaxcs.__file__).parent
 LAYERS = {
+    "_files": 0,
     "_lazy": 0,
     "_pytree": 0,
     "_validate": 0,

@@ -25,13 +25,16 @@ kernel under ``jax.jit``.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxcs._files import write_json
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import check_key, concrete_int, is_traced, positive_int
 from jaxcs.analysis.masked_spectrum import DEFAULT_STEPS, masked_extremes
@@ -56,6 +59,14 @@ AUTO_PROGRESS_COST = 10**10  # estimated multiply-adds beyond which progress="au
 CHUNK_BUDGET = 2**23  # array elements of per-chunk temporaries (32 MiB in float32)
 MAX_CHUNK = 8192
 ORTHANT_STEPS = 50  # projected-ascent steps per support for the extremes of a non-negative model
+# Calibration of method="auto" (choose_method), from benchmarks/rip_method_choice.py and its
+# results, benchmarks/results/rip_method_choice_cpu.json (2 CPU cores; the Fig. 2 layer, 3×3
+# 16→32 on 16×16 and 3×3 64→64 on 32×32, k = 10 … 512): one gathered entry of a restricted Gram
+# takes as long as this many multiply-adds of the layer's two convolutions, by padding (the
+# medians of the measured ratios: 30–170 for "valid" and "circular", 150–260 for "same", whose
+# entries also gather their border class). Worst measured regret of auto: 1.41×.
+GRAM_ENTRY_COST = {"valid": 100, "same": 200, "circular": 100}
+DEFAULT_GRAM_ENTRY_COST = 100  # other operators: a plain gather, as "valid" (not measured)
 QUANTITIES = ("ratio_wt", "ratio_wwt", "ratio_wwt_full", "eig_min", "eig_max", "eig_residual")
 
 
@@ -114,6 +125,12 @@ class RIPEstimate(Pytree):
             were kept (``N`` of them), else ``None``.
         extra: ``{name: Statistics}`` of the additional per-code quantities of
             :func:`sample_model_rip`'s ``extra``, or ``None`` when none were asked for.
+        eigen_method: the eigenvalue path that ran, ``"dense"`` or ``"lanczos"`` (``None``
+            without eigenvalues; static).
+        method: how the ratios were computed, ``"gram"`` or ``"conv"`` (what
+            ``method="auto"`` resolved to; static).
+
+    Saved with :meth:`to_json` (every field, exactly), loaded with :meth:`from_json`.
     """
 
     ratio_wt: Statistics
@@ -127,6 +144,7 @@ class RIPEstimate(Pytree):
     extra: dict | None
     eig_residual: Statistics | None = None
     eigen_method: str | None = static_field(default=None)
+    method: str | None = static_field(default=None)
 
     @classmethod
     def of(
@@ -137,10 +155,12 @@ class RIPEstimate(Pytree):
         samples,
         extra: bool = False,
         eigen_method: str | None = None,
+        method: str | None = None,
     ) -> RIPEstimate:
         """From the Monte Carlo statistics by name (the names of :data:`QUANTITIES` and, when
-        ``extra``, those of the additional quantities), whether the operator is finite and the
-        eigenvalue path taken (``"dense"``, ``"lanczos"`` or ``None``)."""
+        ``extra``, those of the additional quantities), whether the operator is finite, the
+        eigenvalue path taken (``"dense"``, ``"lanczos"`` or ``None``) and the ratio method
+        (``"gram"``, ``"conv"`` or ``None``)."""
         nonfinite = sum(jnp.sum(s.nonfinite) for s in stats.values())
         status = jnp.where(
             jnp.asarray(operator_finite) & (nonfinite == 0), Status.COMPLETED, Status.NONFINITE
@@ -158,6 +178,7 @@ class RIPEstimate(Pytree):
             others if extra else None,
             stats.get("eig_residual"),
             eigen_method,
+            method,
         )
 
     @property
@@ -193,6 +214,7 @@ class RIPEstimate(Pytree):
         out["delta_lower_bound"] = float(self.delta_lower_bound)
         out["delta_lower_bound_random_z"] = float(self.delta_lower_bound_random_z)
         out["delta_kind"] = self.delta_kind
+        out["method"] = self.method
         out["eigen_method"] = self.eigen_method
         return out
 
@@ -214,12 +236,12 @@ class RIPEstimate(Pytree):
             names = np.vectorize(lambda c: Status(int(c)).name)(status) if status.size else status
             return (
                 f"RIPEstimate(batch {delta.shape}: delta_lower_bound={show(delta)} "
-                f"({self.delta_kind}), num_samples={show(count)}, ratio_wt mean={show(mean)}, "
-                f"status={show(names)})"
+                f"({self.delta_kind}), method={self.method}, num_samples={show(count)}, "
+                f"ratio_wt mean={show(mean)}, status={show(names)})"
             )
         return (
             f"RIPEstimate(delta_lower_bound={float(delta):.4f} ({self.delta_kind}), "
-            f"num_samples={int(count)}, ratio_wt mean={float(mean):.4f}, "
+            f"method={self.method}, num_samples={int(count)}, ratio_wt mean={float(mean):.4f}, "
             f"status={Status(int(status)).name})"
         )
 
@@ -236,6 +258,155 @@ class RIPEstimate(Pytree):
         if self.samples is not None and name in self.samples:
             return summarize_samples(self.samples[name])
         return stats.summary()
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict:
+        """Every field as JSON-ready Python values (not jit-able), for :meth:`from_dict`.
+
+        ``{"format": "jaxcs.RIPEstimate", "version": 1, "method", "eigen_method",
+        "delta_kind", "batch_shape", "fields", "summary"}``: ``fields`` holds every leaf
+        (each :class:`Statistics` with its histogram and ``histogram_range``, ``status``,
+        ``num_samples``, ``samples``, ``extra``) as ``{"dtype", "shape", "data"}`` with the
+        values flattened in C order, exactly (floats are written with the shortest decimal
+        that reads back to the same value); a ``vmap`` batch keeps its leading axes.
+        ``summary`` is :meth:`summary`, for readers (the loader ignores it). JSON has no NaN
+        or infinity: non-finite floats are written as the strings ``"NaN"``, ``"Infinity"``
+        and ``"-Infinity"`` (in ``data`` and in ``summary``), so the text is strict JSON.
+
+        Raises:
+            TypeError: the estimate holds traced values (call it outside ``jit``/``vmap``).
+        """
+        try:
+            fields = {name: _encode_field(getattr(self, name)) for name in self._leaves}
+            summary = _encode_floats(self.summary())
+        except jax.errors.TracerArrayConversionError:
+            raise TypeError(
+                "RIPEstimate.to_dict needs concrete values: call it on the result of a jitted "
+                "or vmapped computation, not inside one"
+            ) from None
+        return {
+            "format": JSON_FORMAT,
+            "version": JSON_VERSION,
+            "method": self.method,
+            "eigen_method": self.eigen_method,
+            "delta_kind": self.delta_kind,
+            "batch_shape": list(np.shape(self.num_samples)),
+            "fields": fields,
+            "summary": summary,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RIPEstimate:
+        """The estimate that :meth:`to_dict` gave ``data``: every field as it was (JAX arrays
+        of the saved dtypes and shapes; a float64 array stays a NumPy array while x64 is off,
+        so that nothing is rounded), non-finite values included.
+
+        Raises:
+            ValueError: ``data`` is not a saved :class:`RIPEstimate` (of this version).
+        """
+        if not isinstance(data, dict) or data.get("format") != JSON_FORMAT:
+            raise ValueError(
+                f"not a saved RIPEstimate: expected a dict with format {JSON_FORMAT!r}; got "
+                f"{data.get('format') if isinstance(data, dict) else type(data).__name__!r}"
+            )
+        if data.get("version") != JSON_VERSION:
+            raise ValueError(
+                f"saved RIPEstimate has version {data.get('version')!r}; this jaxcs reads "
+                f"version {JSON_VERSION}"
+            )
+        fields = data.get("fields", {})
+        missing = [name for name in cls._leaves if name not in fields]
+        if missing:
+            raise ValueError(f"saved RIPEstimate lacks the fields {missing}")
+        leaves = {name: _decode_field(fields[name], name) for name in cls._leaves}
+        return cls(**leaves, eigen_method=data.get("eigen_method"), method=data.get("method"))
+
+    def to_json(self, path: str | Path | None = None) -> str | Path:
+        """:meth:`to_dict` as strict JSON: the text when ``path`` is ``None``, else written
+        to ``path`` atomically (as :func:`jaxcs.io.write_json`: an interrupted write never
+        leaves a partial file) and the path returned. Load it with :meth:`from_json`."""
+        data = self.to_dict()
+        if path is None:
+            return json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False)
+        return write_json(path, data)
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> RIPEstimate:
+        """The estimate saved by :meth:`to_json` at ``path`` (see :meth:`from_dict`)."""
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+JSON_FORMAT = "jaxcs.RIPEstimate"
+JSON_VERSION = 1
+_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _encode_float(x: float):
+    if math.isfinite(x):
+        return x
+    return "NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
+
+
+def _encode_floats(value):
+    """``value`` (nested dicts, lists, numbers) with its non-finite floats as strings."""
+    if isinstance(value, dict):
+        return {key: _encode_floats(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encode_floats(v) for v in value]
+    if isinstance(value, float):
+        return _encode_float(value)
+    return value
+
+
+def _encode_array(value) -> dict:
+    array = np.asarray(value)
+    if array.dtype.kind == "f":
+        data = [_encode_float(x) for x in array.astype(np.float64).ravel().tolist()]
+    else:
+        data = array.ravel().tolist()
+    return {"dtype": array.dtype.name, "shape": list(array.shape), "data": data}
+
+
+def _encode_field(value):
+    if value is None:
+        return None
+    if isinstance(value, Statistics):
+        return {
+            "statistics": {name: _encode_array(getattr(value, name)) for name in value._leaves},
+            "histogram_range": [_encode_float(float(r)) for r in value.histogram_range],
+        }
+    if isinstance(value, dict):
+        return {"dict": {str(name): _encode_field(v) for name, v in value.items()}}
+    return _encode_array(value)
+
+
+def _decode_array(data: dict, name: str):
+    try:
+        dtype = jnp.dtype(data["dtype"])
+        values = [_NONFINITE.get(x, x) if isinstance(x, str) else x for x in data["data"]]
+        array = np.asarray(values, dtype=np.float64 if dtype.kind == "f" else dtype)
+        array = array.astype(dtype).reshape(tuple(data["shape"]))
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(
+            f"saved RIPEstimate field {name!r} is not a valid array: {error}"
+        ) from None
+    # a JAX array unless JAX would change its dtype (float64 with x64 off stays NumPy)
+    return jnp.asarray(array) if jax.dtypes.canonicalize_dtype(dtype) == dtype else array
+
+
+def _decode_field(data, name: str):
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise ValueError(f"saved RIPEstimate field {name!r} is not a dict; got {data!r:.80}")
+    if "statistics" in data:
+        stats = data["statistics"]
+        leaves = {leaf: _decode_array(stats[leaf], f"{name}.{leaf}") for leaf in Statistics._leaves}
+        bounds = tuple(_NONFINITE.get(r, r) for r in data["histogram_range"])
+        return Statistics(**leaves, histogram_range=bounds)
+    if "dict" in data:
+        return {key: _decode_field(v, f"{name}.{key}") for key, v in data["dict"].items()}
+    return _decode_array(data, name)
 
 
 def _check_num_samples(num_samples) -> int:
@@ -255,15 +426,58 @@ def _auto_chunk(op, model, use_gram: bool, use_conv: bool) -> int:
     return int(max(1, min(MAX_CHUNK, CHUNK_BUDGET // per_sample)))
 
 
-def sample_cost(op, capacity: int, method: str, eigen_method, lanczos_steps: int) -> int:
-    """Estimated multiply-adds per sampled code of :func:`estimate_model_rip`."""
+def gram_entry_cost(op) -> int:
+    """Multiply-adds of ``op``'s convolutions that take as long as one element of its
+    :meth:`~jaxcs.AbstractOperator.restricted_gram_cost` (a gathered Gram entry):
+    :data:`GRAM_ENTRY_COST` by ``op.padding``, else :data:`DEFAULT_GRAM_ENTRY_COST`."""
+    return GRAM_ENTRY_COST.get(getattr(op, "padding", None), DEFAULT_GRAM_ENTRY_COST)
+
+
+def sample_cost(
+    op, capacity: int, method: str, eigen_method, lanczos_steps: int, full_ratio: bool = False
+) -> int:
+    """Modelled cost per sampled code of :func:`estimate_model_rip`, in multiply-adds of the
+    operator's convolutions: ``2 · mv_cost`` for the two convolutions (``method="conv"`` or
+    ``full_ratio``), ``gram_entry_cost(op) · restricted_gram_cost(capacity)`` for the
+    restricted Gram (``method="gram"`` or the dense eigenvalue path; gathered once for
+    both), plus the eigenvalues (``EIGH_COST_FACTOR · k³`` dense; ``lanczos_steps`` steps of
+    two convolutions each on the Lanczos path)."""
     conv = 2 * op.mv_cost()
-    cost = op.restricted_gram_cost(capacity) if method == "gram" else conv
+    cost = 0
+    if method == "gram" or eigen_method == "dense":
+        cost += gram_entry_cost(op) * op.restricted_gram_cost(capacity)
+    if method == "conv" or full_ratio:
+        cost += conv
     if eigen_method == "dense":
-        cost += op.restricted_gram_cost(capacity) + EIGH_COST_FACTOR * capacity**3
+        cost += EIGH_COST_FACTOR * capacity**3
     elif eigen_method == "lanczos":
         cost += lanczos_steps * (conv + 4 * lanczos_steps * capacity)
     return cost
+
+
+def choose_method(
+    op,
+    capacity: int,
+    eigen_method=None,
+    *,
+    full_ratio: bool = False,
+    lanczos_steps: int = DEFAULT_STEPS,
+) -> str:
+    """What ``method="auto"`` resolves to: ``"gram"`` or ``"conv"``, whichever has the lower
+    :func:`sample_cost` for this operator, capacity, eigenvalue path (``"dense"``,
+    ``"lanczos"`` or ``None`` without eigenvalues) and ``full_ratio`` (ties: ``"gram"``).
+
+    The two convolutions cost ``2 · mv_cost`` (nothing more when ``full_ratio`` needs them
+    anyway), the restricted Gram ``gram_entry_cost(op) · restricted_gram_cost(k)`` (nothing
+    more on the dense eigenvalue path, which gathers it anyway): so ``"gram"`` wins at small
+    ``k`` and ``"conv"`` beyond ``k ≈ sqrt(2 · mv_cost / gram_entry_cost)`` (about ``k = 110``
+    for the ``"same"`` 3×3 16→32 16×16 layer, ``k = 610`` for a 3×3 64→64 32×32 one, on CPU).
+    """
+    costs = {
+        method: sample_cost(op, capacity, method, eigen_method, lanczos_steps, full_ratio)
+        for method in ("gram", "conv")
+    }
+    return "gram" if costs["gram"] <= costs["conv"] else "conv"
 
 
 def choose_eigen_method(op, capacity: int, lanczos_steps: int) -> str:
@@ -317,8 +531,13 @@ def estimate_model_rip(
         model: a :class:`RegionModel` (``BlockModel``, ``PoolingModel``, ``TopKModel``).
         num_samples: number of random codes (any size: memory stays bounded).
         method: how the ratios are computed: ``"gram"`` (``O(k²)`` per code from the
-            correlation table), ``"conv"`` (two convolutions per code) or ``"auto"`` (``"gram"``
-            while the model's capacity ``k ≤ 256``).
+            correlation table), ``"conv"`` (two convolutions per code) or ``"auto"``: the one
+            with the lower modelled cost per code (:func:`choose_method`), i.e.
+            ``gram_entry_cost(op) · op.restricted_gram_cost(k)`` (a calibrated cost per
+            gathered Gram entry, by padding: :data:`GRAM_ENTRY_COST`) against
+            ``2 · op.mv_cost()``; the dense eigenvalue path gathers ``G_S`` anyway (so
+            ``"gram"``), ``full_ratio`` convolves anyway (so ``"conv"``). Small ``k`` gives
+            ``"gram"``, large ``k`` ``"conv"``; the result's ``method`` says which ran.
         eigenvalues: also compute the extreme quotients ``eig_min``, ``eig_max`` of each
             ``G_S``.
         eigen_method: how: ``"dense"`` (gather ``G_S``, then ``eigvalsh``: exact, ``O(k³)``
@@ -346,7 +565,7 @@ def estimate_model_rip(
             asked for a capacity beyond 1024.
     """
     check_key(key)
-    check_operator(op)
+    check_operator(op, call="estimate_model_rip(key, op, model, n)")
     if not isinstance(model, RegionModel):
         raise TypeError(f"model must be a RegionModel; got {type(model).__name__}")
     code_shape = model.check_code_shape(op.out_shape, "op.out_shape")
@@ -357,8 +576,6 @@ def estimate_model_rip(
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
     capacity = model.num_slots(code_shape)
-    if method == "auto":
-        method = "gram" if capacity <= 256 else "conv"
     if eigen_method not in EIGEN_METHODS:
         raise ValueError(f"eigen_method must be one of {EIGEN_METHODS}; got {eigen_method!r}")
     lanczos_steps = positive_int(lanczos_steps, "lanczos_steps")
@@ -371,6 +588,10 @@ def estimate_model_rip(
         eigen_method = choose_eigen_method(op, capacity, lanczos_steps)
     if not eigenvalues:
         eigen_method = None
+    if method == "auto":
+        method = choose_method(
+            op, capacity, eigen_method, full_ratio=bool(full_ratio), lanczos_steps=lanczos_steps
+        )
     try:
         lo, hi = (float(r) for r in histogram_range)
     except (TypeError, ValueError):
@@ -405,7 +626,9 @@ def estimate_model_rip(
         keep_samples=num_samples if keep_samples else False,
     )
     if progress is None:
-        cost = num_samples * sample_cost(op, capacity, method, eigen_method, lanczos_steps)
+        cost = num_samples * sample_cost(
+            op, capacity, method, eigen_method, lanczos_steps, bool(full_ratio)
+        )
         traced = any(is_traced(leaf) for leaf in jax.tree.leaves(op))
         progress = cost > AUTO_PROGRESS_COST and not traced
     with progress_bar(num_samples, "model-RIP", enabled=bool(progress)) as bar_id:
@@ -534,6 +757,7 @@ def sample_model_rip(
         kept,
         extra=extra is not None,
         eigen_method=("lanczos" if lanczos else "dense") if eigenvalues else None,
+        method=method,
     )
 
 

@@ -14,8 +14,11 @@ stack of operators works), fields declared ``= static_field()`` are static::
 
 Everything else has a default here that is correct for any operator, if slow:
 ``T``, ``as_matrix``, ``rmv_sparse``, ``residual``, ``normal_sparse``, ``gram_table``,
-``restricted_gram``, ``restricted_gram_pairs``, ``is_finite``, and the cost estimates
-``mv_cost`` and ``normal_sparse_cost`` that solvers choose their paths by.
+``restricted_gram``, ``restricted_gram_pairs``, ``is_finite``, the cost estimates
+``mv_cost`` and ``normal_sparse_cost`` that solvers choose their paths by, and
+``expected_leaf_shapes`` / ``check_unbatched``, by which :func:`check_operator` refuses a
+stacked batch of operators passed without ``jax.vmap`` (nothing is declared by default: an
+operator of your own declares the shapes of its array fields to get that check).
 :class:`~jaxcs.ConvOperator` and :class:`~jaxcs.MatrixOperator` override them with their fast
 forms (lineax's pattern).
 """
@@ -89,6 +92,49 @@ class AbstractOperator(Pytree):
             if hasattr(leaf, "dtype") and jnp.issubdtype(leaf.dtype, jnp.inexact)
         ]
         return jnp.all(jnp.asarray([jnp.all(jnp.isfinite(leaf)) for leaf in leaves], bool))
+
+    # ------------------------------------------------------------------ stacked batches
+    def expected_leaf_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The shape of each array field of *one* operator, by field name, as the operator's
+        static configuration implies it (``in_shape``, ``out_shape``, the number of spatial
+        axes, …).
+
+        A field whose array has extra leading axes makes the operator a stacked batch of
+        operators (``jax.vmap`` of a constructor, or ``jnp.stack`` of several operators'
+        leaves), which only works under ``jax.vmap`` (where every leaf has the unbatched
+        shape); :meth:`check_unbatched` (hence :func:`check_operator`) refuses it elsewhere.
+        Default: ``{}`` (nothing declared, nothing checked); :class:`~jaxcs.ConvOperator` and
+        :class:`~jaxcs.MatrixOperator` declare theirs. Fields that hold operators need no entry:
+        :meth:`check_unbatched` checks them by their own declarations.
+        """
+        return {}
+
+    def check_unbatched(self, name: str = "op", call: str | None = None) -> None:
+        """Raise a ValueError when this operator is a stacked batch of operators.
+
+        Compares every field declared by :meth:`expected_leaf_shapes` with the shape it has
+        (and checks every field that holds an operator, e.g. the ``operator`` of a
+        :class:`TransposedOperator`, the same way). Under ``jax.vmap`` the leaves have their
+        unbatched shapes, so this passes; under ``jax.jit`` the shapes are known, so it checks.
+
+        Args:
+            name: how the operator is called in the message (``"op"``).
+            call: the call to put in the message's ``jax.vmap(lambda op: <call>)(ops)`` hint.
+
+        Raises:
+            ValueError: naming the field, its shape and the shape one operator has.
+        """
+        expected = self.expected_leaf_shapes()
+        for field in self._leaves:
+            value = getattr(self, field)
+            if isinstance(value, AbstractOperator):
+                value.check_unbatched(f"{name}.{field}", call)
+            elif field in expected and value is not None:
+                want, found = tuple(expected[field]), tuple(jnp.shape(value))
+                if found != want:
+                    raise ValueError(
+                        stacked_message(name, type(self).__name__, field, found, want, call)
+                    )
 
     # ------------------------------------------------------------------ sparse codes
     def rmv_sparse(self, code) -> jax.Array:
@@ -244,13 +290,44 @@ def check_residual(op, x, code, sign) -> tuple[jax.Array, tuple[int, ...]]:
     return x, batch
 
 
-def check_operator(op, name: str = "op") -> None:
-    """``op`` must be an operator (an instance of :class:`AbstractOperator`)."""
+def check_operator(op, name: str = "op", *, call: str | None = None) -> None:
+    """``op`` must be one operator: an instance of :class:`AbstractOperator` whose array
+    leaves have the shapes of one operator (:meth:`AbstractOperator.check_unbatched`), not a
+    stacked batch of operators passed without ``jax.vmap``.
+
+    Args:
+        op: the argument.
+        name: its name in the messages.
+        call: the caller's call for the ``jax.vmap(lambda op: <call>)(ops)`` hint of the
+            stacked-batch message (e.g. ``"estimate_model_rip(key, op, model, n)"``).
+
+    Raises:
+        TypeError: ``op`` is not an operator.
+        ValueError: ``op`` is a stacked batch of operators (outside ``vmap``).
+    """
     if not isinstance(op, AbstractOperator):
         raise TypeError(
             f"{name} must be a jaxcs operator (a subclass of jaxcs.AbstractOperator, e.g. "
             f"ConvOperator or MatrixOperator); got {type(op).__name__}"
         )
+    op.check_unbatched(name, call)
+
+
+def stacked_message(name: str, kind: str, field: str, found, expected, call=None) -> str:
+    """The message of :meth:`AbstractOperator.check_unbatched` for a leaf of the wrong shape."""
+    found, expected = tuple(found), tuple(expected)
+    text = (
+        f"{name}.{field} has shape {found}, but one {kind} as configured has {field} of "
+        f"shape {expected}"
+    )
+    extra = len(found) - len(expected)
+    if extra > 0 and found[extra:] == expected:
+        call = call or "the_function(..., op, ...)"
+        return (
+            f"{text} ({name} has extra leading axes {found[:extra]}): this looks like a "
+            f"stacked batch of operators: map over it with jax.vmap(lambda op: {call})(ops)"
+        )
+    return f"{text}: {name} is inconsistent (its leaves do not match its static shapes)"
 
 
 class TransposedOperator(AbstractOperator):

@@ -1,6 +1,6 @@
-"""The convolutional layer ``W`` and its hand-written adjoint (model.md §1–2).
+"""The convolutional layer ``W`` and its hand-written adjoint (the paper's ``x = Wᵀ z``).
 
-Conventions (model.md §1). A signal is ``(*in_spatial, M)`` (channels last), filters are
+Conventions (as Flax). A signal is ``(*in_spatial, M)`` (channels last), filters are
 ``(*filter_spatial, M, K)`` (Flax ``nn.Conv`` kernel layout), a code is ``(*out_spatial, K)``.
 ``mv`` applies ``W`` (signal -> code, one CNN layer without bias), ``rmv`` applies ``Wᵀ``
 (code -> signal, the transposed convolution, the paper's synthesis operator ``Φ = Wᵀ``).
@@ -55,7 +55,7 @@ def conv_output_shape(
     stride: Sequence[int],
     padding: str,
 ) -> tuple[int, ...]:
-    """Spatial shape of ``W x`` (the number of shifts ``n`` per axis), model.md §2.
+    """Spatial shape of ``W x`` (the number of shifts ``n`` per axis).
 
     ``"valid"``: ``n = floor((D − l)/t) + 1`` (Flax's and PyTorch's ``VALID``; when ``t`` does
     not divide ``D − l`` the last ``(D − l) mod t`` inputs of the axis are seen by no filter,
@@ -94,7 +94,7 @@ def _spec(ndim: int) -> tuple[str, str, str]:
 
 
 class ConvOperator(AbstractOperator):
-    """The convolutional layer ``W`` (``Kn × MD``) and its adjoint, model.md §2.
+    """The convolutional layer ``W`` (``Kn × MD``) and its adjoint ``Wᵀ``.
 
     ``(W x)[j, i] = Σ_m Σ_s w[s, m, i] · x[t·j + s, m]`` (cross-correlation, as ``nn.Conv``),
     with ``x`` zero-padded as Flax's ``"SAME"`` for ``padding="same"`` and the index taken
@@ -202,6 +202,11 @@ class ConvOperator(AbstractOperator):
     @property
     def dtype(self):
         return self.filters.dtype
+
+    def expected_leaf_shapes(self) -> dict[str, tuple[int, ...]]:
+        """``filters``: ``(*filter_shape, M, K)``, of rank ``len(in_spatial) + 2`` (the sizes
+        are those of the filters' trailing axes: only extra leading axes are refused)."""
+        return {"filters": self.filter_shape + (self.in_channels, self.out_channels)}
 
     def _padded_size(self, axis: int) -> int:
         lo, hi = self.pads[axis]
@@ -493,7 +498,7 @@ class ConvOperator(AbstractOperator):
         return table
 
     def restricted_gram(self, support, mask=None, *, table=None) -> jax.Array:
-        """``G_S`` without any convolution (model.md §3): a ``k × k`` gather from the
+        """``G_S`` without any convolution : a ``k × k`` gather from the
         :meth:`gram_table` (``O(k²)``, exact for every padding). Arguments as
         :meth:`AbstractOperator.restricted_gram`."""
         i, j = decode_support(self, support)
@@ -565,7 +570,7 @@ def conv_operator_from_flax(
         ValueError: neither ``module`` nor ``padding`` given; the module uses dilation, feature
             groups or a padding that
             :class:`ConvOperator` does not define (Flax's ``"CIRCULAR"`` is centered, ours starts at
-            offset 0, model.md §2).
+            offset 0).
     """
     kernel = jnp.asarray(_find_kernel(params))
     if module is not None:

@@ -102,6 +102,10 @@ class MatrixOperator(AbstractOperator):
     def as_matrix(self) -> jax.Array:
         return self.matrix
 
+    def expected_leaf_shapes(self) -> dict[str, tuple[int, ...]]:
+        """``matrix``: ``(prod(out_shape), prod(in_shape))``."""
+        return {"matrix": (math.prod(self.out_shape), math.prod(self.in_shape))}
+
     def is_finite(self) -> jax.Array:
         return jnp.all(jnp.isfinite(self.matrix))
 
