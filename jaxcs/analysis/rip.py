@@ -1,4 +1,4 @@
-"""Monte Carlo model-RIP estimator (model.md §6, eq. 1) and the bound of Theorem 3.3.
+"""Monte Carlo model-RIP estimator (eq. 1) and the bound of Theorem 3.3.
 
 ``Φ = Wᵀ`` has the model-RIP with constant ``δ_k`` when
 ``(1 − δ_k)‖z‖² ≤ ‖Wᵀ z‖² ≤ (1 + δ_k)‖z‖²`` for every ``z`` in the model. Sampling supports
@@ -103,7 +103,7 @@ class RIPEstimate(Pytree):
     Attributes:
         ratio_wt: :class:`Statistics` of ``‖Wᵀz‖ / ‖z‖`` (Fig. 2a).
         ratio_wwt: of ``‖(W Wᵀ z)_S‖ / ‖z‖ = ‖G_S z_S‖ / ‖z_S‖``, restricted to the support
-            ``S`` of ``z`` (Fig. 2b; the quantity the RIP makes ≈ 1, model.md §6).
+            ``S`` of ``z`` (Fig. 2b; the quantity the RIP makes ≈ 1).
         ratio_wwt_full: of the unrestricted ``‖W Wᵀ z‖ / ‖z‖`` (``None`` unless requested).
         eig_min, eig_max: of the smallest and largest Rayleigh quotient ``zᵀ G_S z / ‖z‖²`` over
             the codes of the model on each sampled support ``S`` (``None`` unless eigenvalues
@@ -508,7 +508,7 @@ def estimate_model_rip(
     keep_samples: bool = False,
     progress: bool | None = None,
 ) -> RIPEstimate:
-    """Estimate the model-RIP of ``Φ = Wᵀ`` on random model-sparse codes (model.md §6, eq. 1).
+    """Estimate the model-RIP of ``Φ = Wᵀ`` on random model-sparse codes (eq. 1).
 
     Draws ``num_samples`` codes ``z`` from ``model`` (on ``op.out_shape``) and reduces, in
     chunks of bounded memory, the ratios ``‖Wᵀz‖/‖z‖`` (Fig. 2a), ``‖(WWᵀz)_S‖/‖z‖`` (Fig. 2b,
@@ -821,7 +821,7 @@ def code_ratios(
     table=None,
     nonnegative: bool = False,
 ) -> dict[str, jax.Array]:
-    """Per-code RIP quantities for a batch of index-form codes (model.md §3, §6).
+    """Per-code RIP quantities for a batch of index-form codes.
 
     Args:
         op: the layer ``W``.

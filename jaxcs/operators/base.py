@@ -1,6 +1,6 @@
 """The operator protocol: :class:`AbstractOperator` and its correct dense defaults.
 
-An operator is the layer ``W`` (model.md §2): ``mv(x) = W x`` maps a signal of shape
+An operator is the layer ``W``: ``mv(x) = W x`` maps a signal of shape
 ``in_shape`` to a code of shape ``out_shape``, ``rmv(z) = Wᵀ z`` maps back (the paper's synthesis
 operator ``Φ = Wᵀ``). Both accept any number of leading batch axes. A subclass defines ``mv``,
 ``rmv``, ``in_shape``, ``out_shape`` and ``dtype`` (as methods, properties or fields) and is a
@@ -224,7 +224,7 @@ class AbstractOperator(Pytree):
         return k * k + k * math.prod(self.in_shape)
 
     def restricted_gram(self, support, mask=None, *, table=None) -> jax.Array:
-        """``G_S = (Wᵀ)_Sᵀ (Wᵀ)_S`` for a batch of supports (model.md §3).
+        """``G_S = (Wᵀ)_Sᵀ (Wᵀ)_S`` for a batch of supports.
 
         Args:
             support: ``(*batch, k)`` integer flat indices into a code of shape ``out_shape``

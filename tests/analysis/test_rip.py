@@ -1,4 +1,4 @@
-"""Model-RIP estimator (model.md §3, §6) against NumPy computations on the dense ``W``.
+"""Model-RIP estimator (eq. 1) against NumPy computations on the dense ``W``.
 
 References are built from the loop-built dense matrix ``A = W`` (``dense_reference`` fixture):
 the rows of ``A`` are the columns of ``Φ = Wᵀ``, so for a code ``z`` with support ``S``
@@ -294,7 +294,7 @@ def test_estimate_gram_and_conv_agree():
 
 
 def test_fig2_setup_ratios():
-    """model.md §6/§10: ratio (a) and restricted ratio (b) near 1, the full ratio near 1.94."""
+    """Fig. 2: ratio (a) and restricted ratio (b) near 1, the full ratio near 1.94."""
     w = jaxcs.gaussian_filters(jr.key(0), (5,), 32, 96)
     op = jaxcs.ConvOperator(w, (32,), 1, "valid")
     est = jaxcs.estimate_model_rip(
