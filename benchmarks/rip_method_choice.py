@@ -100,7 +100,7 @@ def auto_chunk(op, m, method: str, eigen_method: str | None) -> int:
     ``num_samples``)."""
     use_gram = method == "gram" or eigen_method == "dense"
     use_conv = method == "conv" or eigen_method == "lanczos"
-    return rip._auto_chunk(op, m, use_gram, use_conv)
+    return rip._auto_chunk(op, m, use_gram, use_conv, lanczos=eigen_method == "lanczos")
 
 
 def auto_picks(op, capacity: int, eigenvalues: bool) -> dict:

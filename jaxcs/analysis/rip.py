@@ -58,14 +58,21 @@ EIGH_COST_FACTOR = 4  # multiply-adds of a k × k eigvalsh, in units of k³
 AUTO_PROGRESS_COST = 10**10  # estimated multiply-adds beyond which progress="auto" shows a bar
 CHUNK_BUDGET = 2**23  # array elements of per-chunk temporaries (32 MiB in float32)
 MAX_CHUNK = 8192
+# The Lanczos path's convolutions run once per step on the whole chunk: batches of a few
+# hundred codes fall out of cache (3×3 16→32 16×16 layer, k = 512, 32 steps, 2 CPU cores:
+# 5.2 ms per code at the budget's 367 codes, 3.1 ms at 29 or 64; see
+# benchmarks/rip_method_choice.py), so its automatic chunks hold at most this many codes.
+LANCZOS_MAX_CHUNK = 64
 ORTHANT_STEPS = 50  # projected-ascent steps per support for the extremes of a non-negative model
 # Calibration of method="auto" (choose_method), from benchmarks/rip_method_choice.py and its
 # results, benchmarks/results/rip_method_choice_cpu.json (2 CPU cores; the Fig. 2 layer, 3×3
 # 16→32 on 16×16 and 3×3 64→64 on 32×32, k = 10 … 512): one gathered entry of a restricted Gram
-# takes as long as this many multiply-adds of the layer's two convolutions, by padding (the
-# medians of the measured ratios: 30–170 for "valid" and "circular", 150–260 for "same", whose
-# entries also gather their border class). Worst measured regret of auto: 1.41×.
-GRAM_ENTRY_COST = {"valid": 100, "same": 200, "circular": 100}
+# takes as long as this many multiply-adds of the layer's two convolutions, by padding. Each is
+# inside the interval that makes auto pick, on every measured case, the faster method or one
+# within 10 % of it ("valid" 93–110, "same" 240–288, "circular" 9–36): XLA's CPU convolutions
+# are 2–3× faster with "same" padding than with "valid" or "circular" (wrap and fold), and a
+# "same" entry also gathers its border box.
+GRAM_ENTRY_COST = {"valid": 100, "same": 260, "circular": 18}
 DEFAULT_GRAM_ENTRY_COST = 100  # other operators: a plain gather, as "valid" (not measured)
 QUANTITIES = ("ratio_wt", "ratio_wwt", "ratio_wwt_full", "eig_min", "eig_max", "eig_residual")
 
@@ -416,14 +423,15 @@ def _check_num_samples(num_samples) -> int:
     return num_samples
 
 
-def _auto_chunk(op, model, use_gram: bool, use_conv: bool) -> int:
+def _auto_chunk(op, model, use_gram: bool, use_conv: bool, lanczos: bool = False) -> int:
     code_shape = tuple(op.out_shape)
     per_sample = model.sampling_cost(code_shape)
     if use_gram:
         per_sample += op.restricted_gram_cost(model.num_slots(code_shape))
     if use_conv:
         per_sample += 2 * (math.prod(op.out_shape) + math.prod(op.in_shape))
-    return int(max(1, min(MAX_CHUNK, CHUNK_BUDGET // per_sample)))
+    chunk = int(max(1, min(MAX_CHUNK, CHUNK_BUDGET // per_sample)))
+    return min(chunk, LANCZOS_MAX_CHUNK) if lanczos else chunk
 
 
 def gram_entry_cost(op) -> int:
@@ -470,8 +478,9 @@ def choose_method(
     The two convolutions cost ``2 · mv_cost`` (nothing more when ``full_ratio`` needs them
     anyway), the restricted Gram ``gram_entry_cost(op) · restricted_gram_cost(k)`` (nothing
     more on the dense eigenvalue path, which gathers it anyway): so ``"gram"`` wins at small
-    ``k`` and ``"conv"`` beyond ``k ≈ sqrt(2 · mv_cost / gram_entry_cost)`` (about ``k = 110``
-    for the ``"same"`` 3×3 16→32 16×16 layer, ``k = 610`` for a 3×3 64→64 32×32 one, on CPU).
+    ``k`` and ``"conv"`` beyond ``k ≈ sqrt(2 · mv_cost / gram_entry_cost)`` (on CPU, for a
+    3×3 16→32 16×16 layer: about ``k = 95`` with ``"same"`` padding, ``135`` with ``"valid"``,
+    ``360`` with ``"circular"``; ``k = 540`` for a 3×3 64→64 32×32 ``"same"`` one).
     """
     costs = {
         method: sample_cost(op, capacity, method, eigen_method, lanczos_steps, full_ratio)
@@ -547,7 +556,8 @@ def estimate_model_rip(
             by estimated multiply-adds; the result's ``eigen_method`` says which ran).
         lanczos_steps: Lanczos steps per support on that path.
         full_ratio: also compute the unrestricted ``‖WWᵀz‖/‖z‖`` (two convolutions per code).
-        chunk_size: codes per chunk (default: from a 32 MiB budget for temporaries).
+        chunk_size: codes per chunk (default: from a 32 MiB budget for temporaries,
+            at most ``LANCZOS_MAX_CHUNK`` on the Lanczos path).
         distribution: non-zero values, ``"uniform"`` (U[−1, 1], the paper), ``"normal"`` or
             ``"rademacher"``.
         histogram_range, bins: the fixed histogram of every quantity.
@@ -607,7 +617,7 @@ def estimate_model_rip(
     use_conv = method == "conv" or full_ratio or eigen_method == "lanczos"
     if chunk_size is None:
         chunk_size = min(
-            _auto_chunk(op, model, use_gram, use_conv),
+            _auto_chunk(op, model, use_gram, use_conv, lanczos=eigen_method == "lanczos"),
             num_samples,
         )
     else:

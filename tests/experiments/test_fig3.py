@@ -74,6 +74,10 @@ def test_cli_fig3_quick_and_no_silent_overwrite(tmp_path, capsys):
     assert "delta_k bracket" in capsys.readouterr().out
     assert main(args) == 2
     assert "--overwrite" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as missing:  # argparse, before JAX is touched
+        main(["fig3", "--output", str(tmp_path), "--filters", str(tmp_path / "x.txt")])
+    assert missing.value.code == 2 and "no such file" in capsys.readouterr().err
+    (tmp_path / "x.txt").write_text("not a kernel")
     assert main(["fig3", "--output", str(tmp_path), "--filters", str(tmp_path / "x.txt")]) == 2
 
 
