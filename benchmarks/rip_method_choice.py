@@ -236,7 +236,7 @@ def main() -> None:
         "environment": env,
         "setup": {
             "layers": {name: {k: v for k, v in spec.items()} for name, spec in LAYERS.items()},
-            "rounds": args.rounds,
+            "rounds": sorted({len(c["us_per_code"]["gram"]["all"]) for c in ordered}),
             "num_samples": NUM_SAMPLES,
             "timed": "estimate_model_rip(key, op, model, num_samples, method=..., "
             "eigenvalues=...), default chunk size, num_samples whole chunks, after one "

@@ -58,10 +58,12 @@ EIGH_COST_FACTOR = 4  # multiply-adds of a k × k eigvalsh, in units of k³
 AUTO_PROGRESS_COST = 10**10  # estimated multiply-adds beyond which progress="auto" shows a bar
 CHUNK_BUDGET = 2**23  # array elements of per-chunk temporaries (32 MiB in float32)
 MAX_CHUNK = 8192
-# The Lanczos path's convolutions run once per step on the whole chunk: batches of a few
-# hundred codes fall out of cache (3×3 16→32 16×16 layer, k = 512, 32 steps, 2 CPU cores:
-# 5.2 ms per code at the budget's 367 codes, 3.1 ms at 29 or 64; see
-# benchmarks/rip_method_choice.py), so its automatic chunks hold at most this many codes.
+# The Lanczos path's convolutions run once per step on the whole chunk, and batches of a few
+# hundred codes fall out of cache: on 2 CPU cores, for the 3×3 16→32 16×16 layer with k = 512
+# and 32 steps, method="conv" took 5.2 ms per code at the 367-code chunk of CHUNK_BUDGET and
+# 3.1 ms at 29 or 64 codes (method="gram", whose chunk was 29, 4.0 ms). So its automatic
+# chunks hold at most this many codes (the Lanczos cases of
+# benchmarks/results/rip_method_choice_cpu.json ran with this cap).
 LANCZOS_MAX_CHUNK = 64
 ORTHANT_STEPS = 50  # projected-ascent steps per support for the extremes of a non-negative model
 # Calibration of method="auto" (choose_method), from benchmarks/rip_method_choice.py and its
@@ -69,10 +71,11 @@ ORTHANT_STEPS = 50  # projected-ascent steps per support for the extremes of a n
 # 16→32 on 16×16 and 3×3 64→64 on 32×32, k = 10 … 512): one gathered entry of a restricted Gram
 # takes as long as this many multiply-adds of the layer's two convolutions, by padding. Each is
 # inside the interval that makes auto pick, on every measured case, the faster method or one
-# within 10 % of it ("valid" 93–110, "same" 240–288, "circular" 9–36): XLA's CPU convolutions
+# within 10 % of it ("valid" 93–110, "same" 107–240, "circular" 9–144; near the ends the
+# measurements of one case differ by ±30 % between runs on a shared machine): XLA's CPU convolutions
 # are 2–3× faster with "same" padding than with "valid" or "circular" (wrap and fold), and a
 # "same" entry also gathers its border box.
-GRAM_ENTRY_COST = {"valid": 100, "same": 260, "circular": 18}
+GRAM_ENTRY_COST = {"valid": 100, "same": 160, "circular": 20}
 DEFAULT_GRAM_ENTRY_COST = 100  # other operators: a plain gather, as "valid" (not measured)
 QUANTITIES = ("ratio_wt", "ratio_wwt", "ratio_wwt_full", "eig_min", "eig_max", "eig_residual")
 
@@ -408,6 +411,11 @@ def _decode_field(data, name: str):
         raise ValueError(f"saved RIPEstimate field {name!r} is not a dict; got {data!r:.80}")
     if "statistics" in data:
         stats = data["statistics"]
+        missing = [leaf for leaf in Statistics._leaves if leaf not in stats]
+        if missing or len(data.get("histogram_range", ())) != 2:
+            raise ValueError(
+                f"saved RIPEstimate field {name!r} lacks {missing or ['histogram_range']}"
+            )
         leaves = {leaf: _decode_array(stats[leaf], f"{name}.{leaf}") for leaf in Statistics._leaves}
         bounds = tuple(_NONFINITE.get(r, r) for r in data["histogram_range"])
         return Statistics(**leaves, histogram_range=bounds)
@@ -479,8 +487,9 @@ def choose_method(
     anyway), the restricted Gram ``gram_entry_cost(op) · restricted_gram_cost(k)`` (nothing
     more on the dense eigenvalue path, which gathers it anyway): so ``"gram"`` wins at small
     ``k`` and ``"conv"`` beyond ``k ≈ sqrt(2 · mv_cost / gram_entry_cost)`` (on CPU, for a
-    3×3 16→32 16×16 layer: about ``k = 95`` with ``"same"`` padding, ``135`` with ``"valid"``,
-    ``360`` with ``"circular"``; ``k = 540`` for a 3×3 64→64 32×32 ``"same"`` one).
+    3×3 16→32 16×16 layer: about ``k = 120`` with ``"same"`` padding, ``135`` with
+    ``"valid"``, ``340`` with ``"circular"``; ``k = 690`` for a 3×3 64→64 32×32 ``"same"``
+    one).
     """
     costs = {
         method: sample_cost(op, capacity, method, eigen_method, lanczos_steps, full_ratio)
