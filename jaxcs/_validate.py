@@ -129,13 +129,30 @@ def check_stride(stride, ndim: int, name: str = "stride") -> tuple[int, ...]:
 
 
 def check_pool_size(pool_size, spatial, name: str = "pool_size") -> tuple[int, ...]:
-    """A pooling region shape: one positive size per spatial axis of ``spatial``."""
+    """A pooling region shape for maps of shape ``spatial``: one positive size per spatial
+    axis, and a window that fits in the map along every axis.
+
+    A window that does not divide the map leaves a partial last region (ceil mode), as
+    documented; one *larger* than the map would leave nothing but a partial region, silently,
+    and is a ValueError naming the axis, the window and the map size. An empty axis (size 0)
+    has no region at all and is let through (``jaxcs.networks`` crops a 1-wide map to 0 before
+    pooling it, as ``nn.max_pool``'s ``"VALID"`` padding does).
+    """
     pool_size = positive_ints(pool_size, name)
+    spatial = tuple(int(n) for n in spatial)
     if len(pool_size) != len(spatial):
         raise ValueError(
             f"{name} must have one positive size per spatial axis of the code "
-            f"(spatial shape {tuple(spatial)}); got {pool_size}"
+            f"(spatial shape {spatial}); got {pool_size}"
         )
+    for axis, (w, n) in enumerate(zip(pool_size, spatial, strict=True)):
+        if 0 < n < w:
+            raise ValueError(
+                f"{name} {pool_size} does not fit the map of spatial shape {spatial}: along "
+                f"axis {axis} the window {w} is larger than the map size {n} (a window at most "
+                "the map size is needed; a window that does not divide the map leaves a "
+                "partial last region)"
+            )
     return pool_size
 
 

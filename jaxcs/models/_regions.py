@@ -19,31 +19,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcs._validate import check_pool_size
-
-
-def check_window(pool_size, spatial: Sequence[int], name: str = "pool_size") -> tuple[int, ...]:
-    """A region shape for maps of shape ``spatial``: :func:`~jaxcs._validate.check_pool_size`
-    (one positive size per spatial axis), and a window that fits in the map along every axis.
-
-    A window that does not divide the map leaves a partial last region (ceil mode), as
-    documented; one *larger* than the map would leave nothing but a partial region, silently,
-    and is a ValueError naming the axis, the window and the map size. An empty axis (size 0)
-    has no region at all and is let through (``jaxcs.networks`` crops a 1-wide map to 0 before
-    pooling it, as ``nn.max_pool``'s ``"VALID"`` padding does).
-    """
-    window = check_pool_size(pool_size, spatial, name)
-    spatial = tuple(int(n) for n in spatial)
-    for axis, (w, n) in enumerate(zip(window, spatial, strict=True)):
-        if 0 < n < w:
-            raise ValueError(
-                f"{name} {window} does not fit the map of spatial shape {spatial}: along axis "
-                f"{axis} the window {w} is larger than the map size {n} (a window at most the "
-                "map size is needed; a window that does not divide the map leaves a partial "
-                "last region)"
-            )
-    return window
-
 
 def pooled_shape(spatial: Sequence[int], window: Sequence[int]) -> tuple[int, ...]:
     """``ceil(spatial / window)`` per axis: the number of pooling regions per axis."""

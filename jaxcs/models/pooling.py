@@ -27,9 +27,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcs._validate import check_k, is_traced
+from jaxcs._validate import check_k, check_pool_size, is_traced
 from jaxcs.models._regions import (
-    check_window,
     exceeds_capacity,
     first_max,
     from_cells,
@@ -59,7 +58,7 @@ def max_pool(v: jax.Array, pool_size: Sequence[int], *, nonnegative: bool = Fals
         entry, lowest index on ties), and its value is 0.
     """
     v = jnp.asarray(v)
-    window = check_window(pool_size, v.shape[:-1])
+    window = check_pool_size(pool_size, v.shape[:-1])
     if math.prod(window) == 1:  # every cell is its own region (top-k): nothing to pool
         return (jnp.maximum(v, 0) if nonnegative else v), jnp.zeros(v.shape, int)
     cells, score = region_scores(v, window, nonnegative)
@@ -74,7 +73,7 @@ def unpool(values, switches, pool_size: Sequence[int], spatial: Sequence[int]) -
     """Put each pooled value back at its switch: ``(*pooled, K)`` -> ``(*spatial, K)``."""
     values = jnp.asarray(values)
     spatial = tuple(int(n) for n in spatial)
-    window = check_window(pool_size, spatial)
+    window = check_pool_size(pool_size, spatial)
     switches = jnp.asarray(switches)
     if not is_traced(switches) and (
         jnp.any(switches < 0) or jnp.any(switches >= math.prod(window))
@@ -93,7 +92,7 @@ def fixed_switches(
     clamped to the region's last cell. Returns ``(*pooled, 1)`` C-order switch indices.
     """
     spatial = tuple(int(n) for n in spatial)
-    window = check_window(pool_size, spatial)
+    window = check_pool_size(pool_size, spatial)
     position = (0,) * len(window) if position is None else tuple(int(p) for p in position)
     if len(position) != len(window) or any(
         not 0 <= p < w for p, w in zip(position, window, strict=True)
@@ -164,7 +163,7 @@ def pool_project(
     """
     v = jnp.asarray(v)
     check_k(k, scalar=True)
-    window = check_window(pool_size, v.shape[:-1])
+    window = check_pool_size(pool_size, v.shape[:-1])
     values, known = max_pool(v, window, nonnegative=nonnegative)
     if switches == "known":
         where = known
@@ -199,7 +198,7 @@ def pool_project_sparse(
     v = jnp.asarray(v)
     check_k(k, scalar=True)
     spatial, K = v.shape[:-1], v.shape[-1]
-    window = check_window(pool_size, spatial)
+    window = check_pool_size(pool_size, spatial)
     regions = math.prod(pooled_shape(spatial, window)) * K
     if k is not None and capacity is not None and capacity < regions:
         # rank the regions by their pooled magnitude first, then find the switches of the

@@ -34,6 +34,7 @@ from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import (
     check_k,
     check_key,
+    check_pool_size,
     float_dtype,
     is_int,
     is_traced,
@@ -41,7 +42,6 @@ from jaxcs._validate import (
     positive_ints,
 )
 from jaxcs.models._regions import (
-    check_window,
     code_index,
     exceeds_capacity,
     pooled_shape,
@@ -409,7 +409,7 @@ class PoolingModel(RegionModel):
         window = self.pool_size
         if isinstance(window, int):
             window = (window,) * len(spatial)
-        return check_window(window, spatial)
+        return check_pool_size(window, spatial)
 
 
 class TopKModel(RegionModel):
