@@ -43,7 +43,11 @@ def extreme_eigenvalues(matrices, mask=None):
     batch, k = matrices.shape[:-2], matrices.shape[-1]
     a = jnp.tril(matrices.reshape((-1, k, k)))
     a = a + jnp.swapaxes(jnp.tril(a, -1), -1, -2)
-    used = jnp.ones(a.shape[:-1], bool) if mask is None else jnp.asarray(mask, bool)
+    used = jnp.ones(batch + (k,), bool) if mask is None else jnp.asarray(mask, bool)
+    if used.shape[-1:] != (k,):
+        raise ValueError(
+            f"mask must have shape (..., {k}) for matrices {matrices.shape}; got {used.shape}"
+        )
     used = jnp.broadcast_to(used, batch + (k,)).reshape(a.shape[:-1])
     a = jnp.where(used[:, :, None] & used[:, None, :], a, 0)
     finite = jnp.all(jnp.isfinite(a), axis=(-2, -1)) & jnp.any(used, axis=-1)
@@ -121,16 +125,21 @@ def _tridiagonal_extremes(d, e):
     target = jnp.array([1, k], jnp.int32)[:, None]  # λ_min: ≥ 1 below x; λ_max: all k below
     d_t, e2_t = d.T[1:], e2.T
 
+    def guarded(q):
+        # LAPACK's dlaneg/dstebz: a pivot of magnitude below pivmin (an exact zero included)
+        # is replaced by -pivmin and counted as negative, so that the next pivot stays finite
+        # and the count is that of T - (x + 0) I, consistently with the replacement.
+        return jnp.where(jnp.abs(q) < pivmin, -pivmin, q)
+
     def below(x):
         """Eigenvalues below ``x`` (``(2, B)``): negative pivots of ``T − x I`` (Sturm)."""
 
         def pivot(carry, de):
             q, count = carry
-            q = jnp.where(jnp.abs(q) < pivmin, -pivmin, q)
-            q = de[0] - x - de[1] / q
+            q = guarded(de[0] - x - de[1] / q)
             return (q, count + (q < 0)), None
 
-        q = d[:, 0] - x
+        q = guarded(d[:, 0] - x)
         carry = (q, (q < 0).astype(jnp.int32))
         (_, count), _ = jax.lax.scan(pivot, carry, (d_t, e2_t))
         return count

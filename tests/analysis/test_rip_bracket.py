@@ -223,6 +223,30 @@ def test_exact_and_upper_bound_against_brute_force(request, gram, name, model):
         assert bound.vacuous == (bound.delta >= 1)
 
 
+def test_exact_against_brute_force_on_equal_entries_and_single_filters(gram):
+    """Layers built to hit exact ties in the eigenvalue routine: constant filters (every
+    pair's Gram ``[[a, b], [b, a]]``, a bisection midpoint landing on a diagonal entry; the
+    reported case, δ₂ = 0.75 not 0.25) and six single-filter Gaussian layers (``l = 5``,
+    ``D = 12``, top-k 2). The bracket labelled "exact" and the search agree with brute force."""
+    constant = ConvOperator(jnp.full((3, 1, 1), 0.5), (8,), 1, "valid")
+    delta, lo, hi, _ = brute_rip(gram(constant), TopKModel(2), constant.out_shape)
+    assert delta == pytest.approx(0.75)
+    exact = jaxcs.exact_model_rip(constant, TopKModel(2))
+    assert (exact.delta, exact.eig_min, exact.eig_max) == pytest.approx((delta, lo, hi), abs=TOL)
+    bracket = jaxcs.model_rip_bracket(jr.key(0), constant, TopKModel(2))
+    assert bracket.lower_method == bracket.upper_method == "exact"
+    assert (bracket.lower, bracket.upper) == pytest.approx((delta, delta), abs=TOL)
+    search = jaxcs.search_model_rip(jr.key(0), constant, TopKModel(2), 256)
+    assert float(search.delta) <= exact.delta + TOL
+    for seed in range(6):
+        op = ConvOperator(jaxcs.gaussian_filters(jr.key(seed), (5,), 1, 1), (12,), 1, "valid")
+        delta, lo, hi, _ = brute_rip(gram(op), TopKModel(2), op.out_shape)
+        exact = jaxcs.exact_model_rip(op, TopKModel(2))
+        assert (exact.delta, exact.eig_min, exact.eig_max) == pytest.approx(
+            (delta, lo, hi), abs=TOL
+        )
+
+
 def test_exact_chunking_and_padding_do_not_matter(gram):
     # 220 supports in chunks of 7: the last chunk (3 rows) is padded
     op, model = layer("1d-valid"), TopKModel(3)

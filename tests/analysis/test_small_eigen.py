@@ -1,12 +1,24 @@
-"""Extreme eigenvalues of batches of small symmetric matrices against ``numpy.linalg.eigvalsh``."""
+"""Extreme eigenvalues of batches of small symmetric matrices against ``numpy.linalg.eigvalsh``.
+
+Besides random draws, matrices built to hit every branch of the bisection's Sturm count: equal
+diagonals and integer entries (a bisection midpoint lands on a diagonal entry, so a pivot is
+exactly zero), zero off-diagonals, repeated and clustered eigenvalues, Wilkinson and graded
+matrices, sizes 1 to 64, and the restricted Grams of real supports of convolutional layers.
+"""
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
+import jax.random as jr
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+import jaxcs
 from jaxcs.analysis.small_eigen import extreme_eigenvalues
 
 SIZES = (1, 2, 3, 5, 8, 11, 16)  # trivial, small, odd and even, up to the 16 slots of k = 10
@@ -134,3 +146,118 @@ def test_batch_shapes_jit_and_vmap_agree():
 def test_rejects_non_square():
     with pytest.raises(ValueError, match="k, k"):
         extreme_eigenvalues(np.zeros((3, 4, 5)))
+
+
+def test_zero_pivot_is_counted_as_negative():
+    """A bisection midpoint equal to a diagonal entry makes a Sturm pivot exactly 0 (LAPACK
+    counts it as negative, ``q ≤ pivmin``): ``[[1, .5], [.5, 1]]`` has eigenvalues 0.5 and 1.5,
+    and an unbatched matrix is accepted with or without a mask."""
+    a = np.array([[1.0, 0.5], [0.5, 1.0]], np.float32)
+    lo, hi = extremes(a)
+    assert lo.shape == hi.shape == ()
+    assert (float(lo), float(hi)) == pytest.approx((0.5, 1.5), abs=1e-6)
+    assert float(extreme_eigenvalues(a, np.array([True, True]))[0]) == pytest.approx(0.5)
+
+
+def wilkinson(k: int) -> np.ndarray:
+    """``W_k⁺``: diagonal ``|j − (k − 1)/2|``, unit off-diagonals (pairs of nearly equal
+    eigenvalues)."""
+    return np.diag(np.abs(np.arange(k) - (k - 1) / 2)) + np.eye(k, k=1) + np.eye(k, k=-1)
+
+
+def structured(k: int, rng) -> list[np.ndarray]:
+    """Matrices of size ``k`` built to hit every branch (module docstring)."""
+    ones, eye = np.ones((k, k)), np.eye(k)
+    toeplitz = 2 * eye - np.eye(k, k=1) - np.eye(k, k=-1)  # equal diagonals
+    q, _ = np.linalg.qr(rng.standard_normal((k, k)))
+    clustered = 1 + 1e-6 * np.arange(k)
+    repeated = np.where(np.arange(k) < k // 2, 1.0, 3.0)
+    graded = np.diag(10.0 ** -np.arange(k))  # entries from 1 down to 10^(1 - k)
+    sym = rng.standard_normal((k, k))
+    return [
+        ones,  # rank one: eigenvalues 0 (k − 1 times) and k
+        0.5 * ones + 0.5 * eye,  # the reported case at k = 2
+        toeplitz,
+        np.diag(np.repeat(np.arange(1, k + 1) // 2, 1).astype(float)),  # zero off-diagonals
+        eye,
+        np.zeros((k, k)),
+        q @ np.diag(clustered) @ q.T,
+        q @ np.diag(repeated) @ q.T,
+        wilkinson(k),
+        graded @ (sym + sym.T) @ graded,
+        rng.integers(-2, 3, (k, k)).astype(float),  # integers: midpoints hit diagonal entries
+        np.triu(np.full((k, k), 0.5)) + np.triu(np.full((k, k), 0.5)).T,  # equal diagonals
+    ]
+
+
+def test_structured_matrices(dtype):
+    """Sizes 1 to 64 in one batch (the leading ``k × k`` block of a 64 × 64 matrix, the rest
+    masked out), at unit, tiny and huge scales (the routine rescales to unit largest entry)."""
+    rng = np.random.default_rng(0)
+    blocks = [(k, a) for k in (1, 2, 3, 4, 7, 16, 33, 64) for a in structured(k, rng)]
+    matrices = np.zeros((len(blocks), 64, 64))
+    for i, (k, a) in enumerate(blocks):
+        matrices[i, :k, :k] = np.tril(a) + np.tril(a, -1).T
+    mask = np.arange(64) < np.array([k for k, _ in blocks])[:, None]
+    for scale in (1, np.finfo(dtype).tiny ** 0.5, np.finfo(dtype).max ** 0.5):
+        assert_extremes((matrices * scale).astype(dtype), mask)
+    # unmasked too, the sizes one at a time
+    for k in (2, 7):
+        assert_extremes(
+            np.stack([m[:k, :k] for m, (j, _) in zip(matrices, blocks, strict=True) if j == k])
+        )
+
+
+@given(
+    k=st.integers(1, 9),
+    entries=st.lists(
+        st.sampled_from([-2.0, -1.0, -0.5, 0.0, 0.0, 0.5, 1.0, 2.0, 0.1, 1e-3]),
+        min_size=81,
+        max_size=81,
+    ),
+)
+@settings(deadline=None)
+def test_property_small_symmetric(k, entries):
+    """Random symmetric matrices from a few exact values (ties, zero pivots, zero rows): the
+    leading ``k × k`` block of a 9 × 9 matrix, the rest masked out (one compiled program)."""
+    a = np.array(entries, np.float64).reshape(9, 9)
+    a = np.tril(a) + np.tril(a, -1).T
+    assert_extremes(a.astype(np.float32)[None], (np.arange(9) < k)[None])
+
+
+def real_support_grams(num: int):
+    """``num`` restricted Grams ``G_S`` of supports sampled from block, pooling and top-k
+    models on a 1-D layer (``l = 5``, ``M = 2``, ``K = 6``, ``D = 12``) with signed Gaussian,
+    unit-norm and constant filters (float32), with their masks of used slots (padded to the
+    largest capacity). One program per model: the three filter sets are mapped over."""
+    shape = ((5,), 2, 6)
+    filters = jnp.stack(
+        [
+            jaxcs.gaussian_filters(jr.key(0), *shape),
+            jaxcs.unit_norm_filters(jr.key(1), *shape),
+            jnp.full((5, 2, 6), 0.5),
+        ]
+    )
+    models = [jaxcs.BlockModel(4), jaxcs.PoolingModel((3,), 4), jaxcs.TopKModel(4)]
+    per = -(-num // (len(filters) * len(models)))
+
+    @jax.jit
+    @partial(jax.vmap, in_axes=(0, None, None))
+    def sample(w, key, model):
+        op = jaxcs.ConvOperator(w, (12,), 1, "valid")
+        codes = model.sample_sparse(key, op.out_shape, (per,))
+        return op.restricted_gram(codes.indices, codes.mask), codes.mask
+
+    grams, masks = [], []
+    for seed, model in enumerate(models):
+        gram, mask = map(np.asarray, sample(filters, jr.key(seed), model))
+        pad = 8 - gram.shape[-1]
+        grams.append(np.pad(gram.reshape(-1, *gram.shape[-2:]), ((0, 0), (0, pad), (0, pad))))
+        masks.append(np.pad(mask.reshape(-1, mask.shape[-1]), ((0, 0), (0, pad))))
+    return np.concatenate(grams)[:num], np.concatenate(masks)[:num]
+
+
+def test_ten_thousand_grams_of_real_supports():
+    grams, masks = real_support_grams(10_000)
+    assert grams.shape[0] == 10_000 and masks.sum(-1).min() == 4
+    assert_extremes(grams, masks)
