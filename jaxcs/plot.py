@@ -300,13 +300,15 @@ def _fig3_figure(result: dict):
         for name, color in (("min", "C0"), ("max", "C1")):
             values = np.array([s[f"eig_{name}"] for s in supports])
             errors = np.array([s[f"residual_{name}"] for s in supports])
-            ax.errorbar(index, values, yerr=errors, fmt="o", ms=3, color=color, label=f"λ_{name}")
+            ax.errorbar(
+                index, values, yerr=errors, fmt="o", ms=3, color=color, label=f"θ_{name} (Ritz)"
+            )
         ax.axhline(1.0, color="k", lw=0.8, label="1 (isometry)")
         ax.legend(fontsize=8, loc="center right", bbox_to_anchor=(1.0, 0.7))
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("sampled support (index)")
-    ax.set_ylabel("eigenvalue of G_S (Lanczos ± residual)")
-    ax.set_title(f"(b) extreme eigenvalues, {setup['lanczos_steps']} Lanczos steps", fontsize=10)
+    ax.set_ylabel("Ritz value of G_S (± residual: some eigenvalue within)")
+    ax.set_title(f"(b) extreme Ritz values, {setup['lanczos_steps']} Lanczos steps", fontsize=10)
     ax = axes[2]
     bracket = result.get("delta_bracket")
     if bracket:

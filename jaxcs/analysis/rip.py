@@ -123,10 +123,11 @@ class RIPEstimate(Pytree):
             ``S``), the best that a projected ascent found (:func:`orthant_extremes`): never
             beyond the orthant's true extremes, so still a valid lower bound on δ.
         eig_residual: on the Lanczos path, of the larger Lanczos residual of each support's two
-            extreme Ritz pairs, else ``None``. *Some* eigenvalue lies within the residual of its
-            Ritz value; it is the extreme one unless the start had almost no weight on the
-            extreme eigenvector (then the Ritz value settles on an inner eigenvalue, still a
-            valid lower bound on δ; see :mod:`jaxcs.analysis.masked_spectrum`).
+            extreme Ritz pairs, else ``None``: a diagnostic of convergence, not a bound. *Some*
+            eigenvalue lies within the residual of its Ritz value, not necessarily the extreme
+            one (a dense spectral edge, or a start with little weight on the extreme
+            eigenvector); the Ritz values themselves stay valid lower bounds on δ (see
+            :mod:`jaxcs.analysis.masked_spectrum`).
         status: ``int32`` :class:`~jaxcs.Status` code: ``NONFINITE`` when the operator has a
             non-finite entry or any sample of any quantity (``extra`` included) was non-finite
             (each counted in its ``Statistics.nonfinite``), else ``COMPLETED``.

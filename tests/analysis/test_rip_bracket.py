@@ -476,10 +476,37 @@ def test_masked_extremes_within_residual(layer2d, k):
         theta_min, theta_max = float(found.eig_min[b]), float(found.eig_max[b])
         r_min, r_max = float(found.residual_min[b]), float(found.residual_max[b])
         assert w[0] - slack <= theta_min <= theta_max <= w[-1] + slack
+        # the guarantee (Parlett 4.5.1): some eigenvalue within the residual of each Ritz value
+        assert np.min(np.abs(w - theta_min)) <= r_min + slack
+        assert np.min(np.abs(w - theta_max)) <= r_max + slack
+        # on these draws (a generic start) that eigenvalue is the extreme one
         assert abs(theta_min - w[0]) <= r_min + slack
         assert abs(theta_max - w[-1]) <= r_max + slack
         if k == 6:
             assert abs(theta_min - w[0]) <= slack and abs(theta_max - w[-1]) <= slack
+
+
+def test_lanczos_residual_certifies_an_eigenvalue_not_the_extreme():
+    """What a residual does not say: a start with no weight on the extreme eigenvector never
+    sees it. ``G_S = Q diag(0.1, 1, …, 1) Qᵀ`` from a start orthogonal to the 0.1 eigenvector:
+    the Krylov space is invariant after one step, ``θ_min = 1`` with residual 0, and
+    ``λ_min = 0.1`` lies outside ``[θ_min − r_min, θ_min]``. What holds: an eigenvalue (1) lies
+    within the residual, and ``1 − θ_min ≤ 1 − λ_min`` (a valid lower bound on δ's side)."""
+    s = 12
+    q, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((s, s)))
+    eigenvalues = np.r_[0.1, np.ones(s - 1)]
+    rows = q * np.sqrt(eigenvalues)  # rows @ rows.T = G_S
+    op = MatrixOperator(jnp.asarray(rows, jnp.float32), (s,), (s,))
+    start = q[:, 1:] @ np.random.default_rng(1).standard_normal(s - 1)  # ⟂ the 0.1 eigenvector
+    code = jaxcs.SparseCode(
+        jnp.arange(s)[None], jnp.asarray(start, jnp.float32)[None], jnp.ones((1, s), bool), (s,)
+    )
+    found = masked_extremes(op, code, steps=8)
+    theta, residual = float(found.eig_min[0]), float(found.residual_min[0])
+    assert theta == pytest.approx(1.0, abs=1e-4) and residual <= 1e-3
+    assert not theta - residual <= 0.1  # the extreme is outside the residual interval
+    assert np.min(np.abs(eigenvalues - theta)) <= residual + 1e-4
+    assert 1 - theta <= 1 - 0.1
 
 
 @pytest.mark.parametrize("k", [100, 6])
