@@ -325,6 +325,12 @@ def test_upper_bound_exact_for_pairs_of_unit_columns(gram, name, model):
         assert bound.lower_side == pytest.approx(1 - exact.eig_min, abs=TOL)
     # k overrides the model's budget: a larger support budget can only loosen the bound
     assert jaxcs.model_rip_upper_bound(op, model, k=3).delta >= bound.delta
+    # not exact when every pair's diagonal entries differ (a block model's pairs come from two
+    # channels: Gaussian filters of unequal norms)
+    if isinstance(model, BlockModel):
+        gaussian = layer(name)
+        loose = jaxcs.model_rip_upper_bound(gaussian, model).delta
+        assert loose > jaxcs.exact_model_rip(gaussian, model).delta + 1e-3
 
 
 # --------------------------------------------------------------------------- search
