@@ -24,6 +24,8 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
+
 from jaxcs._validate import PADDINGS
 from jaxcs.analysis import SUCCESS_TOLERANCE
 from jaxcs.models import BlockModel, PoolingModel, TopKModel
@@ -131,6 +133,8 @@ class SweepConfig:
         cells: every :class:`Cell`.
         run: the ``[run]`` settings.
         source: the configuration as given, normalized (JSON-able; written to the header).
+        filters: ``{path: FiltersFile}`` for every ``operator.filters`` file, loaded and
+            checked once (the arrays the problems use).
     """
 
     problem: str
@@ -140,14 +144,44 @@ class SweepConfig:
     cells: tuple[Cell, ...]
     run: dict
     source: dict
+    filters: dict = dataclasses.field(default_factory=dict)
 
     @property
     def problems_per_cell(self) -> int:
         return self.run["seeds"]
 
     def fingerprint(self) -> str:
-        """A hash of everything that decides the results (a resumed run must match it)."""
-        return hashlib.sha256(json.dumps(self.source, sort_keys=True).encode()).hexdigest()[:16]
+        """A hash of everything that decides the results (a resumed run must match it): the
+        grid, and the *contents* of its filters files (a path alone would let an edited file
+        pass for the one earlier results were computed with)."""
+        text = json.dumps(self.source, sort_keys=True)
+        if self.filters:  # absent for random filters: their grids keep their fingerprints
+            text += json.dumps({p: f.sha256 for p, f in self.filters.items()}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class FiltersFile:
+    """Fixed filters from a ``.npy`` file (``operator.filters``), read once when the grid is
+    checked: the array every problem of the grid uses (read-only), and the SHA-256 of its
+    dtype, shape and bytes. Equal, and hashed, by content: fingerprints and the compiled
+    programs' cache key on it, never on the path or its modification time.
+
+    Attributes:
+        path: the file, resolved.
+        array: the filters ``(*filter_shape, in_channels, out_channels)``.
+        sha256: the content hash (hex).
+    """
+
+    path: str
+    array: np.ndarray
+    sha256: str
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, FiltersFile) and other.sha256 == self.sha256
+
+    def __hash__(self) -> int:
+        return hash(self.sha256)
 
 
 def load_config(config) -> SweepConfig:
@@ -270,7 +304,8 @@ def _parse(config: dict) -> SweepConfig:
         "solver_options": solver_options,
         "run": run,
     }
-    return SweepConfig(kind, solvers, solver_options, axes, tuple(cells), run, source)
+    filters = _filters_files(cells, run["dtype"]) if kind == "conv" else {}
+    return SweepConfig(kind, solvers, solver_options, axes, tuple(cells), run, source, filters)
 
 
 def _section(name: str, table: Mapping, keys: dict) -> dict:
@@ -490,6 +525,78 @@ def _derive(kind: str, params: dict, index: int) -> dict:
         )
     pool = pool if model == "pooling" else None
     return {"k": k, "out_shape": code_shape, "stride": stride, "pool_size": pool}
+
+
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def _filters_files(cells, dtype: str) -> dict:
+    """Read every ``operator.filters`` file once and check it against each cell that uses it:
+    shape ``(*filter_shape, in_channels, out_channels)``, floating point, finite in
+    ``run.dtype``. Before anything runs: a file of the wrong shape would otherwise run, and
+    the table report the config's shapes and check ``k`` against the config's K."""
+    files = {}
+    for cell in cells:
+        path = cell.params["filters"]
+        if path in FILTER_KINDS:
+            continue
+        if path not in files:
+            files[path] = _read_filters(path, dtype)
+        p = cell.params
+        expected = (*p["filter_shape"], p["in_channels"], p["out_channels"])
+        actual = files[path].array.shape
+        if actual != expected:
+            raise ConfigError(
+                f"operator.filters file {path!r} holds filters of shape {actual}; cell "
+                f"{cell.index} needs (*filter_shape, in_channels, out_channels) = {expected} "
+                f"(operator.filter_shape = {list(p['filter_shape'])}, operator.in_channels = "
+                f"{p['in_channels']}, operator.out_channels = {p['out_channels']})"
+            )
+    return files
+
+
+def _read_filters(path: str, dtype: str) -> FiltersFile:
+    where = f"operator.filters file {path!r}"
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(len(NPY_MAGIC))
+    except OSError as err:
+        raise ConfigError(f"{where} cannot be read: {err}") from None
+    if magic != NPY_MAGIC:
+        raise ConfigError(
+            f"{where} is not a NumPy .npy file (np.save writes one; pickled or other files are "
+            "never loaded)"
+        )
+    try:
+        array = np.load(path, allow_pickle=False)
+    except ValueError as err:
+        if "allow_pickle" in str(err):
+            raise ConfigError(
+                f"{where} holds Python objects (dtype object), which would need unpickling: "
+                "jaxcs never loads pickled data; save the filters as a float array"
+            ) from None
+        raise ConfigError(f"{where} cannot be read as a .npy array: {err}") from None
+    except (OSError, EOFError) as err:
+        raise ConfigError(f"{where} cannot be read: {err}") from None
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ConfigError(
+            f"{where} holds {array.dtype} values; filters must be floating point (float32 or "
+            "float64)"
+        )
+    bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+    if bad:
+        raise ConfigError(f"{where} holds {bad} non-finite values (NaN or ±inf)")
+    largest = float(np.max(np.abs(array))) if array.size else 0.0
+    if largest > float(np.finfo(dtype).max):
+        raise ConfigError(
+            f"{where} holds values up to {largest:.3g}, beyond run.dtype = {dtype!r} (they "
+            "would be ±inf there)"
+        )
+    array = np.ascontiguousarray(array)
+    array.flags.writeable = False  # the array the fingerprint describes stays that array
+    digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
+    digest.update(array.tobytes())
+    return FiltersFile(path, array, digest.hexdigest())
 
 
 def _describe(params: dict) -> str:

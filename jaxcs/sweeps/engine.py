@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import shutil
 import time
 from pathlib import Path
@@ -43,6 +44,7 @@ from jaxcs.io import environment, write_json
 from jaxcs.sweeps.config import (
     SOLVER_COLUMNS,
     ConfigError,
+    FiltersFile,
     SweepConfig,
     jsonable,
     load_config,
@@ -90,14 +92,16 @@ class Group:
         spec: the static configuration of the program.
         cells: the group's cells, in grid order.
         inputs: per cell, the dynamic inputs ``cell_key``, ``k``, ``tol``, ``param``.
-        filters_file: a ``.npy`` of fixed filters, or ``None``.
+        filters: the fixed filters of an ``operator.filters`` file
+            (:class:`~jaxcs.sweeps.config.FiltersFile`, read when the grid was checked), or
+            ``None``.
     """
 
     index: int
     spec: ProgramSpec
     cells: tuple
     inputs: dict
-    filters_file: str | None
+    filters: FiltersFile | None
 
     def num_problems(self, per_cell: int) -> int:
         return len(self.cells) * per_cell
@@ -163,9 +167,8 @@ def plan(config: SweepConfig) -> list[Group]:
             "tol": np.array([c.params["tol"] for c in cells], np.float64),
             "param": np.array([_dynamic_param(config, c, solver) for c in cells], np.float64),
         }
-        filters = first.params.get("filters")
-        filters_file = filters if filters and filters.endswith(".npy") else None
-        groups.append(Group(index, spec, tuple(cells), inputs, filters_file))
+        filters = config.filters.get(first.params.get("filters"))
+        groups.append(Group(index, spec, tuple(cells), inputs, filters))
     return groups
 
 
@@ -323,8 +326,6 @@ def _start(config, groups, directory, overwrite, lead) -> dict:
     fingerprint = config.fingerprint()
     path = None if directory is None else directory / "sweep.json"
     if path is not None and path.exists():
-        import json
-
         earlier = json.loads(path.read_text())
         if overwrite:
             if lead:
@@ -333,9 +334,9 @@ def _start(config, groups, directory, overwrite, lead) -> dict:
                     (directory / name).unlink(missing_ok=True)
         elif earlier.get("fingerprint") != fingerprint:
             raise SweepError(
-                f"{directory} holds the results of another grid (fingerprint "
-                f"{earlier.get('fingerprint')}, this grid {fingerprint}); choose another output "
-                "directory or pass overwrite=True (--overwrite)"
+                f"{directory} holds the results of another grid{_changed_files(config, earlier)} "
+                f"(fingerprint {earlier.get('fingerprint')}, this grid {fingerprint}); choose "
+                "another output directory or pass overwrite=True (--overwrite)"
             )
         else:
             earlier["resumed"] = earlier.get("resumed", 0) + 1
@@ -370,6 +371,8 @@ def _start(config, groups, directory, overwrite, lead) -> dict:
         "complete": False,
         "resumed": 0,
     }
+    if config.filters:  # what the fingerprint covers, by file (to say which one changed)
+        header["filters_sha256"] = {path: f.sha256 for path, f in config.filters.items()}
     header["batch"] = block_size(config, groups)
     for g in groups:
         header["groups"].append(
@@ -386,6 +389,23 @@ def _start(config, groups, directory, overwrite, lead) -> dict:
         directory.mkdir(parents=True, exist_ok=True)
         write_json(path, header)
     return header
+
+
+def _changed_files(config, earlier: dict) -> str:
+    """Why a directory of the same grid is another grid's: its filters files' contents."""
+    same = json.dumps(earlier.get("config"), sort_keys=True) == json.dumps(
+        config.source, sort_keys=True
+    )
+    if not same or not config.filters:
+        return ""
+    if "filters_sha256" not in earlier:
+        return ": the same grid, from a jaxcs that did not record its filters files' contents"
+    then = earlier["filters_sha256"]
+    changed = [path for path, f in config.filters.items() if then.get(path) != f.sha256]
+    return (
+        f": the same grid, but {', '.join(changed)} no longer holds the filters its results "
+        "were computed with (edited since)"
+    )
 
 
 def _num_blocks(group, per_cell, batch) -> int:
@@ -455,17 +475,16 @@ class SweepProgress:
 
 def _compiled(group, mesh, batch):
     """The group's program for ``batch`` problems per device on ``mesh``, compiled once per
-    process: a second sweep of the same shapes (a notebook, a resumed run) compiles nothing."""
-    stamp = None
-    if group.filters_file is not None:  # a changed file is another program
-        stat = Path(group.filters_file).stat()
-        stamp = (group.filters_file, stat.st_mtime_ns, stat.st_size)
-    return _compile(group.spec, stamp, mesh, batch)
+    process: a second sweep of the same shapes (a notebook, a resumed run) compiles nothing.
+    Fixed filters are constants of the program, so the cache keys on their content hash
+    (:class:`~jaxcs.sweeps.config.FiltersFile`): an edited file is another program, even at the
+    same path, size and modification time."""
+    return _compile(group.spec, group.filters, mesh, batch)
 
 
 @functools.lru_cache(maxsize=64)
-def _compile(spec, filters_stamp, mesh, batch):
-    filters = None if filters_stamp is None else np.load(filters_stamp[0], allow_pickle=False)
+def _compile(spec, fixed: FiltersFile | None, mesh, batch):
+    filters = None if fixed is None else fixed.array
 
     def block(inputs):
         return solve_block(spec, inputs, filters)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from jaxcs import NIHT, MatrixOperator, TopKModel, recover
-from jaxcs.sweeps import SweepError, load_config, plan, sweep
+from jaxcs.sweeps import ConfigError, SweepError, load_config, plan, sweep
 from jaxcs.sweeps.table import TIMING
 
 MATRIX = {
@@ -154,7 +154,7 @@ def test_conv_pooling_rip_extremes_bracket_the_ratios():
         assert row["nonfinite"] == 0
 
 
-def test_nonfinite_filters_are_reported(tmp_path):
+def test_nonfinite_filters_are_refused_before_anything_runs(tmp_path):
     filters = np.random.default_rng(0).normal(size=(3, 2, 4)).astype(np.float32)
     filters[1, 0, 2] = np.nan
     np.save(tmp_path / "w.npy", filters)
@@ -170,9 +170,9 @@ def test_nonfinite_filters_are_reported(tmp_path):
         "solver": {"name": "IHT", "max_steps": 5},
         "run": {"seeds": 3},
     }
-    (row,) = sweep(config, progress=False).rows
-    assert row["nonfinite"] == 3 and row["successes"] == 0
-    assert np.isnan(row["error_median"])
+    with pytest.raises(ConfigError, match="w.npy' holds 1 non-finite values"):
+        sweep(config, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_plots_a_sweep_and_names_bad_keys(matrix_run, tmp_path, capsys):
