@@ -313,7 +313,10 @@ class RIPEstimate(Pytree):
         so that nothing is rounded), non-finite values included.
 
         Raises:
-            ValueError: ``data`` is not a saved :class:`RIPEstimate` (of this version).
+            ValueError: ``data`` is not a saved :class:`RIPEstimate` (of this version), or a
+                field is not what :meth:`to_dict` writes (an unknown ``method`` or
+                ``eigen_method``, a non-numeric dtype, a shape that does not match the data,
+                values that are not numbers of the dtype); the message names the key.
         """
         if not isinstance(data, dict) or data.get("format") != JSON_FORMAT:
             raise ValueError(
@@ -325,11 +328,35 @@ class RIPEstimate(Pytree):
                 f"saved RIPEstimate has version {data.get('version')!r}; this jaxcs reads "
                 f"version {JSON_VERSION}"
             )
+        for key, allowed in (("method", SAVED_METHODS), ("eigen_method", SAVED_EIGEN_METHODS)):
+            if data.get(key) not in allowed:
+                raise ValueError(
+                    f"saved RIPEstimate key {key!r} must be one of {list(allowed)}; got "
+                    f"{data.get(key)!r}"
+                )
         fields = data.get("fields", {})
+        if not isinstance(fields, dict):
+            raise ValueError(f"saved RIPEstimate key 'fields' must be a dict; got {fields!r:.80}")
         missing = [name for name in cls._leaves if name not in fields]
         if missing:
             raise ValueError(f"saved RIPEstimate lacks the fields {missing}")
         leaves = {name: _decode_field(fields[name], name) for name in cls._leaves}
+        batch = data.get("batch_shape", list(np.shape(leaves["num_samples"])))
+        for name in ("status", "num_samples"):
+            array = np.asarray(leaves[name])
+            if array.dtype != np.int32 or list(array.shape) != batch:
+                raise ValueError(
+                    f"saved RIPEstimate field {name!r} must be int32 of the batch shape {batch}; "
+                    f"got {array.dtype} {list(array.shape)}"
+                )
+        codes = {int(s) for s in Status if s is not Status.RUNNING}
+        bad = sorted(set(np.asarray(leaves["status"]).ravel().tolist()) - codes)
+        if bad:
+            raise ValueError(
+                f"saved RIPEstimate field 'status' holds {bad}, not Status codes {sorted(codes)}"
+            )
+        if np.any(np.asarray(leaves["num_samples"]) < 0):
+            raise ValueError("saved RIPEstimate field 'num_samples' must be >= 0")
         return cls(**leaves, eigen_method=data.get("eigen_method"), method=data.get("method"))
 
     def to_json(self, path: str | Path | None = None) -> str | Path:
@@ -343,12 +370,27 @@ class RIPEstimate(Pytree):
 
     @classmethod
     def from_json(cls, path: str | Path) -> RIPEstimate:
-        """The estimate saved by :meth:`to_json` at ``path`` (see :meth:`from_dict`)."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """The estimate saved by :meth:`to_json` at ``path`` (see :meth:`from_dict`).
+
+        Raises:
+            ValueError: ``path`` is not JSON, or not a saved estimate (the message names the
+                file and the key).
+        """
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path}: not a saved RIPEstimate (not JSON: {error})") from None
+        try:
+            return cls.from_dict(data)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
 
 
 JSON_FORMAT = "jaxcs.RIPEstimate"
 JSON_VERSION = 1
+SAVED_METHODS = ("gram", "conv", None)  # what a saved estimate may say it ran
+SAVED_EIGEN_METHODS = ("dense", "lanczos", None)
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
@@ -392,15 +434,47 @@ def _encode_field(value):
 
 
 def _decode_array(data: dict, name: str):
+    where = f"saved RIPEstimate field {name!r}"
+    missing = [key for key in ("dtype", "shape", "data") if key not in data]
+    if missing:
+        raise ValueError(f"{where} is not an array: it lacks {missing}")
     try:
         dtype = jnp.dtype(data["dtype"])
-        values = [_NONFINITE.get(x, x) if isinstance(x, str) else x for x in data["data"]]
-        array = np.asarray(values, dtype=np.float64 if dtype.kind == "f" else dtype)
-        array = array.astype(dtype).reshape(tuple(data["shape"]))
-    except (KeyError, TypeError, ValueError) as error:
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype.kind not in "fiub" or not isinstance(data["dtype"], str):
         raise ValueError(
-            f"saved RIPEstimate field {name!r} is not a valid array: {error}"
-        ) from None
+            f"{where}: dtype must be a numeric dtype (float, int, uint or bool); got "
+            f"{data['dtype']!r}"
+        )
+    shape, values = data["shape"], data["data"]
+    if not isinstance(shape, list) or not all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
+    ):
+        raise ValueError(f"{where}: shape must be a list of ints >= 0; got {shape!r:.80}")
+    if not isinstance(values, list) or len(values) != math.prod(shape):
+        count = len(values) if isinstance(values, list) else type(values).__name__
+        raise ValueError(
+            f"{where}: data must be a list of {math.prod(shape)} values (shape {shape}); got "
+            f"{count}"
+        )
+    if dtype.kind == "f":
+        values = [_NONFINITE.get(x, x) if isinstance(x, str) else x for x in values]
+        ok = all(isinstance(x, int | float) and not isinstance(x, bool) for x in values)
+        what = "numbers (or 'NaN', 'Infinity', '-Infinity')"
+    elif dtype.kind == "b":
+        ok, what = all(isinstance(x, bool) for x in values), "true or false"
+    else:
+        info = np.iinfo(dtype)
+        ok = all(
+            isinstance(x, int) and not isinstance(x, bool) and info.min <= x <= info.max
+            for x in values
+        )
+        what = f"integers in [{info.min}, {info.max}]"
+    if not ok:
+        raise ValueError(f"{where}: data of dtype {dtype.name} must hold {what}")
+    array = np.asarray(values, dtype=np.float64 if dtype.kind == "f" else dtype)
+    array = array.astype(dtype).reshape(tuple(shape))
     # a JAX array unless JAX would change its dtype (float64 with x64 off stays NumPy)
     return jnp.asarray(array) if jax.dtypes.canonicalize_dtype(dtype) == dtype else array
 
@@ -412,15 +486,28 @@ def _decode_field(data, name: str):
         raise ValueError(f"saved RIPEstimate field {name!r} is not a dict; got {data!r:.80}")
     if "statistics" in data:
         stats = data["statistics"]
+        if not isinstance(stats, dict):
+            raise ValueError(f"saved RIPEstimate field {name!r}: statistics must be a dict")
         missing = [leaf for leaf in Statistics._leaves if leaf not in stats]
-        if missing or len(data.get("histogram_range", ())) != 2:
+        if missing or not isinstance(data.get("histogram_range"), list):
             raise ValueError(
                 f"saved RIPEstimate field {name!r} lacks {missing or ['histogram_range']}"
             )
         leaves = {leaf: _decode_array(stats[leaf], f"{name}.{leaf}") for leaf in Statistics._leaves}
         bounds = tuple(_NONFINITE.get(r, r) for r in data["histogram_range"])
+        if (
+            len(bounds) != 2
+            or not all(isinstance(b, int | float) and not isinstance(b, bool) for b in bounds)
+            or not bounds[0] < bounds[1]
+        ):
+            raise ValueError(
+                f"saved RIPEstimate field {name!r}.histogram_range must be two numbers lo < hi; "
+                f"got {data['histogram_range']!r:.80}"
+            )
         return Statistics(**leaves, histogram_range=bounds)
     if "dict" in data:
+        if not isinstance(data["dict"], dict):
+            raise ValueError(f"saved RIPEstimate field {name!r}: 'dict' must be a dict")
         return {key: _decode_field(v, f"{name}.{key}") for key, v in data["dict"].items()}
     return _decode_array(data, name)
 

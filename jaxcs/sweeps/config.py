@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxcs._validate import PADDINGS
+from jaxcs._validate import PADDINGS, check_pool_size
 from jaxcs.analysis import SUCCESS_TOLERANCE
 from jaxcs.models import BlockModel, PoolingModel, TopKModel
 from jaxcs.operators import conv_output_shape
@@ -81,6 +81,22 @@ SOLVER_PARAMETERS = {
     "CoSaMP": (),
     "FISTA": ("lam",),
 }
+# The solvers each solver-table key applies to (max_steps and tol apply to every solver). A key
+# set in [solver] that no listed solver uses is refused rather than silently ignored.
+SOLVER_KEY_USERS = {
+    key: tuple(name for name, keys in SOLVER_PARAMETERS.items() if key in keys)
+    for key in ("step_size", "lam")
+}
+# Step counters are int32 inside the compiled programs (status, num_steps), so a step budget
+# must be an int32; beyond it JAX fails at run time with an OverflowError naming no key.
+MAX_STEPS = 2**31 - 1
+# Problems per cell. The problem number is a 32-bit input of the problem's key, but the bound is
+# set by cost: a cell's problems are summarized in host memory at once (and, with
+# run.per_problem, written as one row each), 2**24 of them take hours per cell and solver at the
+# hundreds to thousands of problems/s that one device solves, and a success rate from 2**24
+# problems already has a standard error below 1.3e-4. More problems: several sweeps with
+# different run.seed values.
+MAX_SEEDS = 2**24
 # Parameters that change the problems (keyed into the problems' randomness); solver
 # parameters only change how they are solved, so every solver sees the same problems.
 COLUMN = {("matrix", "kind"): "matrix", ("model", "kind"): "model"}
@@ -250,6 +266,7 @@ def _parse(config: dict) -> SweepConfig:
     names = sections["solver"].pop("name")
     solvers = _check_solvers(names)
     solver_options = _check_solver_options(solver_options, solvers)
+    _check_solver_keys(solver_table, solvers)
 
     model = sections["model"]
     if model["kind"] is None:
@@ -268,7 +285,13 @@ def _parse(config: dict) -> SweepConfig:
                 )
         if model["kind"] != "topk":
             raise ConfigError(f"model.kind must be 'topk' with [matrix]; got {model['kind']!r}")
-    if model["kind"] != "pooling":
+    kinds = model["kind"] if isinstance(model["kind"], list) else [model["kind"]]
+    if "pooling" not in kinds:
+        if "pool_size" in config.get("model", {}):
+            raise ConfigError(
+                f"model.pool_size applies to the pooling model only; model.kind is "
+                f'{model["kind"]!r} (remove pool_size, or set kind = "pooling")'
+            )
         model.pop("pool_size")
     for key in ("k", "fraction"):
         if model[key] is None:
@@ -348,9 +371,13 @@ def _scalar(section, key, value):
     return value
 
 
-def _int(section, key, value, minimum=1) -> int:
+def _int(section, key, value, minimum=1, maximum=None, why="") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{section}.{key} must be an integer >= {minimum}; got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(
+            f"{section}.{key} must be an integer in [{minimum}, {maximum}]{why}; got {value!r}"
+        )
     return value
 
 
@@ -385,7 +412,10 @@ def _value(section: str, key: str, value):
     where = (section, key)
     if key in SHAPE_KEYS:
         return _shape(*where, value)
-    if key in ("in_channels", "out_channels", "n", "k", "max_steps"):
+    if key == "max_steps":
+        why = " (2**31 - 1: step counts are int32 in the compiled solvers)"
+        return _int(*where, value, maximum=MAX_STEPS, why=why)
+    if key in ("in_channels", "out_channels", "n", "k"):
         return _int(*where, value)
     if key == "padding":
         if not isinstance(value, str) or value.lower() not in PADDINGS:
@@ -429,7 +459,11 @@ def _value(section: str, key: str, value):
 
 
 def _check_run(run: dict) -> dict:
-    run["seeds"] = _int("run", "seeds", run["seeds"])
+    why = (
+        " (2**24 problems per cell: a cell's problems are summarized in memory at once and "
+        "take hours per cell at that count; for more, run sweeps with other run.seed values)"
+    )
+    run["seeds"] = _int("run", "seeds", run["seeds"], maximum=MAX_SEEDS, why=why)
     run["seed"] = _int("run", "seed", run["seed"], minimum=0)
     if run["seed"] >= 2**32:
         raise ConfigError(f"run.seed must be < 2**32; got {run['seed']}")
@@ -456,6 +490,17 @@ def _check_solvers(names) -> tuple[str, ...]:
     if len(set(names)) != len(names):
         raise ConfigError(f"solver.name repeats a solver: {names}")
     return tuple(names)
+
+
+def _check_solver_keys(table: Mapping, solvers) -> None:
+    """A solver parameter set in ``[solver]`` must apply to one of the listed solvers (NIHT and
+    CoSaMP choose their own steps; only FISTA has a ``lam``)."""
+    for key, users in SOLVER_KEY_USERS.items():
+        if table.get(key) is not None and not set(users) & set(solvers):
+            raise ConfigError(
+                f"solver.{key} applies to {' and '.join(users)} only; solver.name is "
+                f"{list(solvers)}, which do not use it (remove solver.{key})"
+            )
 
 
 def _check_solver_options(options: dict, solvers) -> dict:
@@ -510,6 +555,10 @@ def _derive(kind: str, params: dict, index: int) -> dict:
             raise ConfigError(
                 f"{where}: model.pool_size {pool} must have 1 or {len(spatial)} entries"
             )
+        try:
+            check_pool_size(pool, spatial, "model.pool_size")
+        except ValueError as err:
+            raise ConfigError(f"{where}: {err}") from None
         regions = math.prod(-(-s // p) for s, p in zip(spatial, pool, strict=True))
         regions *= params["out_channels"]
     else:

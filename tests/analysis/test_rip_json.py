@@ -155,3 +155,57 @@ def test_to_dict_inside_a_trace_is_refused(op):
 
     with pytest.raises(TypeError, match="concrete values"):
         inside(jr.key(0))
+
+
+@pytest.fixture(scope="module")
+def saved(op) -> dict:
+    est = jaxcs.estimate_model_rip(jr.key(6), op, jaxcs.BlockModel(2), 8, method="gram")
+    return json.loads(est.to_json())
+
+
+def _edit(data: dict, path: str, value):
+    """``data`` with the entry at the dotted ``path`` replaced by ``value``."""
+    data = json.loads(json.dumps(data))
+    *parents, last = path.split(".")
+    node = data
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    "path, value, match",
+    [
+        ("method", "fourier", r"key 'method' must be one of \['gram', 'conv', None\]; got 'fou"),
+        ("eigen_method", "qr", r"key 'eigen_method' must be one of \['dense', 'lanczos', None\]"),
+        ("fields", [1], "key 'fields' must be a dict"),
+        ("fields.ratio_wt.statistics.mean.dtype", "object", "'ratio_wt.mean': dtype must be a num"),
+        ("fields.ratio_wt.statistics.mean.dtype", "no-such-type", "'ratio_wt.mean': dtype must be"),
+        ("fields.ratio_wt.statistics.mean.shape", [2], "'ratio_wt.mean': data must be a list of 2"),
+        ("fields.ratio_wt.statistics.mean.shape", [-1], "'ratio_wt.mean': shape must be a list"),
+        ("fields.ratio_wt.statistics.mean.data", ["x"], "'ratio_wt.mean': data of dtype float32"),
+        ("fields.ratio_wt.statistics.count.data", [1.5], "'ratio_wt.count': data of dtype int32"),
+        ("fields.ratio_wt.statistics.count.data", [2**40], "'ratio_wt.count': data of dtype int32"),
+        ("fields.ratio_wt.statistics.mean", {"dtype": "float32"}, r"lacks \['shape', 'data'\]"),
+        ("fields.ratio_wt.histogram_range", [2.0, 1.0], "histogram_range must be two numbers"),
+        ("fields.status.data", [77], r"field 'status' holds \[77\], not Status codes"),
+        ("fields.status.dtype", "float32", "field 'status' must be int32"),
+        ("fields.num_samples.data", [-3], "'num_samples' must be >= 0"),
+    ],
+)  # fmt: skip
+def test_hand_edited_files_are_refused_naming_the_key(saved, path, value, match):
+    """Every field is checked: a dtype "object" raised TypeError and an unknown method was
+    accepted; a float in an int field was truncated silently."""
+    with pytest.raises(ValueError, match=match):
+        RIPEstimate.from_dict(_edit(saved, path, value))
+
+
+def test_from_json_names_the_file(saved, tmp_path):
+    bad = tmp_path / "est.json"
+    bad.write_text('{"format": "jaxcs.RIPEstimate", ')
+    with pytest.raises(ValueError, match=rf"{bad}: not a saved RIPEstimate \(not JSON"):
+        RIPEstimate.from_json(bad)
+    bad.write_text(json.dumps(_edit(saved, "method", "fourier")))
+    with pytest.raises(ValueError, match=rf"{bad}: saved RIPEstimate key 'method'"):
+        RIPEstimate.from_json(bad)

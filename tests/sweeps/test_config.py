@@ -111,3 +111,76 @@ def test_fraction_gives_k_of_the_code_size():
     config = load_config(CONV.replace("k = [1, 2, 4, 8]", "fraction = 0.02"))
     # codes (28, 8) and (28, 16): 224 and 448 entries
     assert [c.k for c in config.cells] == [4, 9]
+
+
+POOLING = CONV.replace('kind = "block"', 'kind = "pooling"\npool_size = 64').replace(
+    "k = [1, 2, 4, 8]", "k = 1"
+)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        # codes (28, 8) and (28, 16): a 64-wide window does not fit the 28-wide map
+        (POOLING, r"model.pool_size \(64,\) does not fit the map of spatial shape \(28,\)"),
+        (
+            CONV.replace("max_steps = 200", "max_steps = 1000000000000"),
+            r"solver.max_steps must be an integer in \[1, 2147483647\] \(2\*\*31 - 1: step "
+            r"counts are int32.*got 1000000000000",
+        ),
+        (
+            CONV.replace("seeds = 16", "seeds = 1000000000"),
+            r"run.seeds must be an integer in \[1, 16777216\].*got 1000000000",
+        ),
+        (
+            CONV.replace('kind = "block"', 'kind = "block"\npool_size = 2'),
+            "model.pool_size applies to the pooling model only; model.kind is 'block'",
+        ),
+        (
+            CONV.replace("max_steps = 200", "max_steps = 200\nstep_size = 0.5"),
+            r"solver.step_size applies to IHT and HTP only; solver.name is \['NIHT'\]",
+        ),
+        (
+            CONV.replace("max_steps = 200", "max_steps = 200\nlam = 0.01"),
+            r"solver.lam applies to FISTA only",
+        ),
+        (
+            '[matrix]\nn = 100000000\ndelta = 0.5\nrho = 0.1\n[run]\nseeds = 4\n',
+            r"needs at least 20,000,004,800,000,000 bytes .* of host memory .* available: "
+            "reduce the matrix.n",
+        ),
+    ],
+    ids=["pool-window", "max-steps", "seeds", "pool-size-unused", "step-size-unused",
+         "lam-unused", "memory"],
+)  # fmt: skip
+def test_grids_that_cannot_run_are_refused_before_anything_is_written(tmp_path, text, message):
+    """Refused in Python before anything is compiled, run or written (no sweep.json: the
+    directory stays usable for the corrected grid)."""
+    from jaxcs.sweeps import sweep
+
+    out = tmp_path / "out"
+    with pytest.raises(ConfigError, match=message):
+        sweep(text, out, progress=False)
+    assert not out.exists()
+
+
+def test_options_that_apply_to_one_of_the_listed_solvers_are_kept():
+    config = load_config(CONV.replace('name = "NIHT"', 'name = ["NIHT", "IHT"]\nstep_size = 0.5'))
+    assert config.source["solver"]["step_size"] == 0.5
+    # a swept model kind keeps pool_size for its pooling cells (it raised KeyError)
+    config = load_config(
+        CONV.replace('kind = "block"', 'kind = ["block", "pooling"]').replace(
+            "k = [1, 2, 4, 8]", "k = 1"
+        )
+    )
+    assert [c.derived["pool_size"] for c in config.cells[:2]] == [None, (2,)]
+
+
+def test_summaries_that_cannot_fit_in_host_memory_are_refused(tmp_path, monkeypatch):
+    from jaxcs.sweeps import engine, sweep
+
+    monkeypatch.setattr(engine, "_host_memory", lambda: 1_000_000)
+    text = CONV.replace("seeds = 16", "seeds = 8192\nper_problem = true")
+    with pytest.raises(ConfigError, match=r"run.seeds = 8192 problems per cell need at least "):
+        sweep(text, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
