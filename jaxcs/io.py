@@ -12,6 +12,7 @@ import numpy as np
 
 from jaxcs._files import write_json as write_json
 from jaxcs._version import __version__
+from jaxcs.data.arrays import _read_array, load_flax_params
 
 
 def environment() -> dict:
@@ -48,28 +49,16 @@ def load_kernel(path: str | Path) -> np.ndarray:
     objects are never loaded.
 
     Raises:
-        ValueError: an unknown suffix, or no (or several) kernels in the file.
+        ValueError: naming the file: an unknown suffix, a file that is not what its suffix
+            says (e.g. text in a ``.npy``), an array of Python objects, or no (or several)
+            kernels in the file.
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".npy":
-        return np.load(path, allow_pickle=False)
-    if suffix == ".npz":
-        with np.load(path, allow_pickle=False) as archive:
-            names = list(archive.files)
-            if "kernel" in names:
-                return archive["kernel"]
-            if len(names) == 1:
-                return archive[names[0]]
-        raise ValueError(
-            f"{path}: an .npz kernel file must hold an array named 'kernel' or a single array; "
-            f"got {names}"
-        )
+    if suffix in (".npy", ".npz"):  # the reader of jaxcs.data: files named, pickles refused
+        return _read_array(path, "kernel")
     if suffix == ".msgpack":
-        from flax.serialization import msgpack_restore
-
-        tree = msgpack_restore(path.read_bytes())
-        kernels = _kernels(tree)
+        kernels = _kernels(load_flax_params(path))
         if len(kernels) != 1:
             raise ValueError(
                 f"{path}: expected Flax variables holding exactly one 'kernel'; found "

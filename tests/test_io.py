@@ -50,5 +50,33 @@ def test_load_kernel_from_user_files(tmp_path):
     with pytest.raises(ValueError, match=".npy, .npz or .msgpack"):
         load_kernel(tmp_path / "k.txt")
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(ValueError, match="pickle"):  # never unpickled
+    with pytest.raises(ValueError, match=r"objects\.npy: holds Python objects"):  # not unpickled
         load_kernel(tmp_path / "objects.npy")
+
+
+def test_load_kernel_names_the_file_and_what_it_is(tmp_path):
+    """A text file is called what it is, with its path (it was called "pickled", without a
+    path); a pickle is refused without unpickling, and so is a broken msgpack."""
+    import pickle
+
+    import pytest
+
+    from jaxcs.io import load_kernel
+
+    for name in ("text.npy", "text.npz", "text.msgpack"):
+        (tmp_path / name).write_text("0.1 0.2 0.3\n")
+    (tmp_path / "pickled.npy").write_bytes(pickle.dumps({"kernel": [1.0]}))
+    cases = {
+        "text.npy": "not a NumPy .npy file",
+        "text.npz": "not an .npz file",
+        "text.msgpack": "not Flax msgpack variables",
+        "pickled.npy": "not a NumPy .npy file",
+    }
+    for name, what in cases.items():
+        path = tmp_path / name
+        with pytest.raises(ValueError, match=f"^{path}: {what}") as info:
+            load_kernel(path)
+        if name.startswith("text"):
+            assert "pickled data" not in str(info.value) and "(object)" not in str(info.value)
+    with pytest.raises(FileNotFoundError, match="missing.npy"):
+        load_kernel(tmp_path / "missing.npy")

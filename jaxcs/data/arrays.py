@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 
 _SHAPES = "(H, W), (H, W, C), (N, H, W) or (N, H, W, C)"
+NPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGIC = b"PK\x03\x04"
 
 
 def load_image_array(path: str | Path) -> np.ndarray:
@@ -27,6 +29,10 @@ def load_image_array(path: str | Path) -> np.ndarray:
             array, integers outside 0..255, or non-finite values.
     """
     path = Path(path)
+    if path.suffix.lower() not in (".npy", ".npz"):
+        raise ValueError(
+            f"{path}: image files are .npy or .npz holding {_SHAPES}; got {path.suffix.lower()!r}"
+        )
     return _as_image_batch(_read_array(path, "images"), str(path))
 
 
@@ -137,25 +143,36 @@ def load_flax_params(path: str | Path, target=None):
 
 def _read_array(path: Path, preferred: str, *, only: bool = True) -> np.ndarray:
     """The array of a ``.npy`` file, or the array ``preferred`` of an ``.npz`` file (with
-    ``only``: else its single array)."""
+    ``only``: else its single array). A file that is not what its suffix says (a text file, a
+    pickle) is named as such; arrays of Python objects are refused, never unpickled."""
     suffix = path.suffix.lower()
+    if suffix not in (".npy", ".npz"):
+        raise ValueError(f"{path}: array files are .npy or .npz; got {suffix!r}")
+    magic = {".npy": NPY_MAGIC, ".npz": ZIP_MAGIC}[suffix]
+    with path.open("rb") as file:
+        if file.read(len(magic)) != magic:
+            what = (
+                "a NumPy .npy file (np.save writes one)"
+                if suffix == ".npy"
+                else "an .npz file (a zip archive of arrays, as np.savez writes)"
+            )
+            raise ValueError(f"{path}: not {what}; pickled or other files are never loaded")
     try:
         if suffix == ".npy":
             with path.open("rb") as file:
                 return np.lib.format.read_array(file, allow_pickle=False)
-        if suffix == ".npz":
-            loaded = np.load(path, allow_pickle=False)
-            if not isinstance(loaded, np.lib.npyio.NpzFile):
-                raise ValueError("not a zip archive of arrays")
-            with loaded as archive:
-                names = list(archive.files)
-                if preferred in names:
-                    return archive[preferred]
-                if only and len(names) == 1:
-                    return archive[names[0]]
-    except (ValueError, zipfile.BadZipFile) as err:  # pickled data, or not .npy / .npz
+        with np.load(path, allow_pickle=False) as archive:
+            names = list(archive.files)
+            if preferred in names:
+                return archive[preferred]
+            if only and len(names) == 1:
+                return archive[names[0]]
+    except (ValueError, EOFError, zipfile.BadZipFile) as err:
+        if "allow_pickle" in str(err):
+            raise ValueError(
+                f"{path}: holds Python objects (dtype object), which would need unpickling; "
+                "pickled data is never loaded (save a numeric array)"
+            ) from err
         raise ValueError(f"{path}: cannot read a plain (non-pickled) array: {err}") from err
-    if suffix == ".npz":
-        wanted = f"an array named {preferred!r}" + (" or a single array" if only else "")
-        raise ValueError(f"{path}: the .npz must hold {wanted}; found {names}")
-    raise ValueError(f"{path}: image files are .npy or .npz holding {_SHAPES}; got {suffix!r}")
+    wanted = f"an array named {preferred!r}" + (" or a single array" if only else "")
+    raise ValueError(f"{path}: the .npz must hold {wanted}; found {names}")

@@ -52,10 +52,10 @@ def test_pickled_object_array_is_refused_not_unpickled(tmp_path):
             return (pytest.fail, ("unpickled a user file",))
 
     np.save(tmp_path / "obj.npy", np.array([Boom(), 1], dtype=object), allow_pickle=True)
-    with pytest.raises(ValueError, match=r"obj\.npy: cannot read a plain"):
+    with pytest.raises(ValueError, match=r"obj\.npy: holds Python objects .* never loaded"):
         load_image_array(tmp_path / "obj.npy")
     np.savez(tmp_path / "obj.npz", images=np.array([Boom(), 1], dtype=object))
-    with pytest.raises(ValueError, match=r"obj\.npz: cannot read a plain"):
+    with pytest.raises(ValueError, match=r"obj\.npz: holds Python objects .* never loaded"):
         load_image_array(tmp_path / "obj.npz")
 
 
@@ -93,7 +93,7 @@ def test_bad_files_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r"x\.png: image files are \.npy or \.npz .*'\.png'"):
         load_image_array(tmp_path / "x.png")
     (tmp_path / "junk.npz").write_bytes(b"not a zip at all")
-    with pytest.raises(ValueError, match=r"junk\.npz: cannot read"):
+    with pytest.raises(ValueError, match=r"junk\.npz: not an \.npz file"):
         load_image_array(tmp_path / "junk.npz")
 
 
