@@ -102,3 +102,30 @@ def test_every_option_has_help_and_shows_its_default(name, parser):
 
 # options whose absence means "not used", not a hidden default
 NO_DEFAULT = {"compile_cache", "coordinator", "num_processes", "process_id", "output"}
+
+
+def test_a_full_disk_is_reported_without_a_traceback(tmp_path, monkeypatch, capsys):
+    """The first result file a command writes fails (as on a full disk): the command prints
+    which file and why, and exits 1 (it was a raw OSError traceback naming a .tmp file)."""
+    import errno
+    import os
+    from pathlib import Path
+
+    from jaxcs.cli import main
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Path, "write_text", full)
+    grid = tmp_path / "grid.toml"
+    grid.write_bytes(b"[matrix]\nn = 16\ndelta = 0.5\nrho = 0.2\n[run]\nseeds = 2\n")
+    runs = {
+        "reproduce": ["reproduce", "--quick", "--output", str(tmp_path / "r"), "--no-progress"],
+        "sweep": ["sweep", str(grid), "--output", str(tmp_path / "s"), "--no-progress"],
+    }
+    files = {"reproduce": tmp_path / "r" / "setup.json", "sweep": tmp_path / "s" / "sweep.json"}
+    for command, argv in runs.items():
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"jaxcs {command}: cannot write {files[command]}: No space left")
+        assert "Traceback" not in err and "(the disk is full" in err

@@ -1,8 +1,13 @@
 """Run provenance and atomic result files (jaxcs.io)."""
 
+import errno
 import json
+import os
+import re
+from pathlib import Path
 
 import jax
+import pytest
 
 import jaxcs
 from jaxcs.io import environment, package_version, write_json
@@ -80,3 +85,32 @@ def test_load_kernel_names_the_file_and_what_it_is(tmp_path):
             assert "pickled data" not in str(info.value) and "(object)" not in str(info.value)
     with pytest.raises(FileNotFoundError, match="missing.npy"):
         load_kernel(tmp_path / "missing.npy")
+
+
+@pytest.mark.parametrize(
+    "code, cause",
+    [
+        (errno.ENOSPC, "No space left on device (the disk is full"),
+        (errno.EROFS, "Read-only file system (the file system is read-only"),
+    ],
+)
+def test_a_failed_write_names_the_file_and_the_cause(tmp_path, monkeypatch, code, cause):
+    """A full or read-only disk: a WriteError (an OSError) naming the file and why, and no
+    temporary file left behind (it was a bare OSError naming only the .tmp file)."""
+    from jaxcs._files import WriteError, write_text
+
+    real = Path.write_text
+
+    def fail(self, text, *args, **kwargs):
+        real(self, text[:3], *args, **kwargs)  # a partial temporary file, then the failure
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(Path, "write_text", fail)
+    target = tmp_path / "stages" / "table1.json"
+    target.parent.mkdir()
+    with pytest.raises(WriteError, match=f"^cannot write {target}: {re.escape(cause)}") as info:
+        write_json(target, {"rows": []})
+    assert info.value.errno == code and info.value.filename == str(target)
+    assert list(target.parent.iterdir()) == []
+    with pytest.raises(OSError, match="cannot write"):
+        write_text(target, "x")

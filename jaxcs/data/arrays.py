@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxcs._files import write_bytes
+
 _SHAPES = "(H, W), (H, W, C), (N, H, W) or (N, H, W, C)"
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -109,11 +111,7 @@ def save_flax_params(path: str | Path, variables: Mapping) -> Path:
         )
     from flax.serialization import to_bytes
 
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(to_bytes(variables))
-    tmp.replace(path)
-    return path
+    return write_bytes(path, to_bytes(variables))
 
 
 def load_flax_params(path: str | Path, target=None):
@@ -139,6 +137,45 @@ def load_flax_params(path: str | Path, target=None):
     except Exception as err:  # msgpack and flax raise assorted types for bad files
         what = "Flax msgpack variables" if target is None else "Flax variables matching target"
         raise ValueError(f"{path}: not {what} ({err})") from err
+
+
+def load_kernel(path: str | Path) -> np.ndarray:
+    """A convolution kernel ``(*filter_spatial, M, K)`` from a file a user brings (also
+    :func:`jaxcs.io.load_kernel`).
+
+    ``.npy``: the array itself. ``.npz``: its array named ``kernel``, else its only array.
+    ``.msgpack``: Flax variables or params saved with ``flax.serialization.to_bytes`` (or
+    ``msgpack_serialize``), holding exactly one ``kernel`` (pass a one-layer tree). Pickled
+    objects are never loaded.
+
+    Raises:
+        ValueError: naming the file: an unknown suffix, a file that is not what its suffix
+            says (e.g. text in a ``.npy``), an array of Python objects, or no (or several)
+            kernels in the file.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".npy", ".npz"):
+        return _read_array(path, "kernel")
+    if suffix == ".msgpack":
+        kernels = _kernels(load_flax_params(path))
+        if len(kernels) != 1:
+            raise ValueError(
+                f"{path}: expected Flax variables holding exactly one 'kernel'; found "
+                f"{len(kernels)} (save the one layer's params)"
+            )
+        return np.asarray(kernels[0])
+    raise ValueError(f"{path}: kernel files are .npy, .npz or .msgpack (Flax); got {suffix!r}")
+
+
+def _kernels(tree) -> list:
+    if isinstance(tree, dict):
+        found = [tree["kernel"]] if "kernel" in tree else []
+        for name, value in tree.items():
+            if name != "kernel":
+                found += _kernels(value)
+        return found
+    return []
 
 
 def _read_array(path: Path, preferred: str, *, only: bool = True) -> np.ndarray:

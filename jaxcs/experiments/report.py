@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxcs._files import write_text
 from jaxcs.io import write_json
 
 TABLES = ("table1", "table2", "table3", "table4", "fig3", "theorem_3_3")
@@ -340,7 +341,7 @@ def write_report(results: dict, directory: str | Path, *, figures: dict | None =
         "figures": figures,
     }
     write_json(directory / "report.json", report)
-    (directory / "report.md").write_text(_markdown(report), encoding="utf-8")
+    write_text(directory / "report.md", _markdown(report))
     return report
 
 
