@@ -148,7 +148,13 @@ def _fig3(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from jaxcs.experiments import ReproduceSetup, SetupMismatch, run_reproduce, write_report
+    from jaxcs.experiments import (
+        ReproduceSetup,
+        SetupMismatch,
+        StageFileError,
+        run_reproduce,
+        write_report,
+    )
 
     changes = {
         name: getattr(args, name)
@@ -165,7 +171,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         results = run_reproduce(setup, out, progress=not args.no_progress, overwrite=args.overwrite)
-    except SetupMismatch as err:
+    except (SetupMismatch, StageFileError) as err:
         print(f"jaxcs reproduce: {err}", file=sys.stderr)
         return 2
     except ImportError as err:

@@ -1,5 +1,6 @@
 """The paper's experiments as functions returning JSON-ready results (no plotting inside)."""
 
+from jaxcs.experiments._stage_schema import StageFileError as StageFileError
 from jaxcs.experiments.fig2 import MAIN_QUANTITIES as MAIN_QUANTITIES
 from jaxcs.experiments.fig2 import Fig2Setup as Fig2Setup
 from jaxcs.experiments.fig2 import run_fig2 as run_fig2

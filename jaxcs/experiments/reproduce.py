@@ -39,6 +39,7 @@ from jaxcs.data import (
     standardize,
 )
 from jaxcs.experiments import evidence
+from jaxcs.experiments._stage_schema import read_json, read_stage
 from jaxcs.io import environment, write_json
 from jaxcs.networks import NetworkConfig, train_decoder, train_network
 
@@ -188,7 +189,8 @@ class StageStore:
         self.networks.mkdir(exist_ok=True)
         marker = self.directory / "setup.json"
         if marker.exists() and not overwrite:
-            found = json.loads(marker.read_text()).get("fingerprint")
+            marked = read_json(marker)
+            found = marked.get("fingerprint") if isinstance(marked, dict) else None
             if found != setup.fingerprint():
                 raise SetupMismatch(
                     f"{self.directory} holds a run of another setup (fingerprint {found}, this "
@@ -201,7 +203,7 @@ class StageStore:
 
     def load(self, name: str) -> dict | None:
         path = self.stages / f"{name}.json"
-        return json.loads(path.read_text()) if path.exists() else None
+        return read_stage(path, name) if path.exists() else None
 
     def save(self, name: str, content: dict) -> None:
         write_json(self.stages / f"{name}.json", content)
@@ -295,6 +297,8 @@ def run_reproduce(
 
     Raises:
         SetupMismatch: ``directory`` holds another setup's stages (unless ``overwrite``).
+        StageFileError: a stage file kept there is not JSON, lacks its rows, or holds a value of
+            the wrong type or out of range (the file, row and key named).
     """
     store = StageStore(Path(directory), setup, overwrite=overwrite)
     task = setup.task()

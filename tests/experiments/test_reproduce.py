@@ -232,3 +232,75 @@ def test_fingerprint_tells_setups_apart():
     assert SETUP.fingerprint() == ReproduceSetup.quick().fingerprint()
     assert SETUP.fingerprint() != ReproduceSetup.quick(seed=3).fingerprint()
     assert np.all([c.num_classes == SETUP.classes for c in SETUP.grid()])
+
+
+def _example_stage(name: str) -> dict:
+    """Stage ``name`` of the full run under ``examples/report`` (a real run's rows)."""
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "examples" / "report" / "stages" / f"{name}.json"
+    return json.loads(path.read_text())
+
+
+def _stage_edit(content: dict, name: str, edit: str) -> str:
+    """The text of a stage file: ``content`` (a real run's stage) after ``edit``."""
+    key = "networks" if name == "table1_networks" else "rows"
+    content = json.loads(json.dumps(content))  # a copy
+    if edit == "truncated":
+        return json.dumps(content)[:200]
+    if edit == "no rows":
+        return json.dumps({k: v for k, v in content.items() if k != key})
+    column, value = edit.split("=", 1)
+    row = content[key][0]
+    *parents, last = column.split(".")
+    for part in parents:
+        row = row[part]
+    if value == "<missing>":
+        del row[last]
+    else:
+        row[last] = json.loads(value)
+    return json.dumps(content)
+
+
+@pytest.mark.parametrize(
+    "name, edit, match",
+    [
+        ("table2", "truncated", r"table2\.json: not a stage file \(not valid JSON"),
+        ("table3", "no rows", r"table3\.json: the stage file has no 'rows'"),
+        ("table1_networks", "no rows", r"table1_networks\.json: the stage file has no 'networks'"),
+        ("table1", "test_accuracy_mean=1.7",
+         r"table1\.json: rows\[0\]\.test_accuracy_mean must be a finite number in \[0, 1\]; "
+         "got 1.7"),
+        ("table2", 'relu_nonzero_pct="49 %"', r"rows\[0\]\.relu_nonzero_pct must be a finite"),
+        ("table4", "random_filter_coherence_mean=NaN", r"coherence_mean must be a finite number"),
+        ("fig3", "ratio_sampled.mean=<missing>", r"rows\[0\]\.ratio_sampled lacks the key 'mean'"),
+        ("fig3", "delta_bracket.lower=-0.5", r"delta_bracket\.lower must be a finite number >= 0"),
+        ("theorem_3_3", "k=2.5", r"rows\[0\]\.k must be an integer >= 0; got 2.5"),
+        ("table1_networks", "test_accuracy=-0.1", r"networks\[0\]\.test_accuracy must be"),
+    ],
+)  # fmt: skip
+def test_a_bad_stage_file_is_named_never_reported(tmp_path, name, edit, match):
+    """A corrupt stage file (a bare JSONDecodeError naming no file), one without its rows (a
+    KeyError: 'rows' in the report), a hand-edited value (copied into the report unchecked):
+    each a StageFileError naming the file, the row and the key, before the report."""
+    from jaxcs.experiments import StageFileError
+
+    store = reproduce.StageStore(tmp_path, SETUP)
+    content = _example_stage(name)
+    content["fingerprint"] = SETUP.fingerprint()  # this setup's stage, hand-edited
+    assert store.load(name) is None
+    (store.stages / f"{name}.json").write_text(_stage_edit(content, name, edit))
+    with pytest.raises(StageFileError, match=match):
+        store.load(name)
+    # the untouched file is reused as it is
+    (store.stages / f"{name}.json").write_text(json.dumps(content))
+    assert store.load(name)[("networks" if name == "table1_networks" else "rows")]
+
+
+def test_the_cli_names_a_corrupt_stage_file(tmp_path, capsys):
+    reproduce.StageStore(tmp_path, SETUP)
+    (tmp_path / "stages" / "table1.json").write_text('{"rows": [')
+    assert main(["reproduce", "--quick", "--output", str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"jaxcs reproduce: {tmp_path / 'stages' / 'table1.json'}: not a stage")
+    assert "Traceback" not in err
