@@ -429,7 +429,17 @@ def _start(config, groups, directory, overwrite, lead) -> dict:
     fingerprint = config.fingerprint()
     path = None if directory is None else directory / "sweep.json"
     if path is not None and path.exists():
-        earlier = json.loads(path.read_text())
+        try:
+            earlier = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            if not overwrite:
+                raise SweepError(
+                    f"{path} is not a sweep record (not valid JSON: {err}); choose another "
+                    "output directory or pass overwrite=True (--overwrite)"
+                ) from None
+            earlier = {}
+        if not isinstance(earlier, dict):
+            earlier = {}
         if overwrite:
             if lead:
                 BlockStore(directory).clear()

@@ -184,3 +184,12 @@ def test_summaries_that_cannot_fit_in_host_memory_are_refused(tmp_path, monkeypa
     with pytest.raises(ConfigError, match=r"run.seeds = 8192 problems per cell need at least "):
         sweep(text, tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_corrupt_sweep_record_is_named(tmp_path):
+    """A sweep.json that is not JSON: a SweepError naming it (a bare JSONDecodeError)."""
+    from jaxcs.sweeps import SweepError, sweep
+
+    (tmp_path / "sweep.json").write_text('{"fingerprint": ')
+    with pytest.raises(SweepError, match=r"sweep\.json is not a sweep record \(not valid JSON"):
+        sweep(CONV, tmp_path, progress=False)
