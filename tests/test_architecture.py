@@ -1,9 +1,9 @@
 """The package tree is the architecture: imports point down the layer list only, and no private
 name (or internal module) of one sub-package is imported by another.
 
-Layers, bottom first (README, "Architecture"): the shared base (``_pytree``, ``_validate``,
-``_version``), ``operators``, ``models``, ``solvers``, ``analysis``, ``layers`` / ``data`` /
-``networks`` (side by side, none imports another), the machinery
+Layers, bottom first (README, "Architecture"): the shared base (``_pytree``, ``_scale``,
+``_validate``, ``_version``), ``operators``, ``models``, ``solvers``, ``analysis``,
+``layers`` / ``data`` / ``networks`` (side by side, none imports another), the machinery
 (``io``), the applications (``experiments``, ``plot``), the console (``cli``). The package
 ``__init__`` re-exports and defines nothing.
 """
@@ -27,6 +27,7 @@ LAYERS = {
     "_files": 0,
     "_lazy": 0,
     "_pytree": 0,
+    "_scale": 0,
     "_validate": 0,
     "_version": 0,
     "operators": 1,

@@ -14,7 +14,7 @@ stack of operators works), fields declared ``= static_field()`` are static::
 
 Everything else has a default here that is correct for any operator, if slow:
 ``T``, ``as_matrix``, ``rmv_sparse``, ``residual``, ``normal_sparse``, ``gram_table``,
-``restricted_gram``, ``restricted_gram_pairs``, ``is_finite``, the cost estimates
+``restricted_gram``, ``restricted_gram_pairs``, ``is_finite``, ``normalized``, the cost estimates
 ``mv_cost`` and ``normal_sparse_cost`` that solvers choose their paths by, and
 ``expected_leaf_shapes`` / ``check_unbatched``, by which :func:`check_operator` refuses a
 stacked batch of operators passed without ``jax.vmap`` (nothing is declared by default: an
@@ -92,6 +92,22 @@ class AbstractOperator(Pytree):
             if hasattr(leaf, "dtype") and jnp.issubdtype(leaf.dtype, jnp.inexact)
         ]
         return jnp.all(jnp.asarray([jnp.all(jnp.isfinite(leaf)) for leaf in leaves], bool))
+
+    def normalized(self) -> tuple[AbstractOperator, jax.Array]:
+        """``(W / c, c)``: the operator divided by a positive scale ``c`` of its entries' size.
+
+        The solver driver solves ``x / s = (W / c)ᵀ (z c / s)`` instead of ``x = Wᵀ z`` so that
+        float32 neither overflows nor underflows for filters of any magnitude (see
+        :func:`jaxcs.solve`). ``c`` should be a power of two (exact: the scaled operator's
+        iterates are the unscaled ones times a power of two) and cheap to compute.
+        Default: ``(self, 1)``, the operator used at its own scale (correct, not protected):
+        an operator whose floating leaves are its linear coefficients overrides it, as
+        :class:`~jaxcs.ConvOperator` and :class:`~jaxcs.MatrixOperator` do.
+
+        Returns:
+            ``(operator, c)``, ``c`` a positive scalar of ``dtype``.
+        """
+        return self, jnp.ones((), self.dtype)
 
     # ------------------------------------------------------------------ stacked batches
     def expected_leaf_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -364,6 +380,11 @@ class TransposedOperator(AbstractOperator):
 
     def as_matrix(self):
         return self.operator.as_matrix().T
+
+    def normalized(self) -> tuple[TransposedOperator, jax.Array]:
+        """The transposed operator's :meth:`~AbstractOperator.normalized`, transposed."""
+        operator, scale = self.operator.normalized()
+        return TransposedOperator(operator), scale
 
 
 __all__ = ["AbstractOperator", "DenseGram", "TransposedOperator"]

@@ -22,6 +22,7 @@ import numpy as np
 from jax import lax
 
 from jaxcs._pytree import static_field
+from jaxcs._scale import power_of_two_scale
 from jaxcs._validate import (
     check_dtype_floating,
     check_padding,
@@ -202,6 +203,12 @@ class ConvOperator(AbstractOperator):
     @property
     def dtype(self):
         return self.filters.dtype
+
+    def normalized(self) -> tuple[ConvOperator, jax.Array]:
+        """``(W / c, c)`` with ``c = 2^e`` and ``max|w / c|`` in ``[0.5, 1)``: the filters
+        divided exactly (:meth:`jaxcs.AbstractOperator.normalized`)."""
+        scale = power_of_two_scale(self.filters)
+        return self.replace(filters=self.filters / scale), scale
 
     def expected_leaf_shapes(self) -> dict[str, tuple[int, ...]]:
         """``filters``: ``(*filter_shape, M, K)``, of rank ``len(in_spatial) + 2`` (the sizes

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxcs._pytree import static_field
+from jaxcs._scale import power_of_two_scale
 from jaxcs._validate import check_trailing
 from jaxcs.operators.base import (
     DENSE_GRAM_MAX_ENTRIES,
@@ -108,6 +109,11 @@ class MatrixOperator(AbstractOperator):
 
     def is_finite(self) -> jax.Array:
         return jnp.all(jnp.isfinite(self.matrix))
+
+    def normalized(self) -> tuple[MatrixOperator, jax.Array]:
+        """``(W / c, c)`` with ``c = 2^e`` and ``max|W / c|`` in ``[0.5, 1)`` (exact)."""
+        scale = power_of_two_scale(self.matrix)
+        return self.replace(matrix=self.matrix / scale), scale
 
     def gram_table(self) -> DenseGram | None:
         """The whole Gram ``W Wᵀ`` while it has at most ``DENSE_GRAM_MAX_ENTRIES`` entries."""

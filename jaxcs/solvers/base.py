@@ -11,8 +11,14 @@ Notation: ``Φ = Wᵀ`` (``op.rmv``), ``Φᵀ = W`` (``op.mv``), ``𝕄 = model.
   (``‖x − Φ z‖``) and the methods ``iterate()`` (the dense ``z``), ``iterate_norm()`` and
   ``step_norm(previous)`` (``‖z − z_previous‖``);
 - ``terminate(op, x, model, previous, state, aux, rule) -> status``: the stopping rule, an
-  ``int32`` :class:`~jaxcs.Status` code or ``RUNNING``. The default here is the rule every
-  sparse solver shares (see :meth:`AbstractSolver.terminate`); a solver may refine it.
+  ``int32`` :class:`~jaxcs.Status` code or ``RUNNING``, judged on one step. The default here
+  is the rule every sparse solver shares (see :meth:`AbstractSolver.terminate`); a solver may
+  refine it. ``STALLED`` is a verdict on that one step ("no progress"): the driver reports it
+  only after ``rule.stall_window`` such steps in a row, and goes on otherwise;
+- ``rescaled(signal_scale, operator_scale) -> solver | None``: the same solver for the
+  normalised problem ``(x / s, W / c)`` the driver solves instead of ``(x, W)`` (float32
+  neither over- nor underflows; see :func:`jaxcs.solve`); ``None`` (the default) runs the
+  problem as given.
 """
 
 from __future__ import annotations
@@ -32,13 +38,17 @@ class StoppingRule(Pytree):
     Attributes:
         tol: relative tolerance (``≥ 0``).
         divergence_factor: ``‖r‖ > divergence_factor · ‖x‖`` is divergence.
-        x_norm: ``‖x‖``, the scale of the relative measures (computed once per problem).
+        x_norm: ``‖x‖``, the scale of the relative measures (computed once per problem, of
+            the signal the solver sees: the driver's normalised one, never 0 for ``x ≠ 0``).
+        stall_window: how many steps in a row ``terminate`` must call ``STALLED`` before the
+            driver stops the run as stalled (``≥ 1``; a leaf: varying it does not recompile).
         max_steps: the step budget (static).
     """
 
     tol: jax.Array | float
     divergence_factor: jax.Array | float
     x_norm: jax.Array
+    stall_window: jax.Array | int
     max_steps: int = static_field()
 
 
@@ -78,6 +88,24 @@ class AbstractSolver(Pytree):
         """Per-operator data shared by every problem (default: none)."""
         return None
 
+    def rescaled(self, signal_scale, operator_scale) -> AbstractSolver | None:
+        """This solver for the normalised problem ``(x / s, W / c)``, or ``None``.
+
+        The driver (:func:`jaxcs.solve`) solves ``x / s = (W / c)ᵀ z'`` and returns
+        ``z = z' · s / c``, with ``s`` and ``c`` powers of two that bring the signal's and the
+        operator's entries near 1 (float32 then neither overflows nor underflows). A solver
+        whose iterates scale that way (IHT, NIHT, HTP, CoSaMP are homogeneous) returns itself
+        with its scale-carrying parameters converted (IHT's fixed step ``μ`` on ``W`` is
+        ``μ c²`` on ``W / c``; FISTA's ``λ`` is ``λ / (s c)``). Default: ``None``, the problem
+        is solved as given (a solver of your own keeps its exact semantics; its stopping rule
+        still sees a safely computed ``‖x‖``).
+
+        Args:
+            signal_scale: ``s`` (a positive scalar, per problem).
+            operator_scale: ``c`` (a positive scalar, per operator).
+        """
+        return None
+
     def init(self, op, x, model, aux):
         raise NotImplementedError
 
@@ -88,18 +116,23 @@ class AbstractSolver(Pytree):
         """The default stopping rule, checked after every step, in this order:
 
         non-finite ``z`` or ``‖r‖`` → ``NONFINITE``; ``‖r‖ > divergence_factor · ‖x‖`` →
-        ``DIVERGED``; ``‖r‖ ≤ tol · ‖x‖`` → ``CONVERGED``; no progress, i.e.
-        ``‖z − z_previous‖ ≤ tol · ‖z‖`` and ``‖r_previous‖ − ‖r‖ ≤ tol · ‖r_previous‖`` (a fixed
-        point whose residual did not reach ``tol``, e.g. IHT stuck on a wrong support) →
-        ``STALLED``; else ``RUNNING``. A run that converges slowly (small steps, but a residual
-        still falling by more than ``tol`` per step) goes on until it converges or runs out of
-        steps: a small step alone is not a stall.
+        ``DIVERGED``; ``‖r‖ ≤ tol · ‖x‖`` with ``z ≠ 0`` (or ``x = 0``) → ``CONVERGED``; no
+        progress in this step, i.e. ``‖z − z_previous‖ ≤ tol · ‖z‖`` and
+        ``‖r_previous‖ − ‖r‖ ≤ tol · ‖r_previous‖`` → ``STALLED``; else ``RUNNING``.
+
+        ``STALLED`` here judges one step; the driver stops a run as stalled only after
+        ``rule.stall_window`` such steps in a row (a fixed point whose residual did not reach
+        ``tol``, e.g. IHT stuck on a wrong support), so one tiny step (NIHT after its step size
+        was shrunk by backtracking) does not end a run that goes on to converge. A run that
+        converges slowly (small steps, but a residual still falling by more than ``tol`` per
+        step) goes on until it converges or runs out of steps. A zero iterate is never
+        ``CONVERGED`` for a non-zero signal, whatever ``tol``.
         """
         x_norm = rule.x_norm
         r_norm, z_norm = state.residual_norm, state.iterate_norm()
         nonfinite = ~jnp.isfinite(r_norm) | ~jnp.isfinite(z_norm)
         diverged = r_norm > rule.divergence_factor * x_norm
-        converged = r_norm <= rule.tol * x_norm
+        converged = (r_norm <= rule.tol * x_norm) & ((z_norm > 0) | (x_norm == 0))
         still = state.step_norm(previous) <= rule.tol * z_norm
         stalled = still & (previous.residual_norm - r_norm <= rule.tol * previous.residual_norm)
         return jnp.select(

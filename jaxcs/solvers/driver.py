@@ -19,6 +19,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
+from jaxcs._scale import power_of_two_scale, scaled_norm
 from jaxcs._validate import check_trailing, is_traced, non_negative_number, positive_int
 from jaxcs.models import RegionModel
 from jaxcs.operators import check_operator
@@ -28,6 +29,7 @@ from jaxcs.solvers.solution import Solution
 from jaxcs.solvers.status import Status
 
 MODES = ("while", "scan")
+STALL_WINDOW = 50  # steps in a row without progress before a run is stopped as STALLED
 
 
 def solve(
@@ -41,48 +43,85 @@ def solve(
     tol=1e-6,
     mode: str = "while",
     divergence_factor=1e4,
+    stall_window=STALL_WINDOW,
 ) -> Solution:
     """The pure kernel of :func:`recover`: one problem, arguments assumed checked.
 
-    jit-, vmap- and shard-able: ``jax.vmap(lambda x: solve(op, x, model, solver, aux, ...))``
-    solves a batch, and ``op``, ``model``, ``solver``, ``tol`` and ``divergence_factor`` may be
-    traced (mapped over in a sweep). ``max_steps`` and ``mode`` are static.
+    jit-, vmap- and shard-able: ``jax.vmap(lambda x: solve(op, x, model, solver, ...))``
+    solves a batch, and ``op``, ``model``, ``solver``, ``tol``, ``divergence_factor`` and
+    ``stall_window`` may be traced (mapped over in a sweep). ``max_steps`` and ``mode`` are
+    static. Under ``vmap``, per-operator work (``solver.prepare``, the operator's scale) that
+    does not depend on the mapped data is computed once, not per problem.
+
+    Scale: the problem is solved normalised, ``x / s = (W / c)ᵀ z'``, with ``s`` and ``c``
+    powers of two that bring the entries of ``x`` and of ``W``
+    (:meth:`~jaxcs.AbstractOperator.normalized`) near 1, and ``z = z' s / c``,
+    ``‖r‖ = ‖r'‖ s`` are mapped back. Powers of two are exact, so a well-scaled problem is
+    solved exactly as it would be without this, and float32 gives the same statuses and
+    relative answers for filters of any magnitude (no overflow of ``‖Φᵀ r‖²``, no underflow
+    of ``‖x‖²``). The solver takes part through :meth:`~jaxcs.AbstractSolver.rescaled`
+    (``None``, the default for a solver of your own: the problem is solved as given).
 
     Args:
         op: the operator ``W`` (any :class:`~jaxcs.AbstractOperator`).
         x: ``op.in_shape``, one signal in the iterates' floating dtype.
         model: the sparsity model of the codes (``None`` for solvers that use none: FISTA).
         solver: the solver.
-        aux: ``solver.prepare(op, model)``, computed once per operator (``None`` for solvers
-            that need nothing).
+        aux: ``None`` (recommended): the driver computes ``solver.prepare`` on the normalised
+            operator. Else ``solver.prepare(op, model)`` computed by the caller on ``op`` as
+            given: ``op`` is then used at its own scale (only ``x`` is normalised), so the
+            caller answers for its magnitude.
         max_steps: step budget.
         tol: relative tolerance of the stopping rule.
         mode: ``"while"`` or ``"scan"`` (records ``residual_history``).
         divergence_factor: residual growth, relative to ``‖x‖``, reported as divergence.
+        stall_window: steps in a row that the solver's ``terminate`` must judge ``STALLED``
+            (no progress) before the run stops as ``STALLED`` (``≥ 1``).
 
     Returns:
         A :class:`~jaxcs.Solution` without batch axes. Non-finite data stops before the first
         step with status ``NONFINITE``.
     """
-    x_norm = jnp.linalg.norm(x)
-    rule = StoppingRule(tol, divergence_factor, x_norm, int(max_steps))
-    state = solver.init(op, x, model, aux)
+    dtype = jnp.result_type(x)
+    x_scale = power_of_two_scale(x)
+    if aux is None:
+        op_seen, op_scale = op.normalized()
+    else:  # prepared by the caller on op as given
+        op_seen, op_scale = op, jnp.ones((), dtype)
+    solver_seen = solver.rescaled(x_scale, op_scale.astype(dtype))
+    if solver_seen is None:  # a solver that does not take part: the problem as given
+        op_seen, solver_seen = op, solver
+        x_scale = op_scale = jnp.ones((), dtype)
+    if aux is None:
+        aux = solver_seen.prepare(op_seen, model)
+    x_seen = x / x_scale
+    x_norm = scaled_norm(x_seen)
+    rule = StoppingRule(tol, divergence_factor, x_norm, stall_window, int(max_steps))
+    state = solver_seen.init(op_seen, x_seen, model, aux)
     status0 = jnp.where(jnp.isfinite(x_norm), Status.RUNNING, Status.NONFINITE).astype(jnp.int32)
 
     def advance(carry):
-        steps, state, _ = carry
-        new = solver.step(op, x, model, state, aux)
-        return steps + 1, new, solver.terminate(op, x, model, state, new, aux, rule)
+        steps, state, _, quiet = carry
+        new = solver_seen.step(op_seen, x_seen, model, state, aux)
+        verdict = solver_seen.terminate(op_seen, x_seen, model, state, new, aux, rule)
+        # STALLED judges one step: a run stops as stalled after stall_window of them in a row,
+        # or at once where the step left the whole state unchanged (step is a pure function
+        # of the state, so that fixed point is for good)
+        no_progress = verdict == Status.STALLED
+        quiet = jnp.where(no_progress, quiet + 1, 0)
+        patient = (quiet < rule.stall_window) & ~_unchanged(state, new)
+        status = jnp.where(no_progress & patient, Status.RUNNING, verdict)
+        return steps + 1, new, status.astype(jnp.int32), quiet
 
-    carry = (jnp.int32(0), state, status0)
+    carry = (jnp.int32(0), state, status0, jnp.int32(0))
     history = None
     if mode == "while":
 
         def running(carry):
-            steps, _, status = carry
+            steps, _, status, _ = carry
             return (status == Status.RUNNING) & (steps < max_steps)
 
-        steps, state, status = jax.lax.while_loop(running, advance, carry)
+        steps, state, status, _ = jax.lax.while_loop(running, advance, carry)
     else:
 
         def scan_step(carry, _):
@@ -91,11 +130,20 @@ def solve(
             carry = jax.tree.map(lambda a, b: jnp.where(active, a, b), new, carry)
             return carry, carry[1].residual_norm
 
-        (steps, state, status), history = jax.lax.scan(scan_step, carry, length=max_steps)
+        (steps, state, status, _), history = jax.lax.scan(scan_step, carry, length=max_steps)
+        history = history * x_scale
     status = jnp.where(status == Status.RUNNING, Status.MAX_STEPS, status).astype(jnp.int32)
-    return Solution(
-        state.iterate(), status, steps, state.residual_norm, history, max_steps=int(max_steps)
-    )
+    z = state.iterate() * (x_scale / op_scale).astype(dtype)
+    residual_norm = state.residual_norm * x_scale
+    return Solution(z, status, steps, residual_norm, history, max_steps=int(max_steps))
+
+
+def _unchanged(state, new) -> jax.Array:
+    """Whether every leaf of ``new`` equals that of ``state`` exactly (NaN never does; a
+    state without leaves says nothing)."""
+    leaves = jax.tree.leaves
+    same = [jnp.all(a == b) for a, b in zip(leaves(state), leaves(new), strict=True)]
+    return jnp.all(jnp.asarray(same)) if same else jnp.asarray(False)
 
 
 def recover(
@@ -108,15 +156,18 @@ def recover(
     tol: float = 1e-6,
     mode: str = "while",
     divergence_factor: float = 1e4,
+    stall_window: int = STALL_WINDOW,
 ) -> Solution:
     """Recover model-sparse codes ``z`` with ``x ≈ Wᵀ z`` (``Φ = Wᵀ``).
 
     Checks the arguments, flattens the batch, and runs :func:`solve` under ``jit(vmap(...))``
-    with ``solver.prepare(op, model)`` computed once. The stopping rule is the solver's
+    with ``solver.prepare`` computed once per operator. The stopping rule is the solver's
     ``terminate`` (default, :meth:`jaxcs.AbstractSolver.terminate`: non-finite →
-    ``NONFINITE``; ``‖r‖ > divergence_factor · ‖x‖`` → ``DIVERGED``; ``‖r‖ ≤ tol · ‖x‖`` →
-    ``CONVERGED``; ``‖z_new − z‖ ≤ tol · ‖z_new‖`` without that → ``STALLED``); otherwise
-    ``MAX_STEPS`` after ``max_steps`` steps.
+    ``NONFINITE``; ``‖r‖ > divergence_factor · ‖x‖`` → ``DIVERGED``; ``‖r‖ ≤ tol · ‖x‖`` with
+    ``z ≠ 0`` → ``CONVERGED``; ``stall_window`` steps in a row without progress (relative step
+    and relative residual decrease both ``≤ tol``) → ``STALLED``); otherwise ``MAX_STEPS``
+    after ``max_steps`` steps. The problem is solved normalised (:func:`solve`): statuses and
+    relative answers do not depend on the magnitude of ``x`` or of the filters.
 
     A classical compressive-sensing problem ``y = Φ z`` with a sensing matrix ``Φ`` (``m × n``)
     is ``recover(MatrixOperator(Φ).T, y, TopKModel(k))``.
@@ -132,6 +183,8 @@ def recover(
         tol: relative tolerance (≥ 0; 0 runs to ``max_steps`` unless a fixed point is exact).
         mode: ``"while"`` or ``"scan"`` (records ``residual_history``).
         divergence_factor: residual growth, relative to ``‖x‖``, reported as divergence.
+        stall_window: steps in a row without progress before a run stops as ``STALLED``
+            (``≥ 1``; not static: changing it does not recompile).
 
     Returns:
         A :class:`~jaxcs.Solution` with leading axes ``batch``.
@@ -139,7 +192,8 @@ def recover(
     Raises:
         TypeError: ``op`` not an operator, ``model`` not a model, ``solver`` not a solver.
         ValueError: before tracing, for a wrong ``x`` shape, bad ``max_steps``, ``tol``,
-            ``mode`` or ``divergence_factor``, or ``k`` out of range for ``op.out_shape``.
+            ``mode``, ``divergence_factor`` or ``stall_window``, or ``k`` out of range for
+            ``op.out_shape``.
     """
     check_operator(op)
     if not isinstance(model, RegionModel):
@@ -155,8 +209,11 @@ def recover(
     model.check_code_shape(op.out_shape, "op.out_shape")
     check_scalar_model(model)
     max_steps, tol, mode, divergence_factor = check_loop(max_steps, tol, mode, divergence_factor)
+    stall_window = positive_int(stall_window, "stall_window")
     flat = x.reshape((-1,) + tuple(op.in_shape))
-    solution = _recover(op, flat, model, solver, max_steps, tol, mode, divergence_factor)
+    solution = _recover(
+        op, flat, model, solver, max_steps, tol, mode, divergence_factor, stall_window
+    )
     return unflatten_batch(solution, batch)
 
 
@@ -196,20 +253,19 @@ def check_scalar_model(model) -> None:
 
 
 @partial(jax.jit, static_argnums=(4, 6))
-def _recover(op, x, model, solver, max_steps, tol, mode, divergence_factor):
-    aux = solver.prepare(op, model)  # once per operator, shared by every problem
-
+def _recover(op, x, model, solver, max_steps, tol, mode, divergence_factor, stall_window):
     def one(x):
+        # solver.prepare runs inside: it does not depend on x, so vmap computes it once
         return solve(
             op,
             x,
             model,
             solver,
-            aux,
             max_steps=max_steps,
             tol=tol,
             mode=mode,
             divergence_factor=divergence_factor,
+            stall_window=stall_window,
         )
 
     return jax.vmap(one)(x)

@@ -93,6 +93,12 @@ class FISTA(AbstractSolver):
         """The Lipschitz constant ``L = 2‖W‖₂²`` of ``∇f``."""
         return 2 * operator_norm(op) ** 2
 
+    def rescaled(self, signal_scale, operator_scale) -> FISTA:
+        """``λ / (s c)`` on ``(x / s, W / c)``: the lasso objective of ``z' = z c / s`` is
+        the original one divided by ``s²``, so the minimizers correspond; the stopping rule
+        is relative (:meth:`jaxcs.AbstractSolver.rescaled`)."""
+        return self.replace(lam=self.lam / (signal_scale * operator_scale))
+
     def _prox(self, v, lipschitz):
         """Soft thresholding at ``λ/L`` (one-sided when non-negative), zero off the mask."""
         threshold = self.lam / lipschitz
@@ -220,11 +226,11 @@ def lasso(
 
 @partial(jax.jit, static_argnums=(4, 5))
 def _lasso(op, x, mask, lam, nonnegative, max_steps, tol):
-    lipschitz = FISTA(lam).prepare(op, None)
-
     def one(x, mask):
+        # FISTA.prepare (L = 2‖W‖²) runs inside, on the normalised operator: once, as it does
+        # not depend on x or the mask
         solver = FISTA(lam, nonnegative=nonnegative, mask=mask)
-        solution = solve(op, x, None, solver, lipschitz, max_steps=max_steps, tol=tol)
+        solution = solve(op, x, None, solver, max_steps=max_steps, tol=tol)
         objective = solution.residual_norm**2 + lam * jnp.sum(jnp.abs(solution.z))
         return LassoSolution(
             solution.z,

@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxcs._pytree import Pytree, static_field
+from jaxcs._scale import power_of_two_scale
 from jaxcs._validate import check_choice
 from jaxcs.models import project_ray
 from jaxcs.operators import operator_norm
@@ -143,6 +144,13 @@ def check_step_size(step_size) -> tuple[float | None, bool]:
     return step_size, False
 
 
+def rescaled_step(solver, operator_scale):
+    """``solver`` for ``W / c``: its fixed step size times ``c²`` (``"auto"``: unchanged)."""
+    if solver.auto:
+        return solver
+    return solver.replace(step_size=solver.step_size * operator_scale * operator_scale)
+
+
 def initial_step_size(op, step_size, auto: bool):
     """The step size itself, or ``1 / ‖Φ‖₂²`` by power iteration when ``auto``."""
     return 1 / operator_norm(op) ** 2 if auto else step_size
@@ -182,6 +190,11 @@ class IHT(AbstractSolver):
 
     def prepare(self, op, model) -> GradientTable:
         return prepare_gradient(self.gradient, op, model.num_slots(op.out_shape))
+
+    def rescaled(self, signal_scale, operator_scale) -> IHT:
+        """Homogeneous: a fixed ``μ`` on ``W`` is ``μ c²`` on ``W / c``; ``"auto"`` is
+        computed on the operator it is given (:meth:`jaxcs.AbstractSolver.rescaled`)."""
+        return rescaled_step(self, operator_scale)
 
     def init(self, op, x, model, aux: GradientTable | None = None) -> IHTState:
         code = zero_code(op, x, model)
@@ -238,6 +251,10 @@ class NIHT(AbstractSolver):
     def prepare(self, op, model) -> GradientTable:
         return prepare_gradient(self.gradient, op, model.num_slots(op.out_shape))
 
+    def rescaled(self, signal_scale, operator_scale) -> NIHT:
+        """Homogeneous, with scale-free parameters: itself (:meth:`AbstractSolver.rescaled`)."""
+        return self
+
     def init(self, op, x, model, aux: GradientTable | None = None) -> NIHTState:
         wx = op.mv(x)
         # the support Γ of the first step: supp 𝕄(Φᵀ x), since z = 0 has none
@@ -250,9 +267,10 @@ class NIHT(AbstractSolver):
     def step(self, op, x, model, state: NIHTState, aux: GradientTable | None = None) -> NIHTState:
         support, r = state.code, state.residual  # Γ in index form, with the values of z
         g = gradient(op, support, r, state.wx, aux)
-        g_support = support.replace(
-            values=jnp.where(support.mask, g.reshape(-1)[support.indices], 0)
-        )
+        g_values = jnp.where(support.mask, g.reshape(-1)[support.indices], 0)
+        # μ = ‖g_Γ‖² / ‖Φ g_Γ‖² from g_Γ / 2^e: the same ratio, with squares that can neither
+        # overflow nor underflow while the residual shrinks
+        g_support = support.replace(values=g_values / power_of_two_scale(g_values))
         mu = _safe_ratio(jnp.sum(g_support.values**2), jnp.sum(op.rmv_sparse(g_support) ** 2))
         project = along(model, support, g)
 
@@ -263,9 +281,12 @@ class NIHT(AbstractSolver):
         def needs_shrink(carry):
             mu, code, r_new, count = carry
             changed = ~code.same_support(support)
-            # Φ (z⁺ − z) = r − r⁺, both at hand: no extra application of Φ
-            dz = code.distance(support)
-            omega = (1 - self.c) * _safe_ratio(dz**2, jnp.sum((r - r_new) ** 2))
+            # Φ (z⁺ − z) = r − r⁺, both at hand: no extra application of Φ; both divided by
+            # one power of two, as μ
+            phi_dz = r - r_new
+            scale = power_of_two_scale(phi_dz)
+            dz = code.distance(support) / scale
+            omega = (1 - self.c) * _safe_ratio(dz**2, jnp.sum((phi_dz / scale) ** 2))
             return changed & (mu > omega) & (count < self.max_backtracks)
 
         def shrink(carry):

@@ -21,6 +21,7 @@ from jaxcs.solvers.iht import (
     initial_step_size,
     measured,
     prepare_gradient,
+    rescaled_step,
     uses_table,
     zero_code,
 )
@@ -106,6 +107,10 @@ class HTP(AbstractSolver):
         self.least_squares = check_least_squares(least_squares)
         self.gradient = check_gradient(gradient)
 
+    def rescaled(self, signal_scale, operator_scale) -> HTP:
+        """Homogeneous: a fixed ``μ`` on ``W`` is ``μ c²`` on ``W / c``, as IHT's."""
+        return rescaled_step(self, operator_scale)
+
     def prepare(self, op, model) -> HTPTables:
         slots = model.num_slots(op.out_shape)
         least_squares = prepare_least_squares(self.least_squares, op, slots)
@@ -152,6 +157,10 @@ class CoSaMP(AbstractSolver):
     def __init__(self, cg_iterations: int = 50, least_squares: str = "auto"):
         self.cg_iterations = positive_int(cg_iterations, "cg_iterations")
         self.least_squares = check_least_squares(least_squares)
+
+    def rescaled(self, signal_scale, operator_scale) -> CoSaMP:
+        """Homogeneous, without scale-carrying parameters: itself."""
+        return self
 
     def prepare(self, op, model) -> LeastSquaresTables:
         shape = op.out_shape

@@ -49,8 +49,9 @@ _MESSAGES = {
     Status.NONFINITE: "non-finite value (NaN/Inf) in the data, the operator or the iterates",
     Status.DIVERGED: "diverged: residual norm grew past divergence_factor × ‖x‖",
     Status.STALLED: "stalled: no progress (relative step and relative residual decrease both "
-    "≤ tol) while the residual did not reach tol (a fixed point on a wrong support, or noisy "
-    "data)",
+    "≤ tol) for stall_window steps in a row, or a step that left the solver's state exactly "
+    "unchanged, while the residual did not reach tol (a fixed point on a wrong support, or "
+    "noisy data)",
     Status.COMPLETED: "completed: every sample was finite (Monte Carlo estimates)",
 }
 

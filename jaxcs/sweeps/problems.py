@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
+from jaxcs._scale import scaled_norm
 from jaxcs.analysis import orthant_extremes
 from jaxcs.operators import (
     ConvOperator,
@@ -132,17 +133,10 @@ def solve_problem(spec: ProgramSpec, inputs: dict, fixed_filters=None) -> dict:
     z = code.to_dense()
     x = op.rmv(z)
     solver = build_solver(spec, inputs["param"], op, x)
-    solution = solve(
-        op,
-        x,
-        model,
-        solver,
-        solver.prepare(op, model),
-        max_steps=spec.max_steps,
-        tol=inputs["tol"],
-    )
-    z_norm, x_norm = jnp.linalg.norm(z), jnp.linalg.norm(x)
-    error = jnp.linalg.norm(solution.z - z) / z_norm
+    # solve prepares the solver itself, on the normalised operator (scale-invariant answers)
+    solution = solve(op, x, model, solver, max_steps=spec.max_steps, tol=inputs["tol"])
+    z_norm, x_norm = scaled_norm(z), scaled_norm(x)  # no underflow of the squares
+    error = scaled_norm(solution.z - z) / z_norm
     out = {
         # A problem stopped by non-finite data has no meaningful error: NaN, never hidden.
         "error": jnp.where(solution.status == Status.NONFINITE, jnp.nan, error),
