@@ -51,14 +51,8 @@ class HTPTables(Pytree):
 
 
 class CoSaMPState(SparseIterate):
-    """CoSaMP's state: the iterate, its residual and ``W x`` (``None`` for CG)."""
-
-    rhs: jax.Array | None
-
-
-def _right_side(op, x, aux: LeastSquaresTables):
-    """``W x`` for the direct solve (fixed per problem, so computed once); CG needs none."""
-    return op.mv(x) if aux.direct else None
+    """CoSaMP's state: the iterate and its residual (the direct least squares starts from
+    them, so it needs no ``W x``)."""
 
 
 def _doubled(model, code_shape):
@@ -146,6 +140,15 @@ class CoSaMP(AbstractSolver):
     onto the enlarged union ``𝓜_k²`` (up to two non-zeros per region); Baraniuk et al. allow any
     approximation of that projection, and this one keeps every solver on the same ``𝕄``.
 
+    Departure: the least squares starts from the iterate, ``b = z + argmin_δ ‖r − Φ_T δ‖``
+    with the residual ``r`` and ``Φᵀ r`` already at hand (the direct path,
+    :func:`~jaxcs.solvers.support_least_squares`; CG is warm-started from ``z``). Where ``Φ_T``
+    has independent columns this is the published ``b = Φ_T⁺ x``; where it has not
+    (``|T| > m``, e.g. ``3k > m``) it is the least-squares solution nearest ``z`` rather than
+    the one of minimum norm, so an exact iterate stays a fixed point and float32 recovers as
+    float64 does (n = 128, m = 64, k = 26: 36 % of 160 problems in float32, against 19 % for
+    ``Φ_T⁺ x`` by ``numpy.linalg.lstsq``; before: 0–2 %).
+
     Args:
         cg_iterations: CG iterations per least-squares solve (CG path only).
         least_squares: ``"auto"``, ``"direct"`` or ``"cg"`` (module docstring).
@@ -168,20 +171,28 @@ class CoSaMP(AbstractSolver):
         return prepare_least_squares(self.least_squares, op, slots)
 
     def init(self, op, x, model, aux: LeastSquaresTables) -> CoSaMPState:
-        return measured(CoSaMPState, zero_code(op, x, model), x, rhs=_right_side(op, x, aux))
+        return measured(CoSaMPState, zero_code(op, x, model), x)
 
     def step(self, op, x, model, state: CoSaMPState, aux: LeastSquaresTables) -> CoSaMPState:
-        omega = _doubled(model, tuple(op.out_shape)).project_sparse(op.mv(state.residual))
+        correlation = op.mv(state.residual)  # Φᵀ r: the proxy, and the least squares' rhs
+        omega = _doubled(model, tuple(op.out_shape)).project_sparse(correlation)
         held = state.code  # supp z
         # T = Ω ∪ supp z as Ω's slots then z's, a z index already in Ω left unused
-        seen = jnp.any(
-            (held.indices[:, None] == omega.indices[None, :]) & omega.mask[None, :], axis=1
-        )
+        same = (held.indices[:, None] == omega.indices[None, :]) & omega.mask[None, :]
+        same = same & held.mask[:, None]
+        seen = jnp.any(same, axis=1)
         merged = omega.replace(
             indices=jnp.concatenate([omega.indices, held.indices]),
             values=jnp.concatenate([omega.values, held.values]),
             mask=jnp.concatenate([omega.mask, held.mask & ~seen]),
         )
-        b = least_squares_on(op, x, state.rhs, merged, state, aux, self.cg_iterations)
+        # z in T's slots: the least squares starts from the iterate (least_squares module)
+        start = jnp.concatenate(
+            [jnp.sum(jnp.where(same, held.values[:, None], 0), axis=0), held.values]
+        )
+        start = jnp.where(merged.mask, start, 0)
+        b = least_squares_on(
+            op, x, correlation, merged, state, aux, self.cg_iterations, start_values=start
+        )
         code = model.project_sparse(b.to_dense())
-        return measured(CoSaMPState, code, op.residual(x, code), rhs=state.rhs)
+        return measured(CoSaMPState, code, op.residual(x, code))
