@@ -39,7 +39,7 @@ from jaxcs.data import (
     standardize,
 )
 from jaxcs.experiments import evidence
-from jaxcs.experiments._stage_schema import read_json, read_stage
+from jaxcs.experiments._stage_schema import check_stage, read_json
 from jaxcs.io import environment, write_json
 from jaxcs.networks import NetworkConfig, train_decoder, train_network
 
@@ -177,36 +177,94 @@ class SetupMismatch(ValueError):
 
 
 class StageStore:
-    """The run's directory: ``stages/<name>.json`` (with the setup's fingerprint) and
-    ``networks/<name>.msgpack``."""
+    """The run's directory: ``stages/<name>.json`` and ``networks/<name>.msgpack``.
+
+    Each stage file carries the fingerprint of the setup that wrote it, and is reused only by
+    that setup: ``setup.json`` is not trusted alone (a directory that lost it, or a stage file
+    copied in, would pass another setup's tables off as this one's). A stage of another setup,
+    or one with no fingerprint, is refused (:class:`SetupMismatch`) rather than recomputed,
+    as a directory of another setup is: recomputing would silently replace results that may
+    have taken hours. Each saved network's SHA-256 is recorded in the ``table1_networks``
+    stage and checked when the network is loaded.
+    """
 
     def __init__(self, directory: Path, setup: ReproduceSetup, *, overwrite: bool = False):
         self.directory = Path(directory)
         self.setup = setup
+        self.fingerprint = setup.fingerprint()
         self.stages = self.directory / "stages"
         self.networks = self.directory / "networks"
-        self.stages.mkdir(parents=True, exist_ok=True)
-        self.networks.mkdir(exist_ok=True)
         marker = self.directory / "setup.json"
         if marker.exists() and not overwrite:
             marked = read_json(marker)
             found = marked.get("fingerprint") if isinstance(marked, dict) else None
-            if found != setup.fingerprint():
+            if found != self.fingerprint:
                 raise SetupMismatch(
                     f"{self.directory} holds a run of another setup (fingerprint {found}, this "
-                    f"one {setup.fingerprint()}): choose another --output, or --overwrite"
+                    f"one {self.fingerprint}): choose another --output, or --overwrite"
                 )
+        if not overwrite:  # before anything is written: every stage there is this setup's
+            for path in sorted(self.stages.glob("*.json")):
+                content = read_json(path, "a stage file")
+                self._check(path, content)  # another setup's stage: said first
+                check_stage(path.stem, content, path)
+        self.stages.mkdir(parents=True, exist_ok=True)
+        self.networks.mkdir(exist_ok=True)
         if overwrite:
             for path in list(self.stages.glob("*.json")) + list(self.networks.glob("*")):
                 path.unlink()
-        write_json(marker, {"fingerprint": setup.fingerprint(), "setup": dataclasses.asdict(setup)})
+        write_json(marker, {"fingerprint": self.fingerprint, "setup": dataclasses.asdict(setup)})
+
+    def _check(self, path: Path, content) -> None:
+        found = content.get("fingerprint") if isinstance(content, dict) else None
+        if found != self.fingerprint:
+            what = (
+                "carries no setup fingerprint (written by hand or by an older jaxcs), so it may "
+                "be another setup's"
+                if found is None
+                else f"is a stage of another setup (fingerprint {found})"
+            )
+            raise SetupMismatch(
+                f"{path} {what}; this setup's fingerprint is {self.fingerprint}, and a stage is "
+                "reused only by the setup that wrote it: choose another --output, or --overwrite"
+            )
 
     def load(self, name: str) -> dict | None:
+        """The content of stage ``name``, or ``None`` if it has not finished.
+
+        Raises:
+            SetupMismatch: the stage file is not this setup's.
+        """
         path = self.stages / f"{name}.json"
-        return read_stage(path, name) if path.exists() else None
+        if not path.exists():
+            return None
+        content = read_json(path, "a stage file")
+        self._check(path, content)
+        check_stage(name, content, path)
+        return {key: value for key, value in content.items() if key != "fingerprint"}
 
     def save(self, name: str, content: dict) -> None:
-        write_json(self.stages / f"{name}.json", content)
+        """Keep stage ``name``'s content, stamped with the setup's fingerprint."""
+        write_json(self.stages / f"{name}.json", {"fingerprint": self.fingerprint} | content)
+
+    def save_network(self, name: str, variables) -> str:
+        """Save a network's variables; return the file's SHA-256 (to record in a stage)."""
+        path = self.networks / f"{name}.msgpack"
+        save_flax_params(path, variables)
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    def load_network(self, name: str, sha256: str | None):
+        """The variables saved by :meth:`save_network`, if the file still has the recorded
+        SHA-256 ``sha256`` (else :class:`SetupMismatch`: not the network this run trained)."""
+        path = self.networks / f"{name}.msgpack"
+        found = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+        if sha256 is None or found != sha256:
+            raise SetupMismatch(
+                f"{path} is not the network this run trained (SHA-256 {found}; the "
+                f"table1_networks stage records {sha256}): choose another --output, or "
+                "--overwrite"
+            )
+        return load_flax_params(path)
 
 
 def _log(message: str, progress: bool) -> None:
@@ -229,7 +287,8 @@ def _train_grid(store: StageStore, task, progress: bool) -> dict:
             )  # fmt: skip
             done["networks"].append(trained.summary() | {"seed": seed})
             if seed == 0 and config in (setup.analysed(True), setup.analysed(False)):
-                save_flax_params(store.networks / f"{config.name}.msgpack", trained.variables)
+                files = done.setdefault("network_files", {})
+                files[config.name] = store.save_network(config.name, trained.variables)
             store.save("table1_networks", done)
             _log(
                 f"  {config.name} seed {seed}: test accuracy {float(trained.test_accuracy):.3f}"
@@ -250,7 +309,8 @@ def _network_key(setup: ReproduceSetup, config: NetworkConfig, seed: int) -> jax
 def _analysed(store: StageStore, task, frozen: bool):
     """The analysed network's variables and its activations on the analysis images."""
     config = store.setup.analysed(frozen)
-    variables = load_flax_params(store.networks / f"{config.name}.msgpack")
+    recorded = (store.load("table1_networks") or {}).get("network_files", {})
+    variables = store.load_network(config.name, recorded.get(config.name))
     variables = jax.tree.map(jnp.asarray, variables)
     return (
         config,

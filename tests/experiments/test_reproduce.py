@@ -234,6 +234,47 @@ def test_fingerprint_tells_setups_apart():
     assert np.all([c.num_classes == SETUP.classes for c in SETUP.grid()])
 
 
+def _copy(directory, target):
+    for path in directory.rglob("*"):
+        if path.is_file():
+            (target / path.relative_to(directory)).parent.mkdir(parents=True, exist_ok=True)
+            (target / path.relative_to(directory)).write_bytes(path.read_bytes())
+    return target
+
+
+def test_without_setup_json_another_seeds_stages_are_refused(run, tmp_path, capsys):
+    """A `--seed 1` run must never report seed 0's tables: each stage carries its setup's
+    fingerprint, whatever happened to setup.json."""
+    copy = _copy(run[0], tmp_path / "copy")
+    (copy / "setup.json").unlink()
+    with pytest.raises(SetupMismatch, match=r"stages/\w+\.json is a stage of another setup"):
+        run_reproduce(ReproduceSetup.quick(seed=1), copy)
+    assert not (copy / "setup.json").exists()  # refused before anything is written
+    assert main(["reproduce", "--quick", "--seed", "1", "--output", str(copy)]) == 2
+    assert "stage of another setup" in capsys.readouterr().err
+    assert run_reproduce(SETUP, copy)["table2"] == run[1]["table2"]  # its own setup: reused
+
+
+def test_a_stage_without_a_fingerprint_is_never_reused(tmp_path):
+    stages = tmp_path / "stages"
+    stages.mkdir()
+    for name in reproduce.STAGES:
+        (stages / f"{name}.json").write_text(json.dumps({"rows": []}))
+    with pytest.raises(SetupMismatch, match=r"fig3\.json carries no setup fingerprint"):
+        run_reproduce(SETUP, tmp_path)
+
+
+def test_a_network_file_that_is_not_the_trained_one_is_refused(run, tmp_path):
+    copy = _copy(run[0], tmp_path / "copy")
+    learned, random = (
+        copy / "networks" / f"{SETUP.analysed(frozen).name}.msgpack" for frozen in (False, True)
+    )
+    learned.write_bytes(random.read_bytes())
+    (copy / "stages" / "table2.json").unlink()
+    with pytest.raises(SetupMismatch, match="is not the network this run trained"):
+        run_reproduce(SETUP, copy)
+
+
 def _example_stage(name: str) -> dict:
     """Stage ``name`` of the full run under ``examples/report`` (a real run's rows)."""
     from pathlib import Path
