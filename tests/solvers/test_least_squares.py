@@ -79,8 +79,13 @@ def test_support_least_squares_against_lstsq(dtype):
                 best = s0 + np.linalg.lstsq(c, xi - c @ s0, rcond=None)[0]
                 b = values[case][m].astype(np.float64)
                 scale = np.linalg.norm(xi)
-                assert np.linalg.norm(xi - c @ b) <= np.linalg.norm(xi - c @ best) + tol * scale
-                np.testing.assert_allclose(b, best, atol=50 * tol * np.linalg.norm(best))
+                # from a start the ridge is DAMPING in every dtype: one call is a damped step
+                # (the solver's next step refines it), accurate to its limit, not to ε's
+                slack = tol if from_start is None else max(tol, 1e-6)
+                near = 50 * tol if from_start is None else 1e-3
+                residual = np.linalg.norm(xi - c @ b)
+                assert residual <= np.linalg.norm(xi - c @ best) + slack * scale
+                np.testing.assert_allclose(b, best, atol=near * np.linalg.norm(best))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -152,12 +157,14 @@ def np_cosamp(phi, y, k, *, from_iterate, steps=100, tol=1e-6):
 
 def test_cosamp_float32_beyond_the_measurements_succeeds_as_numpy_lstsq():
     """n = 128, δ = m/n = 0.5, ρ = k/m = 0.4 (k = 26, merged supports of up to 78 > 64
-    columns), float32, 160 Gaussian problems, run side by side with NumPy CoSaMPs that use
-    ``lstsq``: jaxcs's success rate is not below the published rule's, nor below that of the
+    columns), 160 Gaussian problems, run side by side with NumPy CoSaMPs that use ``lstsq``:
+    in float32, jaxcs's success rate is not below the published rule's, nor below that of the
     rule it uses (the least-squares solution nearest the iterate), by more than one standard
-    error. Before: a jittered Cholesky of the singular ``G_T`` from ``W x``, 0–2 % against
-    13–19 %. (Above is allowed: the ridge damps the directions of a singular ``G_T``, and on
-    these problems that helps; measured 36 % against 19 % and 18 %.)"""
+    error, and float64 succeeds as often as float32 (two standard errors: paired runs of a
+    chaotic iteration part ways on a fifth of these problems). Before: a jittered Cholesky of
+    the singular ``G_T`` from ``W x``, 0–2 % in float32 against 13–19 %. (Above is allowed:
+    the damped least squares helps here; measured 31 % in float32 and 30 % in float64 against
+    19 % and 18 %.)"""
     n, m, k, problems = 128, 64, 26, 160
     rng = np.random.default_rng(2)
     phi = (rng.normal(size=(problems, m, n)) / np.sqrt(m)).astype(np.float32)
@@ -170,19 +177,21 @@ def test_cosamp_float32_beyond_the_measurements_succeeds_as_numpy_lstsq():
         op = jaxcs.MatrixOperator(phi_p).T
         return jaxcs.solve(op, y_p, jaxcs.TopKModel(k), jaxcs.CoSaMP(), max_steps=100).z
 
-    found = np.asarray(jax.jit(jax.vmap(solve))(jnp.asarray(phi), jnp.asarray(y)))
-
     def rate(estimates):
         errors = np.linalg.norm(estimates - z, axis=1) / np.linalg.norm(z, axis=1)
         return np.mean(errors < jaxcs.SUCCESS_TOLERANCE)
 
-    same_rule = rate(
-        np.stack([np_cosamp(a, b, k, from_iterate=True) for a, b in zip(phi, y, strict=True)])
-    )
-    published = rate(
-        np.stack([np_cosamp(a, b, k, from_iterate=False) for a, b in zip(phi, y, strict=True)])
-    )
-    ours = rate(found)
+    def se(p):
+        return np.sqrt(max(p * (1 - p), 1 / problems) / problems)
+
+    ours = rate(np.asarray(jax.jit(jax.vmap(solve))(jnp.asarray(phi), jnp.asarray(y))))
+    pairs = zip(phi, y, strict=True)
+    same_rule = rate(np.stack([np_cosamp(a, b, k, from_iterate=True) for a, b in pairs]))
+    pairs = zip(phi, y, strict=True)
+    published = rate(np.stack([np_cosamp(a, b, k, from_iterate=False) for a, b in pairs]))
     for reference in (same_rule, published):
-        se = np.sqrt(max(reference * (1 - reference), 1 / problems) / problems)
-        assert ours >= reference - se, (ours, same_rule, published)
+        assert ours >= reference - se(reference), (ours, same_rule, published)
+    with jax.enable_x64(True):
+        wide = jax.jit(jax.vmap(solve))(jnp.asarray(phi, jnp.float64), jnp.asarray(y, jnp.float64))
+        ours64 = rate(np.asarray(wide))
+    assert abs(ours - ours64) <= 2 * se(ours64), (ours, ours64)
