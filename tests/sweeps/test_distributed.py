@@ -1,6 +1,11 @@
-"""Sweeps in fresh processes: the same table for 1, 2 and 4 simulated CPU devices and for two
-processes on localhost (JAX's CPU collectives); a run killed by SIGKILL resumes without
-recomputing a finished block and ends with the uninterrupted run's table."""
+"""Sweeps in fresh processes: every solver on 1, 2 and 4 simulated CPU devices and on two
+processes on localhost (JAX's CPU collectives) finishes within a time limit (CoSaMP sweeps
+deadlocked on 2 devices when its least squares called LAPACK: issue 19, item 6) and gives the
+same table: every problem, status, step count and success identical, errors and residuals
+(relative quantities) within a few float32 roundings (the one-device program is compiled apart
+from the sharded one, and XLA may order a least-squares solve's sums differently). A run killed
+by SIGKILL resumes without recomputing a finished block and ends with the uninterrupted run's
+table."""
 
 import csv
 import json
@@ -21,7 +26,7 @@ n = 48
 delta = 0.5
 rho = [0.1, 0.3]
 [solver]
-name = "HTP"               # least squares by Cholesky: LAPACK on every device
+name = ["IHT", "NIHT", "HTP", "CoSaMP", "FISTA"]
 max_steps = 80
 [run]
 seeds = 10
@@ -45,6 +50,9 @@ batch = 2
 """
 
 
+LIMIT = 480  # seconds per sweep process: about a minute on 2 busy cores; a deadlock never ends
+
+
 def _run(config, output, *args, devices=1, wait=True):
     env = dict(os.environ, JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="")
     env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
@@ -64,7 +72,17 @@ def _run(config, output, *args, devices=1, wait=True):
     )
     if not wait:
         return process
-    out, err = process.communicate(timeout=300)
+    return _finish(process)
+
+
+def _finish(process, limit=LIMIT):
+    """Wait for a sweep process; a deadlock (no exit within ``limit`` seconds) fails."""
+    try:
+        out, err = process.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        pytest.fail(f"the sweep did not finish within {limit} s (deadlock?)")
     assert process.returncode == 0, err[-3000:]
     return out
 
@@ -72,6 +90,23 @@ def _run(config, output, *args, devices=1, wait=True):
 def _table(path):
     with open(path, newline="") as f:
         return [{k: v for k, v in row.items() if k not in TIMING} for row in csv.DictReader(f)]
+
+
+ROUNDING = 1e-6  # a few float32 roundings of a relative error or residual
+
+
+def assert_same_table(path, reference):
+    """Every column identical except the relative errors and residuals, which agree to
+    ``ROUNDING`` (module docstring)."""
+    got, want = _table(path), _table(reference)
+    assert len(got) == len(want)
+    for a, b in zip(got, want, strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            if key.startswith(("error", "residual")) and a[key] != b[key]:
+                assert abs(float(a[key]) - float(b[key])) <= ROUNDING, (key, a, b)
+            else:
+                assert a[key] == b[key], (key, a, b)
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +128,8 @@ def test_same_table_on_more_devices(grid, reference, devices):
     _run(grid / "grid.toml", out, devices=devices)
     header = json.loads((out / "sweep.json").read_text())
     assert len(header["devices"]) == devices
-    assert _table(out / "results.csv") == _table(reference / "results.csv")
-    assert _table(out / "problems.csv") == _table(reference / "problems.csv")
+    assert_same_table(out / "results.csv", reference / "results.csv")
+    assert_same_table(out / "problems.csv", reference / "problems.csv")
 
 
 def _free_port():
@@ -121,12 +156,11 @@ def test_same_table_from_two_processes(grid, reference):
         for i in range(2)
     ]
     for process in processes:
-        _, err = process.communicate(timeout=300)
-        assert process.returncode == 0, err[-3000:]
+        _finish(process)
     header = json.loads((out / "sweep.json").read_text())
     assert header["process_count"] == 2 and len(header["devices"]) == 2
-    assert _table(out / "results.csv") == _table(reference / "results.csv")
-    assert _table(out / "problems.csv") == _table(reference / "problems.csv")
+    assert_same_table(out / "results.csv", reference / "results.csv")
+    assert_same_table(out / "problems.csv", reference / "problems.csv")
 
 
 def test_resume_after_sigkill(tmp_path):
