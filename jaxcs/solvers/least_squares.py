@@ -144,6 +144,10 @@ def ridge_cholesky_inverse(gram: jax.Array, ridge) -> jax.Array:
 
 
 REFINEMENTS = 3  # iterated Tikhonov steps after the first solve (support_least_squares)
+# The ridge of a solve without a start, in units of ε · max diag(G_T): small enough that three
+# refinements give lstsq's accuracy up to cond(G_T) ≈ 1e5 in float32 (√ε left 6 % error at
+# 1e4), large enough that rounding noise in a singular G_T's null space stays ≤ ε/64 · ‖b‖.
+RIDGE_EPS = 64
 # The ridge, relative to max diag(G_T), of a solve from a start: the same in every dtype
 # (support_least_squares); about √ε of float32.
 DAMPING = 2.0**-12
@@ -153,21 +157,22 @@ def support_least_squares(op, wx, code, table=None, *, start=None):
     """``argmin ‖x − Wᵀ b‖`` over ``b`` supported on the used slots of ``code``.
 
     Solves ``(G_T + λ I) δ = (W r₀)_T`` with ``λ = c · max diag(G_T)`` (relative to the Gram,
-    so the same for any scale of ``W``; ``c = √ε``, ``ε`` the dtype's epsilon, without a start;
-    ``c = DAMPING`` from a start, the same in every dtype), then refines
+    so the same for any scale of ``W``; ``c = RIDGE_EPS · ε``, ``ε`` the dtype's epsilon,
+    without a start; ``c = DAMPING`` from a start, the same in every dtype), then refines
     ``δ ← δ + (G_T + λ I)⁻¹ ((W r₀)_T − G_T δ)`` ``REFINEMENTS`` times (iterated Tikhonov).
     Each solve shrinks the error along an eigenvector of ``G_T`` with eigenvalue ``σ`` by
     ``λ / (σ + λ)`` and adds nothing along its null space, so ``b₀ + δ`` is the least-squares
     solution nearest the start ``b₀``: the unique one when the columns of ``T`` are
     independent and ``σ_min(G_T) ≫ λ``, else ``b₀ + (Φ_T)⁺ r₀`` with the directions of
     ``σ ≲ λ`` damped (CoSaMP with ``3k > m``; conjugate gradients warm-started from ``b₀``
-    converge to the same point). Why ``√ε`` and not ``ε``: rounding puts ``ε ‖G_T‖``-sized
-    noise into the null space of a singular ``G_T``, which a solve amplifies by ``1 / λ``; at
-    ``λ = √ε ‖G_T‖`` that is ``√ε`` of the solution, and the refinements recover the
-    accuracy of the directions well above ``λ``. Why one ``DAMPING`` from a start: how much
-    the directions of ``σ ≲ λ`` are damped changes where CoSaMP goes when ``|T| > m`` (its
-    success rate at n = 128, m = 64, k = 26 moved from 18 % to 36 % as ``λ`` went from
-    ``10⁻⁸`` to ``3 · 10⁻⁴``); a ridge that depends on the dtype made float32 and float64
+    converge to the same point). Why ``RIDGE_EPS · ε`` and not ``ε``: rounding puts
+    ``ε ‖G_T‖``-sized noise into the null space of a singular ``G_T``, which a solve amplifies
+    by ``1 / λ``, to ``1 / RIDGE_EPS`` of the solution; and not ``√ε``: the directions with
+    ``σ`` near ``λ`` converge as ``(λ / (σ + λ))^4``, too slowly for an ill-conditioned but
+    full-rank ``G_T`` in float32 (6 % error at ``cond(G_T) = 10⁴``). Why one ``DAMPING`` from
+    a start: how much the directions of ``σ ≲ λ`` are damped changes where CoSaMP goes when
+    ``|T| > m`` (its success rate at n = 128, m = 64, k = 26 moved from 18 % to 36 % as ``λ``
+    went from ``10⁻⁸`` to ``3 · 10⁻⁴``); a ridge that depends on the dtype made float32 and float64
     recover different problems. From a start, the solver's next step refines what the damping
     leaves (the correction is recomputed from the new residual), so its accuracy is not lost.
     Starting from the current iterate, with the
@@ -192,7 +197,7 @@ def support_least_squares(op, wx, code, table=None, *, start=None):
     dtype = gram.dtype
     top = jnp.max(jnp.where(mask, jnp.diagonal(gram), 0))
     top = jnp.where(top > 0, top, 1)  # all-zero columns (or none used): any positive scale
-    ridge = (jnp.sqrt(jnp.finfo(dtype).eps) if start is None else DAMPING) * top
+    ridge = (RIDGE_EPS * jnp.finfo(dtype).eps if start is None else DAMPING) * top
     # unused slots: decoupled (zero rows and columns), a zero right-hand side: they solve to 0
     gram = gram + jnp.diag(jnp.where(mask, 0, top))
     inverse = ridge_cholesky_inverse(gram, ridge)
