@@ -6,6 +6,7 @@ from jaxcs.data.arrays import load_flax_params as load_flax_params
 from jaxcs.data.arrays import load_image_array as load_image_array
 from jaxcs.data.arrays import load_kernel as load_kernel
 from jaxcs.data.arrays import load_labelled_arrays as load_labelled_arrays
+from jaxcs.data.arrays import read_array as read_array
 from jaxcs.data.arrays import save_flax_params as save_flax_params
 from jaxcs.data.images import BUNDLED_IMAGES as BUNDLED_IMAGES
 from jaxcs.data.images import load_bundled_image as load_bundled_image

@@ -35,7 +35,7 @@ def load_image_array(path: str | Path) -> np.ndarray:
         raise ValueError(
             f"{path}: image files are .npy or .npz holding {_SHAPES}; got {path.suffix.lower()!r}"
         )
-    return _as_image_batch(_read_array(path, "images"), str(path))
+    return _as_image_batch(read_array(path, "images"), str(path))
 
 
 def load_labelled_arrays(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -52,8 +52,8 @@ def load_labelled_arrays(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     path = Path(path)
     if path.suffix.lower() != ".npz":
         raise ValueError(f"{path}: labelled arrays are an .npz with 'images' and 'labels'")
-    images = _as_image_batch(_read_array(path, "images", only=False), str(path))
-    labels = _read_array(path, "labels", only=False)
+    images = _as_image_batch(read_array(path, "images", only=False), str(path))
+    labels = read_array(path, "labels", only=False)
     if labels.ndim != 1 or labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(
             f"{path}: labels must be a 1-D integer array (N,); got {labels.dtype} {labels.shape}"
@@ -156,7 +156,7 @@ def load_kernel(path: str | Path) -> np.ndarray:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in (".npy", ".npz"):
-        return _read_array(path, "kernel")
+        return read_array(path, "kernel")
     if suffix == ".msgpack":
         kernels = _kernels(load_flax_params(path))
         if len(kernels) != 1:
@@ -178,10 +178,15 @@ def _kernels(tree) -> list:
     return []
 
 
-def _read_array(path: Path, preferred: str, *, only: bool = True) -> np.ndarray:
+def read_array(path: Path, preferred: str, *, only: bool = True) -> np.ndarray:
     """The array of a ``.npy`` file, or the array ``preferred`` of an ``.npz`` file (with
     ``only``: else its single array). A file that is not what its suffix says (a text file, a
-    pickle) is named as such; arrays of Python objects are refused, never unpickled."""
+    pickle) is named as such; arrays of Python objects are refused, never unpickled.
+
+    Raises:
+        ValueError: ``"PATH: what is wrong"`` for a file that is not a plain array file.
+        OSError: a file that cannot be opened.
+    """
     suffix = path.suffix.lower()
     if suffix not in (".npy", ".npz"):
         raise ValueError(f"{path}: array files are .npy or .npz; got {suffix!r}")

@@ -28,6 +28,7 @@ import numpy as np
 
 from jaxcs._validate import PADDINGS, check_pool_size
 from jaxcs.analysis import SUCCESS_TOLERANCE
+from jaxcs.data import read_array
 from jaxcs.models import BlockModel, PoolingModel, TopKModel
 from jaxcs.operators import conv_output_shape
 
@@ -576,9 +577,6 @@ def _derive(kind: str, params: dict, index: int) -> dict:
     return {"k": k, "out_shape": code_shape, "stride": stride, "pool_size": pool}
 
 
-NPY_MAGIC = b"\x93NUMPY"
-
-
 def _filters_files(cells, dtype: str) -> dict:
     """Read every ``operator.filters`` file once and check it against each cell that uses it:
     shape ``(*filter_shape, in_channels, out_channels)``, floating point, finite in
@@ -606,27 +604,13 @@ def _filters_files(cells, dtype: str) -> dict:
 
 def _read_filters(path: str, dtype: str) -> FiltersFile:
     where = f"operator.filters file {path!r}"
-    try:
-        with open(path, "rb") as f:
-            magic = f.read(len(NPY_MAGIC))
+    try:  # the user-file reader of jaxcs.data: never unpickles, names what a file is not
+        array = read_array(Path(path), "filters")
     except OSError as err:
         raise ConfigError(f"{where} cannot be read: {err}") from None
-    if magic != NPY_MAGIC:
-        raise ConfigError(
-            f"{where} is not a NumPy .npy file (np.save writes one; pickled or other files are "
-            "never loaded)"
-        )
-    try:
-        array = np.load(path, allow_pickle=False)
-    except ValueError as err:
-        if "allow_pickle" in str(err):
-            raise ConfigError(
-                f"{where} holds Python objects (dtype object), which would need unpickling: "
-                "jaxcs never loads pickled data; save the filters as a float array"
-            ) from None
-        raise ConfigError(f"{where} cannot be read as a .npy array: {err}") from None
-    except (OSError, EOFError) as err:
-        raise ConfigError(f"{where} cannot be read: {err}") from None
+    except ValueError as err:  # "PATH: what is wrong"
+        reason = str(err).removeprefix(f"{Path(path)}: ")
+        raise ConfigError(f"{where}: {reason}") from None
     if not np.issubdtype(array.dtype, np.floating):
         raise ConfigError(
             f"{where} holds {array.dtype} values; filters must be floating point (float32 or "

@@ -83,8 +83,8 @@ def test_the_right_shape_is_accepted_and_held_read_only(tmp_path):
         (np.full((3, 2, 4), np.nan, np.float32), "holds 24 non-finite values"),
         (np.full((3, 2, 4), 1e300), r"values up to 1e\+300, beyond run.dtype = 'float32'"),
         (np.full((3, 2, 4), None, object), r"Python objects \(dtype object\)"),
-        ("pickle", "is not a NumPy .npy file"),
-        ("truncated", "cannot be read as a .npy array"),
+        ("pickle", "not a NumPy .npy file"),
+        ("truncated", "cannot read a plain"),
     ],
 )
 def test_a_file_that_is_not_finite_floats_is_named(tmp_path, content, match):
