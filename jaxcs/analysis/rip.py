@@ -530,6 +530,17 @@ def _auto_chunk(op, model, use_gram: bool, use_conv: bool, lanczos: bool = False
     return min(chunk, LANCZOS_MAX_CHUNK) if lanczos else chunk
 
 
+def chunk_bucket(num_samples: int) -> int:
+    """The chunk that ``num_samples`` codes need at most: the power of two ``≥ num_samples``.
+
+    The default chunk is ``min(automatic chunk, chunk_bucket(num_samples))``: a run smaller
+    than one automatic chunk masks the tail of one power-of-two chunk, so the ``num_samples``
+    of a sweep fall in a few buckets (one compiled program each) instead of compiling a
+    program per value.
+    """
+    return 1 << (int(num_samples) - 1).bit_length()
+
+
 def gram_entry_cost(op) -> int:
     """Multiply-adds of ``op``'s convolutions that take as long as one element of its
     :meth:`~jaxcs.AbstractOperator.restricted_gram_cost` (a gathered Gram entry):
@@ -628,8 +639,10 @@ def estimate_model_rip(
     jit-able and vmap-able itself:
     ``jax.vmap(lambda op: estimate_model_rip(key, op, model, n))(ops)`` estimates many random
     filter draws in one call; ``k`` is a traced leaf of ``model``, so a new key, ``k`` (within
-    the model's capacity), ``num_samples`` or operator of the same shapes compiles nothing.
-    Deterministic for a given key and ``chunk_size``.
+    the model's capacity) or operator of the same shapes compiles nothing, nor does a new
+    ``num_samples`` with the same chunk (always, for ``num_samples`` at or above the automatic
+    chunk; below it, the default chunk is a power of two: one program per power of two).
+    Deterministic for a given key, ``num_samples`` and ``chunk_size``.
 
     Args:
         key: PRNG key.
@@ -654,7 +667,9 @@ def estimate_model_rip(
         lanczos_steps: Lanczos steps per support on that path.
         full_ratio: also compute the unrestricted ``‖WWᵀz‖/‖z‖`` (two convolutions per code).
         chunk_size: codes per chunk (default: from a 32 MiB budget for temporaries,
-            at most ``LANCZOS_MAX_CHUNK`` on the Lanczos path).
+            at most ``LANCZOS_MAX_CHUNK`` on the Lanczos path, and at most the power of two
+            ``≥ num_samples``, :func:`chunk_bucket`, so that a new ``num_samples`` compiles
+            nothing, or once per power of two below the automatic chunk).
         distribution: non-zero values, ``"uniform"`` (U[−1, 1], the paper), ``"normal"`` or
             ``"rademacher"``.
         histogram_range, bins: the fixed histogram of every quantity.
@@ -715,7 +730,7 @@ def estimate_model_rip(
     if chunk_size is None:
         chunk_size = min(
             _auto_chunk(op, model, use_gram, use_conv, lanczos=eigen_method == "lanczos"),
-            num_samples,
+            chunk_bucket(num_samples),
         )
     else:
         chunk_size = positive_int(chunk_size, "chunk_size")

@@ -26,7 +26,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxcs._pytree import Pytree, static_field
+from jaxcs._pytree import Pytree
 from jaxcs.models import SparseCode
 from jaxcs.solvers.status import Status
 
@@ -42,14 +42,15 @@ class StoppingRule(Pytree):
             the signal the solver sees: the driver's normalised one, never 0 for ``x ≠ 0``).
         stall_window: how many steps in a row ``terminate`` must call ``STALLED`` before the
             driver stops the run as stalled (``≥ 1``; a leaf: varying it does not recompile).
-        max_steps: the step budget (static).
+        max_steps: the step budget (a leaf: in ``mode="while"`` a new budget compiles
+            nothing).
     """
 
     tol: jax.Array | float
     divergence_factor: jax.Array | float
     x_norm: jax.Array
     stall_window: jax.Array | int
-    max_steps: int = static_field()
+    max_steps: jax.Array | int
 
 
 class SparseIterate(Pytree):

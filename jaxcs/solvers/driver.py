@@ -48,10 +48,12 @@ def solve(
     """The pure kernel of :func:`recover`: one problem, arguments assumed checked.
 
     jit-, vmap- and shard-able: ``jax.vmap(lambda x: solve(op, x, model, solver, ...))``
-    solves a batch, and ``op``, ``model``, ``solver``, ``tol``, ``divergence_factor`` and
-    ``stall_window`` may be traced (mapped over in a sweep). ``max_steps`` and ``mode`` are
-    static. Under ``vmap``, per-operator work (``solver.prepare``, the operator's scale) that
-    does not depend on the mapped data is computed once, not per problem.
+    solves a batch, and ``op``, ``model``, ``solver``, ``tol``, ``divergence_factor``,
+    ``stall_window`` and, in ``mode="while"``, ``max_steps`` may be traced (mapped over in a
+    sweep: a new step budget compiles nothing). ``mode`` is static, and so is ``max_steps`` in
+    ``mode="scan"`` (the length of the scan and of ``residual_history``). Under ``vmap``,
+    per-operator work (``solver.prepare``, the operator's scale) that does not depend on the
+    mapped data is computed once, not per problem.
 
     Scale: the problem is solved normalised, ``x / s = (W / c)ᵀ z'``, with ``s`` and ``c``
     powers of two that bring the entries of ``x`` and of ``W``
@@ -71,7 +73,7 @@ def solve(
             operator. Else ``solver.prepare(op, model)`` computed by the caller on ``op`` as
             given: ``op`` is then used at its own scale (only ``x`` is normalised), so the
             caller answers for its magnitude.
-        max_steps: step budget.
+        max_steps: step budget (an int, or a traced integer scalar in ``mode="while"``).
         tol: relative tolerance of the stopping rule.
         mode: ``"while"`` or ``"scan"`` (records ``residual_history``).
         divergence_factor: residual growth, relative to ``‖x‖``, reported as divergence.
@@ -96,7 +98,9 @@ def solve(
         aux = solver_seen.prepare(op_seen, model)
     x_seen = x / x_scale
     x_norm = scaled_norm(x_seen)
-    rule = StoppingRule(tol, divergence_factor, x_norm, stall_window, int(max_steps))
+    if mode == "scan":
+        max_steps = scan_length(max_steps)
+    rule = StoppingRule(tol, divergence_factor, x_norm, stall_window, max_steps)
     state = solver_seen.init(op_seen, x_seen, model, aux)
     status0 = jnp.where(jnp.isfinite(x_norm), Status.RUNNING, Status.NONFINITE).astype(jnp.int32)
 
@@ -135,7 +139,20 @@ def solve(
     status = jnp.where(status == Status.RUNNING, Status.MAX_STEPS, status).astype(jnp.int32)
     z = state.iterate() * (x_scale / op_scale).astype(dtype)
     residual_norm = state.residual_norm * x_scale
-    return Solution(z, status, steps, residual_norm, history, max_steps=int(max_steps))
+    budget = jnp.asarray(max_steps, jnp.int32)
+    return Solution(z, status, steps, residual_norm, history, max_steps=budget)
+
+
+def scan_length(max_steps) -> int:
+    """``max_steps`` as the static length of ``mode="scan"`` (a Python int: the scan and its
+    recorded history have that many steps)."""
+    try:
+        return int(max_steps)
+    except jax.errors.ConcretizationTypeError:
+        raise ValueError(
+            'max_steps must be a Python int in mode="scan" (the length of the scan and of '
+            'residual_history); only mode="while" takes a traced max_steps'
+        ) from None
 
 
 def _unchanged(state, new) -> jax.Array:
@@ -186,6 +203,10 @@ def recover(
         stall_window: steps in a row without progress before a run stops as ``STALLED``
             (``≥ 1``; not static: changing it does not recompile).
 
+    A new ``max_steps`` compiles nothing in ``mode="while"`` (it is a traced input; in
+    ``mode="scan"`` it is the static length of the recorded history), nor does a new ``tol``,
+    ``divergence_factor``, ``stall_window`` or batch of the same size.
+
     Returns:
         A :class:`~jaxcs.Solution` with leading axes ``batch``.
 
@@ -211,8 +232,9 @@ def recover(
     max_steps, tol, mode, divergence_factor = check_loop(max_steps, tol, mode, divergence_factor)
     stall_window = positive_int(stall_window, "stall_window")
     flat = x.reshape((-1,) + tuple(op.in_shape))
+    length = max_steps if mode == "scan" else None
     solution = _recover(
-        op, flat, model, solver, max_steps, tol, mode, divergence_factor, stall_window
+        op, flat, model, solver, max_steps, tol, length, divergence_factor, stall_window
     )
     return unflatten_batch(solution, batch)
 
@@ -252,8 +274,12 @@ def check_scalar_model(model) -> None:
         )
 
 
-@partial(jax.jit, static_argnums=(4, 6))
-def _recover(op, x, model, solver, max_steps, tol, mode, divergence_factor, stall_window):
+@partial(jax.jit, static_argnums=(6,))
+def _recover(op, x, model, solver, max_steps, tol, scan_steps, divergence_factor, stall_window):
+    # scan_steps: None for mode="while" (max_steps traced), else the static scan length
+    mode = "while" if scan_steps is None else "scan"
+    max_steps = max_steps if scan_steps is None else scan_steps
+
     def one(x):
         # solver.prepare runs inside: it does not depend on x, so vmap computes it once
         return solve(

@@ -202,7 +202,7 @@ def lasso(
         lam: ``λ ≥ 0`` (scalar, may be traced).
         mask: optional ``op.out_shape`` (or batched) booleans: ``z`` is held at 0 outside.
         nonnegative: add the constraint ``z ≥ 0``.
-        max_steps: FISTA's step budget.
+        max_steps: FISTA's step budget (a new one compiles nothing).
         tol: relative optimality ``‖G_L(z)‖ / ‖∇f(0)‖`` at which it stops (see :class:`FISTA`).
 
     Returns:
@@ -224,7 +224,7 @@ def lasso(
     return unflatten_batch(out, batch)
 
 
-@partial(jax.jit, static_argnums=(4, 5))
+@partial(jax.jit, static_argnums=(4,))
 def _lasso(op, x, mask, lam, nonnegative, max_steps, tol):
     def one(x, mask):
         # FISTA.prepare (L = 2‖W‖²) runs inside, on the normalised operator: once, as it does
@@ -237,7 +237,7 @@ def _lasso(op, x, mask, lam, nonnegative, max_steps, tol):
             solution.status,
             solution.num_steps,
             solution.residual_norm,
-            max_steps=max_steps,
+            max_steps=solution.max_steps,
             objective=objective,
         )
 

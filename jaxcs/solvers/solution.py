@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import jax
 
-from jaxcs._pytree import Pytree, static_field
+from jaxcs._pytree import Pytree
 from jaxcs.solvers.status import Status
 
 
@@ -19,7 +19,8 @@ class Solution(Pytree):
         residual_norm: ``(*batch,)`` ``‖x − Wᵀ z‖``.
         residual_history: ``(*batch, max_steps)`` residual norms after each step (``mode="scan"``
             only; frozen at the final value once a problem stops), else ``None``.
-        max_steps: the step budget each problem had (static).
+        max_steps: ``(*batch,)`` int32: the step budget each problem had (``None`` only for
+            a result built by hand without one).
     """
 
     z: jax.Array
@@ -27,7 +28,7 @@ class Solution(Pytree):
     num_steps: jax.Array
     residual_norm: jax.Array
     residual_history: jax.Array | None = None
-    max_steps: int = static_field(default=0)
+    max_steps: jax.Array | None = None
 
     @property
     def converged(self) -> jax.Array:

@@ -3,11 +3,12 @@ keep every finished block, and write one tidy table.
 
 How a grid runs (:func:`sweep`):
 
-1. **Groups.** Cells that share their static shapes (layer or matrix sizes, model, solver and
-   step budget) form a group, one per solver; a group is one compiled program, ``vmap``-ed over
-   its problems, whose dynamic inputs are the cell (its problem key), the problem number,
-   ``k``, ``tol`` and the solver's parameter (step size or ``λ``). So a sweep compiles exactly
-   once per group, and a resumed sweep compiles nothing for a finished group.
+1. **Groups.** Cells that share their static shapes (layer or matrix sizes, model and solver)
+   form a group, one per solver; a group is one compiled program, ``vmap``-ed over its
+   problems, whose dynamic inputs are the cell (its problem key), the problem number, ``k``,
+   the step budget ``max_steps``, ``tol`` and the solver's parameter (step size or ``λ``).
+   So a sweep compiles exactly once per group, and a resumed sweep compiles nothing for a
+   finished group.
 2. **Blocks.** A group's problems (cell-major: cell 0's problems, then cell 1's, ...) are cut
    into blocks of ``B`` problems (``run.batch``, or sized from the problem so that a block's
    arrays stay within a fixed budget: memory is bounded for any grid). Each program call runs
@@ -165,7 +166,6 @@ def plan(config: SweepConfig) -> list[Group]:
             capacity=capacity,
             solver=solver,
             auto_step=solver_parameter(config, first, solver) == "auto",
-            max_steps=first.params["max_steps"],
             rip=config.run["rip"],
             seed=config.run["seed"],
             dtype=config.run["dtype"],
@@ -173,6 +173,7 @@ def plan(config: SweepConfig) -> list[Group]:
         inputs = {
             "cell_key": np.array([c.problem_key() for c in cells], np.uint32),
             "k": np.array([c.k for c in cells], np.int32),
+            "max_steps": np.array([c.params["max_steps"] for c in cells], np.int32),
             "tol": np.array([c.params["tol"] for c in cells], np.float64),
             "param": np.array([_dynamic_param(config, c, solver) for c in cells], np.float64),
         }
@@ -187,7 +188,6 @@ def _static_key(config, cell, solver) -> tuple:
         solver,
         _shape(config, cell),
         _model(cell),
-        cell.params["max_steps"],
         param == "auto",
     )
 
@@ -664,6 +664,7 @@ def _step_inputs(group, slots, per_cell, batch, num_problems, dtypes):
         "cell_key": group.inputs["cell_key"][cell],
         "problem": problem,
         "k": group.inputs["k"][cell],
+        "max_steps": group.inputs["max_steps"][cell],
         "tol": group.inputs["tol"][cell],
         "param": group.inputs["param"][cell],
     }

@@ -42,7 +42,14 @@ FILTERS = {
     "unit-norm": unit_norm_filters,
 }
 # The per-problem inputs of a program (host arrays of one block), and their dtypes.
-INPUTS = {"cell_key": np.uint32, "problem": np.uint32, "k": np.int32, "tol": None, "param": None}
+INPUTS = {
+    "cell_key": np.uint32,
+    "problem": np.uint32,
+    "k": np.int32,
+    "max_steps": np.int32,
+    "tol": None,
+    "param": None,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +64,6 @@ class ProgramSpec:
         capacity: slots of the group's index-form codes (the group's largest ``k``).
         solver: the solver name.
         auto_step: the solver's step size is ``"auto"`` (static), not an input.
-        max_steps: step budget.
         rip: ``False``, ``"ratios"`` or ``"eigenvalues"``.
         seed: the run's seed.
         dtype: ``"float32"`` or ``"float64"``.
@@ -69,7 +75,6 @@ class ProgramSpec:
     capacity: int
     solver: str
     auto_step: bool
-    max_steps: int
     rip: object
     seed: int
     dtype: str
@@ -134,7 +139,9 @@ def solve_problem(spec: ProgramSpec, inputs: dict, fixed_filters=None) -> dict:
     x = op.rmv(z)
     solver = build_solver(spec, inputs["param"], op, x)
     # solve prepares the solver itself, on the normalised operator (scale-invariant answers)
-    solution = solve(op, x, model, solver, max_steps=spec.max_steps, tol=inputs["tol"])
+    solution = solve(
+        op, x, model, solver, max_steps=inputs["max_steps"], tol=inputs["tol"]
+    )
     z_norm, x_norm = scaled_norm(z), scaled_norm(x)  # no underflow of the squares
     error = scaled_norm(solution.z - z) / z_norm
     out = {

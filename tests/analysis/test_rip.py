@@ -18,6 +18,7 @@ import pytest
 import jaxcs
 import jaxcs.analysis.rip
 from jaxcs import BlockModel, PoolingModel, TopKModel
+from jaxcs.analysis.rip import chunk_bucket
 
 TOL32 = dict(rtol=2e-5, atol=2e-5)
 TOL64 = dict(rtol=1e-10, atol=1e-10)
@@ -309,6 +310,8 @@ def test_fig2_setup_ratios():
 
 # --------------------------------------------------------------------------- compilation
 def test_estimate_does_not_recompile(assert_no_compiles, compile_messages):
+    """With the default chunk: a new key, k, operator or num_samples (77 and 100 share the
+    chunk of 128) reuses the program."""
     m10, m12, m20 = BlockModel(10), BlockModel(12), BlockModel(20)
     op1 = make_conv((5,), (3,), 1, "valid", 1, 24, seed=10)[0]
     op2 = make_conv((5,), (3,), 1, "valid", 1, 24, seed=11)[0]
@@ -317,7 +320,7 @@ def test_estimate_does_not_recompile(assert_no_compiles, compile_messages):
     k1, k2 = jr.key(1), jr.key(2)
 
     def run(key, op, model, n):
-        return jaxcs.estimate_model_rip(key, op, model, n, chunk_size=32)
+        return jaxcs.estimate_model_rip(key, op, model, n)
 
     first = jax.block_until_ready(run(k1, op1, m10, 100))
     with assert_no_compiles():
@@ -332,6 +335,7 @@ def test_estimate_does_not_recompile(assert_no_compiles, compile_messages):
     means = [float(first.ratio_wt.mean)] + [float(r.ratio_wt.mean) for r in results[:3]]
     assert len(set(means)) == 4
     assert int(results[3].ratio_wt.count) == 77
+    assert [chunk_bucket(n) for n in (1, 2, 3, 77, 100, 128, 129)] == [1, 2, 4, 128, 128, 128, 256]
     # The guard is meaningful: a new capacity is a new static shape and compiles.
     with compile_messages() as messages:
         jax.block_until_ready(run(k1, op1, m20, 100))

@@ -125,7 +125,7 @@ def test_lasso_reports_its_step_budget(small):
     starved = jaxcs.lasso(op, xs, 0.3, max_steps=3)
     # x = 0: z = 0 is optimal from the start (G_L(0) = 0); the other runs out of steps
     assert starved.status.tolist() == [jaxcs.Status.MAX_STEPS, jaxcs.Status.CONVERGED]
-    assert starved.num_steps.tolist() == [3, 1] and starved.max_steps == 3
+    assert starved.num_steps.tolist() == [3, 1] and starved.max_steps.tolist() == [3, 3]
     enough = jaxcs.lasso(op, xs, 0.3, max_steps=5000, tol=1e-5)
     assert enough.status.tolist() == [jaxcs.Status.CONVERGED] * 2
     assert int(enough.num_steps[0]) < 5000

@@ -514,6 +514,38 @@ def test_second_solve_with_new_k_data_operator_or_parameters_does_not_recompile(
     assert not np.allclose(np.asarray(new_step.z), np.asarray(iht.z))
 
 
+def test_new_step_budget_does_not_recompile_in_while_mode(assert_no_compiles):
+    """``max_steps`` is a traced input of the while loop: ``recover`` with its defaults, then
+    other budgets, compile once; each budget is the one applied and reported."""
+    op, model, x, _ = _small()
+    default = jaxcs.recover(op, x, model)
+    jax.block_until_ready(default)
+    with assert_no_compiles():
+        starved = jaxcs.recover(op, x, model, max_steps=2)
+        longer = jaxcs.recover(op, x, model, max_steps=1000, tol=0.0)
+        jax.block_until_ready((starved, longer))
+    assert default.max_steps.tolist() == [300] * len(x)
+    assert starved.max_steps.tolist() == [2] * len(x)
+    assert starved.num_steps.tolist() == [2] * len(x)
+    assert set(np.asarray(starved.status).tolist()) == {int(jaxcs.Status.MAX_STEPS)}
+    assert longer.max_steps.tolist() == [1000] * len(x)
+    assert np.all(np.asarray(longer.num_steps) > np.asarray(default.num_steps))
+
+
+def test_scan_mode_takes_a_static_step_budget():
+    """In scan mode ``max_steps`` is the history's length: a traced one is refused by name."""
+    op, model, x, _ = _small()
+    scanned = jaxcs.recover(op, x, model, max_steps=6, mode="scan", tol=0.0)
+    assert scanned.residual_history.shape == (len(x), 6)
+
+    @jax.jit
+    def traced(budget):
+        return jaxcs.solve(op, x[0], model, jaxcs.NIHT(), max_steps=budget, mode="scan")
+
+    with pytest.raises(ValueError, match='max_steps must be a Python int in mode="scan"'):
+        traced(6)
+
+
 def test_pure_kernel_is_traced_once_across_a_sweep():
     """``jaxcs.solve`` (the kernel a sweep engine calls) under jit(vmap): new k, tol, step
     size, data and operators of the same shapes reuse one trace (chex.assert_max_traces)."""

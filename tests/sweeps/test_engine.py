@@ -109,15 +109,23 @@ def test_outputs_load_with_pandas(matrix_run):
 
 
 def test_one_compilation_per_static_shape_and_resume(matrix_run, tmp_path, compile_messages):
-    """Two m's (static) × three rho's (dynamic k): two programs, compiled once per process. A
-    finished directory computes nothing; a deleted block is the only one recomputed, with the
-    same table."""
+    """Two m's (static) × three rho's (dynamic k) × two step budgets (dynamic): two programs,
+    compiled once per process. A finished directory computes nothing; a deleted block is the
+    only one recomputed, with the same table."""
     result, _ = matrix_run
-    fresh_grid = dict(MATRIX, matrix=dict(MATRIX["matrix"], n=36))  # shapes not compiled yet
+    fresh_grid = dict(
+        MATRIX,
+        matrix=dict(MATRIX["matrix"], n=36),  # shapes not compiled yet
+        solver=dict(MATRIX["solver"], max_steps=[3, 60]),
+    )
     assert len(plan(load_config(fresh_grid))) == 2
     with compile_messages() as messages:
-        sweep(fresh_grid, progress=False)
+        budgets = sweep(fresh_grid, progress=False)
     assert len(messages) == 2, messages
+    starved = [row for row in budgets.rows if row["max_steps"] == 3]
+    assert len(starved) == 6 and all(row["num_steps_median"] <= 3 for row in starved)
+    assert sum(row["max_steps_reached"] for row in starved) > 0
+    assert len(budgets.rows) == 12
     with compile_messages() as messages:
         fresh = sweep(MATRIX, tmp_path, progress=False)  # compiled by the fixture already
     assert messages == []
