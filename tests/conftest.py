@@ -16,7 +16,14 @@ import os
 import jax
 import numpy as np
 import pytest
+from compile_profile import pytest_addoption, pytest_configure  # noqa: F401 (pytest hooks)
 from hypothesis import settings
+
+# The suite's programs are compiled with XLA's expensive LLVM optimisations off (the same
+# programs, the same IEEE arithmetic: XLA never enables fast-math here): compilation is most of
+# the suite's time and this takes 30-40 % off each solver program. Child processes (the CLI,
+# the examples, multi-process sweeps) do not inherit it: they run the code as users compile it.
+jax.config.update("jax_disable_most_optimizations", True)
 
 # CI draws the same hypothesis examples on every run (a red CI must be reproducible)
 settings.register_profile("ci", derandomize=True)
@@ -161,13 +168,38 @@ def dense_reference():
 
 
 # --------------------------------------------------------------------------- compiled programs
-@pytest.fixture(autouse=True, scope="module")
-def _release_compiled_programs():
-    """Drop JAX's compiled programs after each test module: one pytest process compiles
-    thousands of programs, and keeping all of them alive grows memory without bound (a long
-    serial run crashed inside XLA's compiler late in the suite)."""
-    yield
-    jax.clear_caches()
-    from jaxcs.sweeps import engine
+def _map_limit() -> int | None:
+    try:
+        with open("/proc/sys/vm/max_map_count") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
 
-    engine._compile.cache_clear()  # the sweep engine's own compiled programs
+
+MAP_LIMIT = _map_limit()
+
+
+def memory_maps() -> int | None:
+    """How many memory mappings this process holds (Linux ``/proc``; ``None`` elsewhere)."""
+    try:
+        with open("/proc/self/maps", "rb") as f:
+            return f.read().count(b"\n")
+    except OSError:
+        return None
+
+
+def pytest_runtest_teardown(item):
+    """Drop JAX's compiled programs once the process holds half the kernel's memory mappings.
+
+    Every program XLA compiles for the CPU keeps its code in memory mappings of its own (about
+    400 for a solver program, 3 for one operation), and a process that reaches
+    ``vm.max_map_count`` (65,530 by default) crashes inside XLA's compiler: a pytest process
+    that kept every program crashed after about 150 solver programs. Keeping them is what lets
+    the modules share programs, so they are dropped only here, when needed.
+    """
+    maps = memory_maps() if MAP_LIMIT else None
+    if maps is not None and maps > MAP_LIMIT // 2:
+        jax.clear_caches()
+        from jaxcs.sweeps import engine
+
+        engine._compile.cache_clear()  # the sweep engine's own compiled programs
