@@ -12,7 +12,8 @@ A pytest plugin (registered by ``conftest.py``) that listens to JAX's compilatio
   (``jit(reshape)``, ``jit(where)``, ...: single operations run eagerly, outside any ``jit``);
 - ``child_cpu_s``: CPU seconds of child processes that ended during the test (the CLI, the
   examples, multi-process sweeps: their compilations happen there);
-- ``rss_bytes``: the process's resident memory after the test.
+- ``rss_bytes``, ``memory_maps``: the process's resident memory and memory mappings after the
+  test (each compiled CPU program holds mappings: ``tests/conftest.py``).
 
 ``pytest --compile-profile=FILE`` writes the records as JSON (one file per pytest-xdist worker:
 ``FILE`` gets the worker's id); ``benchmarks/suite_profile.py`` runs the suite and turns them
@@ -43,6 +44,15 @@ def resident_bytes() -> int | None:
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
+        return None
+
+
+def memory_maps() -> int | None:
+    """How many memory mappings this process holds (Linux ``/proc``; ``None`` elsewhere)."""
+    try:
+        with open("/proc/self/maps", "rb") as f:
+            return f.read().count(b"\n")
+    except OSError:
         return None
 
 
@@ -107,6 +117,7 @@ class CompileProfile:
                 "name_seconds": {n: round(t, 4) for n, t in self.name_seconds.items()},
                 "child_cpu_s": _children_cpu() - child,
                 "rss_bytes": resident_bytes(),
+                "memory_maps": memory_maps(),
             }
         )
 

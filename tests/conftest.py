@@ -16,7 +16,11 @@ import os
 import jax
 import numpy as np
 import pytest
-from compile_profile import pytest_addoption, pytest_configure  # noqa: F401 (pytest hooks)
+from compile_profile import (  # noqa: F401 (pytest hooks)
+    memory_maps,
+    pytest_addoption,
+    pytest_configure,
+)
 from hypothesis import settings
 
 # The suite's programs are compiled with XLA's expensive LLVM optimisations off (the same
@@ -179,26 +183,21 @@ def _map_limit() -> int | None:
 MAP_LIMIT = _map_limit()
 
 
-def memory_maps() -> int | None:
-    """How many memory mappings this process holds (Linux ``/proc``; ``None`` elsewhere)."""
-    try:
-        with open("/proc/self/maps", "rb") as f:
-            return f.read().count(b"\n")
-    except OSError:
-        return None
-
-
-def pytest_runtest_teardown(item):
-    """Drop JAX's compiled programs once the process holds half the kernel's memory mappings.
+def pytest_runtest_teardown(item, nextitem):
+    """Drop JAX's compiled programs before the process runs out of memory mappings.
 
     Every program XLA compiles for the CPU keeps its code in memory mappings of its own (about
-    400 for a solver program, 3 for one operation), and a process that reaches
-    ``vm.max_map_count`` (65,530 by default) crashes inside XLA's compiler: a pytest process
-    that kept every program crashed after about 150 solver programs. Keeping them is what lets
-    the modules share programs, so they are dropped only here, when needed.
+    400 for a solver program: three per kernel; 3 for one operation), and a process that
+    reaches ``vm.max_map_count`` (65,530 by default) crashes inside XLA's compiler: a pytest
+    process that kept every program crashed after about 150 solver programs. Keeping them is
+    what lets tests share programs, so they are dropped only when needed: between test files
+    above a quarter of the limit (a file's tests share the most), within a file above half.
     """
     maps = memory_maps() if MAP_LIMIT else None
-    if maps is not None and maps > MAP_LIMIT // 2:
+    if maps is None:
+        return
+    same_file = nextitem is not None and nextitem.path == item.path
+    if maps > MAP_LIMIT // (2 if same_file else 4):
         jax.clear_caches()
         from jaxcs.sweeps import engine
 

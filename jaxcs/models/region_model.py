@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -190,17 +191,9 @@ class RegionModel(Pytree):
         """
         v = jnp.asarray(v)
         self.check_code_shape(v.shape, "v.shape")
-        capacity = None if self.capacity is None else self.num_slots(v.shape)
-        if capacity is not None and capacity >= self.num_regions(v.shape):
-            capacity = None  # every region fits: nothing to rank beyond k
-        return pool_project(
-            v,
-            self.region_shape(v.shape),
-            self.k,
-            nonnegative=self.nonnegative,
-            switches=switches,
-            capacity=capacity,
-        )
+        if switches not in ("known", "fixed"):
+            raise ValueError(f"switches must be 'known' or 'fixed'; got {switches!r}")
+        return _project(self, v, switches)
 
     def project_sparse(self, v: jax.Array) -> SparseCode:
         """:meth:`project` (known switches) in index form, with ``capacity`` slots.
@@ -218,11 +211,7 @@ class RegionModel(Pytree):
         """
         v = jnp.asarray(v)
         self.check_code_shape(v.shape, "v.shape")
-        capacity = None if self.capacity is None else self.num_slots(v.shape)
-        indices, values, used = pool_project_sparse(
-            v, self.region_shape(v.shape), self.k, nonnegative=self.nonnegative, capacity=capacity
-        )
-        return SparseCode(indices, values, used, v.shape)
+        return _project_sparse(self, v)
 
     def support(self, v: jax.Array) -> jax.Array:
         """Boolean mask ``(*spatial, K)`` of the non-zeros of :meth:`project`."""
@@ -232,14 +221,7 @@ class RegionModel(Pytree):
         """Whether ``v`` lies in the model (a boolean scalar)."""
         v = jnp.asarray(v)
         self.check_code_shape(v.shape, "v.shape")
-        cells = to_cells(v != 0, self.region_shape(v.shape), False)
-        per_region = cells.sum(axis=-2)
-        ok = jnp.all(per_region <= 1)
-        if self.k is not None:
-            ok = ok & (jnp.sum(per_region > 0) <= self.k)
-        if self.nonnegative:
-            ok = ok & jnp.all(v >= 0)
-        return ok
+        return _contains(self, v)
 
     # ------------------------------------------------------------------ sampling
     def sample_sparse(
@@ -267,6 +249,9 @@ class RegionModel(Pytree):
             raise ValueError(f"distribution must be one of {DISTRIBUTIONS}; got {distribution!r}")
         batch_shape = positive_ints(batch_shape, "batch_shape", minimum=0)
         dtype = float_dtype(dtype)
+        return _sample_sparse(self, key, code_shape, batch_shape, distribution, dtype)
+
+    def _sample_sparse(self, key, code_shape, batch_shape, distribution, dtype) -> SparseCode:
         spatial, K = code_shape[:-1], code_shape[-1]
         window = self.region_shape(code_shape)
         pooled = pooled_shape(spatial, window)
@@ -311,9 +296,53 @@ class RegionModel(Pytree):
     ) -> jax.Array:
         """Random model-sparse dense codes ``(*batch_shape, *code_shape)``; see
         :meth:`sample_sparse`."""
-        return self.sample_sparse(
+        code = self.sample_sparse(
             key, code_shape, batch_shape, distribution=distribution, dtype=dtype
-        ).to_dense()
+        )
+        return _to_dense(code)
+
+
+# The methods' computations, each one compiled program per model structure and shape (``k`` is
+# traced): called eagerly, a method then compiles once instead of once per operation inside
+# it; called inside a caller's jit or vmap, it is traced inline as before.
+@partial(jax.jit, static_argnums=(2,))
+def _project(model: RegionModel, v: jax.Array, switches: str) -> jax.Array:
+    capacity = None if model.capacity is None else model.num_slots(v.shape)
+    if capacity is not None and capacity >= model.num_regions(v.shape):
+        capacity = None  # every region fits: nothing to rank beyond k
+    return pool_project(
+        v,
+        model.region_shape(v.shape),
+        model.k,
+        nonnegative=model.nonnegative,
+        switches=switches,
+        capacity=capacity,
+    )
+
+
+@jax.jit
+def _project_sparse(model: RegionModel, v: jax.Array) -> SparseCode:
+    capacity = None if model.capacity is None else model.num_slots(v.shape)
+    indices, values, used = pool_project_sparse(
+        v, model.region_shape(v.shape), model.k, nonnegative=model.nonnegative, capacity=capacity
+    )
+    return SparseCode(indices, values, used, v.shape)
+
+
+@jax.jit
+def _contains(model: RegionModel, v: jax.Array) -> jax.Array:
+    cells = to_cells(v != 0, model.region_shape(v.shape), False)
+    per_region = cells.sum(axis=-2)
+    ok = jnp.all(per_region <= 1)
+    if model.k is not None:
+        ok = ok & (jnp.sum(per_region > 0) <= model.k)
+    if model.nonnegative:
+        ok = ok & jnp.all(v >= 0)
+    return ok
+
+
+_sample_sparse = jax.jit(RegionModel._sample_sparse, static_argnums=(2, 3, 4, 5))
+_to_dense = jax.jit(SparseCode.to_dense)
 
 
 def _fraction_to_k(fraction, regions: int, model: str, code_shape: tuple[int, ...]):
