@@ -139,9 +139,7 @@ def solve_problem(spec: ProgramSpec, inputs: dict, fixed_filters=None) -> dict:
     x = op.rmv(z)
     solver = build_solver(spec, inputs["param"], op, x)
     # solve prepares the solver itself, on the normalised operator (scale-invariant answers)
-    solution = solve(
-        op, x, model, solver, max_steps=inputs["max_steps"], tol=inputs["tol"]
-    )
+    solution = solve(op, x, model, solver, max_steps=inputs["max_steps"], tol=inputs["tol"])
     z_norm, x_norm = scaled_norm(z), scaled_norm(x)  # no underflow of the squares
     error = scaled_norm(solution.z - z) / z_norm
     out = {
