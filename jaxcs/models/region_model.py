@@ -296,10 +296,9 @@ class RegionModel(Pytree):
     ) -> jax.Array:
         """Random model-sparse dense codes ``(*batch_shape, *code_shape)``; see
         :meth:`sample_sparse`."""
-        code = self.sample_sparse(
+        return self.sample_sparse(
             key, code_shape, batch_shape, distribution=distribution, dtype=dtype
-        )
-        return _to_dense(code)
+        ).to_dense()
 
 
 # The methods' computations, each one compiled program per model structure and shape (``k`` is
@@ -342,7 +341,6 @@ def _contains(model: RegionModel, v: jax.Array) -> jax.Array:
 
 
 _sample_sparse = jax.jit(RegionModel._sample_sparse, static_argnums=(2, 3, 4, 5))
-_to_dense = jax.jit(SparseCode.to_dense)
 
 
 def _fraction_to_k(fraction, regions: int, model: str, code_shape: tuple[int, ...]):

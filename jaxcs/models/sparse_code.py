@@ -56,6 +56,9 @@ class SparseCode(Pytree):
 
     def to_dense(self) -> jax.Array:
         """``(*batch, *shape)`` dense codes (NaN throughout where any slot's value is NaN)."""
+        return _to_dense(self)
+
+    def _dense(self) -> jax.Array:
         batch = self.indices.shape[:-1]
         dense = self.add_to(jnp.zeros(batch + self.shape, self.values.dtype))
         # a NaN in any slot (a projection of NaN data, a k beyond the capacity) spoils the
@@ -65,6 +68,9 @@ class SparseCode(Pytree):
 
     def support(self) -> jax.Array:
         """``(*batch, *shape)`` booleans: the cells of the used slots."""
+        return _support(self)
+
+    def _support(self) -> jax.Array:
         batch = self.indices.shape[:-1]
         return self._scatter(jnp.zeros(batch + self.shape, bool), self.mask, "max")
 
@@ -109,3 +115,9 @@ class SparseCode(Pytree):
             return jnp.all(self.support() == other.support(), axis=axes)
         mine = jnp.all(jnp.any(same, axis=-1) | ~self.mask, axis=-1)
         return mine & jnp.all(jnp.any(same, axis=-2) | ~other.mask, axis=-1)
+
+
+# One compiled program per code structure and shape when called eagerly (instead of one per
+# operation inside); traced inline inside a caller's jit or vmap.
+_to_dense = jax.jit(SparseCode._dense)
+_support = jax.jit(SparseCode._support)

@@ -231,7 +231,11 @@ class ConvOperator(AbstractOperator):
             ``(*batch, *out_spatial, K)``.
         """
         x = jnp.asarray(x)
-        batch = check_trailing(x, self.in_shape, "x")
+        check_trailing(x, self.in_shape, "x")
+        return _mv(self, x)
+
+    def _mv(self, x: jax.Array) -> jax.Array:
+        batch = x.shape[: x.ndim - len(self.in_shape)]
         dtype = jnp.result_type(self.filters.dtype, x.dtype)
         xb = x.reshape((-1,) + self.in_shape).astype(dtype)
         if self.padding == "circular":
@@ -261,7 +265,11 @@ class ConvOperator(AbstractOperator):
             ``(*batch, *in_spatial, M)``.
         """
         z = jnp.asarray(z)
-        batch = check_trailing(z, self.out_shape, "z")
+        check_trailing(z, self.out_shape, "z")
+        return _rmv(self, z)
+
+    def _rmv(self, z: jax.Array) -> jax.Array:
+        batch = z.shape[: z.ndim - len(self.out_shape)]
         dtype = jnp.result_type(self.filters.dtype, z.dtype)
         zb = z.reshape((-1,) + self.out_shape).astype(dtype)
         spatial_axes = tuple(range(self.ndim))
@@ -602,3 +610,10 @@ def conv_operator_from_flax(
             "and stride=; nn.Conv's own default is padding='SAME', stride 1"
         )
     return ConvOperator(kernel, in_spatial, stride=1 if stride is None else stride, padding=padding)
+
+
+# W x and Wᵀ z compiled as one program per operator structure and shape: called eagerly, each
+# compiles once instead of once per operation inside it; inside a caller's jit or vmap they are
+# traced inline as before.
+_mv = jax.jit(ConvOperator._mv)
+_rmv = jax.jit(ConvOperator._rmv)
