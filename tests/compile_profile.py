@@ -121,15 +121,21 @@ class CompileProfile:
             }
         )
 
-    def pytest_terminal_summary(self, terminalreporter):
+    def summary(self) -> str:
         wall = time.perf_counter() - self.session_start
-        terminalreporter.write_line(
+        return (
             f"compile profile{f' ({self.worker})' if self.worker else ''}: "
             f"{self.session_compiles} XLA compilations, {self.session_compile_s:.0f} s of "
             f"{wall:.0f} s tracing, lowering and compiling"
         )
 
+    def pytest_terminal_summary(self, terminalreporter):
+        if not self.worker:
+            terminalreporter.write_line(self.summary())
+
     def pytest_sessionfinish(self, session):
+        if self.worker:  # the controller prints it (a worker's terminal is not shown)
+            session.config.workeroutput["compile_profile"] = self.summary()
         if not self.output:
             return
         path = Path(self.output)
@@ -156,10 +162,28 @@ def pytest_addoption(parser):
     )
 
 
+class WorkerSummaries:
+    """The controller of a pytest-xdist run: prints each worker's compile summary."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def pytest_testnodedown(self, node, error):
+        line = getattr(node, "workeroutput", {}).get("compile_profile")
+        if line:
+            self.lines.append(line)
+
+    def pytest_terminal_summary(self, terminalreporter):
+        for line in sorted(self.lines):
+            terminalreporter.write_line(line)
+
+
 def pytest_configure(config):
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if worker is None and config.pluginmanager.hasplugin("xdist") and config.option.numprocesses:
-        return  # the controller of an xdist run compiles nothing; its workers report
+        # the controller of an xdist run compiles nothing; its workers report
+        config.pluginmanager.register(WorkerSummaries(), "jaxcs_compile_summaries")
+        return
     config.pluginmanager.register(
         CompileProfile(config.getoption("--compile-profile"), worker), "jaxcs_compile_profile"
     )
