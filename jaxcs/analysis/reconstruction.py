@@ -26,7 +26,7 @@ import numpy as np
 
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import is_int, is_traced, positive_int
-from jaxcs.models import RegionModel, max_pool
+from jaxcs.models import RegionModel, check_switches, max_pool
 from jaxcs.solvers import IHT, recover
 
 SUCCESS_TOLERANCE = 1e-3
@@ -71,7 +71,7 @@ def iht_codes(
         ``(*batch, *op.out_shape)`` codes.
     """
     num_steps = positive_int(num_steps, "num_steps")
-    if switches == "fixed":
+    if check_switches(switches) == "fixed":
         if num_steps != 1:
             raise ValueError(
                 f"switches='fixed' is defined for one step (num_steps=1); got {num_steps}"
@@ -82,8 +82,6 @@ def iht_codes(
             return model.project(v, switches="fixed")
 
         return map_codes(project, step_size * op.mv(x), len(op.out_shape))
-    if switches != "known":
-        raise ValueError(f"switches must be 'known' or 'fixed'; got {switches!r}")
     # one step from z = 0 needs W x only: no correlation table to build for it
     gradient = "conv" if num_steps == 1 else "auto"
     solution = recover(

@@ -7,6 +7,7 @@ from jaxcs.models.enumeration import log_count_lower_bound as log_count_lower_bo
 from jaxcs.models.enumeration import model_regions as model_regions
 from jaxcs.models.enumeration import support_sizes as support_sizes
 from jaxcs.models.pooling import block_sparsify as block_sparsify
+from jaxcs.models.pooling import check_switches as check_switches
 from jaxcs.models.pooling import fixed_switches as fixed_switches
 from jaxcs.models.pooling import keep_largest as keep_largest
 from jaxcs.models.pooling import max_pool as max_pool

@@ -133,6 +133,13 @@ def block_sparsify(values: jax.Array, k, capacity: int | None = None) -> jax.Arr
     return jnp.where(keep_largest(values, k, capacity), values, 0)
 
 
+def check_switches(switches) -> str:
+    """``switches`` checked to be ``"known"`` (``𝕄_known``) or ``"fixed"`` (``𝕄_fixed``)."""
+    if switches not in ("known", "fixed"):
+        raise ValueError(f"switches must be 'known' or 'fixed'; got {switches!r}")
+    return switches
+
+
 def pool_project(
     v: jax.Array,
     pool_size: Sequence[int],
@@ -165,12 +172,11 @@ def pool_project(
     check_k(k, scalar=True)
     window = check_pool_size(pool_size, v.shape[:-1])
     values, known = max_pool(v, window, nonnegative=nonnegative)
+    check_switches(switches)
     if switches == "known":
         where = known
-    elif switches == "fixed":
-        where = fixed_switches(v.shape[:-1], window, position)
     else:
-        raise ValueError(f"switches must be 'known' or 'fixed'; got {switches!r}")
+        where = fixed_switches(v.shape[:-1], window, position)
     projected = unpool(block_sparsify(values, k, capacity), where, window, v.shape[:-1])
     # NaN has no place in a ranking: a NaN input makes the whole projection NaN (reported by
     # the callers' finiteness checks) instead of being dropped silently. So does a k that the

@@ -50,7 +50,7 @@ from jaxcs.models._regions import (
     to_cells,
 )
 from jaxcs.models._sampling import DISTRIBUTIONS, FLOYD_MAX_CAPACITY, distinct_floyd, draw_values
-from jaxcs.models.pooling import pool_project, pool_project_sparse
+from jaxcs.models.pooling import check_switches, pool_project, pool_project_sparse
 from jaxcs.models.sparse_code import SparseCode
 
 CAPACITY_QUANTUM = 8
@@ -191,9 +191,7 @@ class RegionModel(Pytree):
         """
         v = jnp.asarray(v)
         self.check_code_shape(v.shape, "v.shape")
-        if switches not in ("known", "fixed"):
-            raise ValueError(f"switches must be 'known' or 'fixed'; got {switches!r}")
-        return _project(self, v, switches)
+        return _project(self, v, check_switches(switches))
 
     def project_sparse(self, v: jax.Array) -> SparseCode:
         """:meth:`project` (known switches) in index form, with ``capacity`` slots.
