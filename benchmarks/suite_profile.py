@@ -84,12 +84,8 @@ def by_name(records: list[dict]) -> dict[str, dict]:
     return dict(names)
 
 
-def totals(records: list[dict]) -> dict:
-    names: dict[str, int] = defaultdict(int)
-    for r in records:
-        for name, count in r["compiled_names"].items():
-            names[name] += count
-    named = by_name(records)
+def totals(records: list[dict], named: dict[str, dict]) -> dict:
+    """Suite totals; ``named`` is :func:`by_name` of the same records."""
     eager_names = [n for n in named if eager(n)]
     return {
         "eager_compiles": sum(named[n]["compiles"] for n in eager_names),
@@ -99,7 +95,7 @@ def totals(records: list[dict]) -> dict:
         "compile_s": sum(r["compile_s"] for r in records),
         "backend_s": sum(r["backend_s"] for r in records),
         "compiles": sum(r["compiles"] for r in records),
-        "distinct_names": len(names),
+        "distinct_names": sum(1 for entry in named.values() if entry["compiles"]),
         "child_cpu_s": sum(r["child_cpu_s"] for r in records),
     }
 
@@ -145,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     files = per_file(records)
-    summary = totals(records)
+    named = by_name(records)
+    summary = totals(records, named)
     old = json.loads(args.compare.read_text()) if args.compare else None
     print(f"\npytest: {wall:.0f} s wall, exit status {status}; workers: {workers}")
     print(
@@ -158,7 +155,6 @@ def main(argv: list[str] | None = None) -> int:
         f"single operations run eagerly: {summary['eager_compiles']} compilations, "
         f"{summary['eager_seconds']:.0f} s lowering and compiling"
     )
-    named = by_name(records)
     print("\nmost compile time by function name (lowering + XLA):")
     for name, entry in sorted(named.items(), key=lambda kv: -kv[1]["seconds"])[: args.top]:
         print(f"{entry['seconds']:7.1f} s {entry['compiles']:6d}x  {name[:100]}")

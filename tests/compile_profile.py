@@ -69,8 +69,7 @@ class CompileProfile:
         self.worker = worker
         self.records: list[dict] = []
         self.seconds: Counter = Counter()
-        self.compiles = 0
-        self.names: list[str] = []
+        self.names: Counter = Counter()  # backend compilations per function name
         self.name_seconds: Counter = Counter()
         self.session_compile_s = 0.0
         self.session_compiles = 0
@@ -84,25 +83,25 @@ class CompileProfile:
             return
         self.seconds[event] += duration
         self.session_compile_s += duration
+        if event == _TRACE:
+            return
+        name = str(kwargs.get("fun_name", "?"))
+        if name.startswith("jit_"):  # lowering names the module jit_f, the backend jit(f)
+            name = f"jit({name[4:]})"
+        self.name_seconds[name] += duration
         if event == _BACKEND:
-            self.compiles += 1
             self.session_compiles += 1
-            self.names.append(str(kwargs.get("fun_name", "?")))
-        if event in (_LOWER, _BACKEND):  # lowering names the module jit_f, the backend jit(f)
-            name = str(kwargs.get("fun_name", "?"))
-            if name.startswith("jit_"):
-                name = f"jit({name[4:]})"
-            self.name_seconds[name] += duration
+            self.names[name] += 1
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item, nextitem):
         self.seconds.clear()
-        self.compiles = 0
-        self.names = []
-        self.name_seconds = Counter()
+        self.names.clear()
+        self.name_seconds.clear()
         start, child = time.perf_counter(), _children_cpu()
         yield
-        names = Counter(self.names)
+        if not self.output:
+            return  # the session's summary line needs no per-test record
         self.records.append(
             {
                 "test": item.nodeid,
@@ -112,8 +111,8 @@ class CompileProfile:
                 "trace_s": self.seconds[_TRACE],
                 "lower_s": self.seconds[_LOWER],
                 "backend_s": self.seconds[_BACKEND],
-                "compiles": self.compiles,
-                "compiled_names": dict(names),
+                "compiles": self.names.total(),
+                "compiled_names": dict(self.names),
                 "name_seconds": {n: round(t, 4) for n, t in self.name_seconds.items()},
                 "child_cpu_s": _children_cpu() - child,
                 "rss_bytes": resident_bytes(),
