@@ -13,13 +13,13 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import jaxcs
 from jaxcs import Status
 
 N, M, N_COLUMNS, K = 100, 64, 128, 19  # problems, measurements, unknowns, sparsity
 MAX_STEPS, TOL, SUCCESS = 300, 1e-6, 1e-4
-CREEPING = 17  # a problem whose NIHT trajectory creeps for ~100 steps, then converges
 
 
 def _problems(seed=0):
@@ -86,44 +86,64 @@ def _errors(z, zs):
     return np.linalg.norm(np.asarray(z, np.float64) - zs, axis=1) / np.linalg.norm(zs, axis=1)
 
 
-def test_niht_succeeds_as_often_as_a_numpy_reference_on_the_same_problems():
+@pytest.fixture(scope="module")
+def runs():
+    """The NumPy reference's successes and jaxcs's float32 runs with the default window and
+    with a window of one step (the old rule), on the same 100 problems."""
+    phis, zs, ys = _problems()
+    reference = np.array([numpy_niht(phi, y) for phi, y in zip(phis, ys, strict=True)])
+    chex.clear_trace_counter()
+    args = jnp.asarray(phis, jnp.float32), jnp.asarray(ys, jnp.float32)
+    windowed = _jaxcs_niht(*args, jaxcs.solvers.driver.STALL_WINDOW)
+    one_step = _jaxcs_niht(*args, 1)  # the old rule, same compiled program
+    return _errors(reference, zs) <= SUCCESS, windowed, one_step
+
+
+def _creeping(runs):
+    """Problems that the reference solves and whose float32 run creeps: stopped as STALLED
+    before step 100 by the one-step rule, converged after step 100 with the window. Which
+    problems creep depends on float32 rounding, so on how XLA compiled the program (the
+    fusion of its sums): they are found, not named."""
+    reference_ok, windowed, one_step = runs
+    return np.flatnonzero(
+        reference_ok
+        & (np.asarray(windowed.status) == Status.CONVERGED)
+        & (np.asarray(windowed.num_steps) > 100)
+        & (np.asarray(one_step.status) == Status.STALLED)
+        & (np.asarray(one_step.num_steps) < 100)
+    )
+
+
+def test_niht_succeeds_as_often_as_a_numpy_reference_on_the_same_problems(runs):
     """100 Gaussian problems (m = 64, n = 128, k = 19), float32 jaxcs against float64 NumPy:
     jaxcs's success count is within one standard error of the reference's or above (it was
     68 against 75: seven runs stopped as STALLED at steps 41–89 that converge when continued).
     The window is a traced leaf: changing it reuses the compiled program, and a window of one
-    step gives back the old rule, which stops the creeping problem."""
-    phis, zs, ys = _problems()
-    reference = np.array([numpy_niht(phi, y) for phi, y in zip(phis, ys, strict=True)])
-    reference_ok = _errors(reference, zs) <= SUCCESS
+    step gives back the old rule, which stops the creeping problems."""
+    reference_ok, solution, one_step = runs
+    _, zs, _ = _problems()
     p = reference_ok.mean()
     standard_error = np.sqrt(p * (1 - p) / N) * N  # in problems
-
-    chex.clear_trace_counter()
-    args = jnp.asarray(phis, jnp.float32), jnp.asarray(ys, jnp.float32)
-    solution = _jaxcs_niht(*args, jaxcs.solvers.driver.STALL_WINDOW)
     ok = _errors(solution.z, zs) <= SUCCESS
     assert ok.sum() >= reference_ok.sum() - standard_error, (ok.sum(), reference_ok.sum())
     status = np.asarray(solution.status)
     # success and status agree: what converged is right, what failed says so
     assert np.all(ok == (status == Status.CONVERGED))
-    assert reference_ok[CREEPING] and status[CREEPING] == Status.CONVERGED
-    assert solution.num_steps[CREEPING] > 100
-
-    one_step = _jaxcs_niht(*args, 1)  # the old rule, same compiled program
-    assert one_step.status[CREEPING] == Status.STALLED and one_step.num_steps[CREEPING] < 100
+    assert len(_creeping(runs)) >= 1, "no run that the one-step rule stops goes on to converge"
     assert (_errors(one_step.z, zs) <= SUCCESS).sum() < reference_ok.sum() - standard_error
 
 
-def test_stall_window_holds_in_scan_mode_and_under_recover():
-    """``recover`` (``mode="while"`` and ``"scan"``) gets the same rule as the kernel: the
+def test_stall_window_holds_in_scan_mode_and_under_recover(runs):
+    """``recover`` (``mode="while"`` and ``"scan"``) gets the same rule as the kernel: a
     creeping problem converges; with ``stall_window=1`` it stops as STALLED."""
     phis, zs, ys = _problems()
-    op = jaxcs.MatrixOperator(jnp.asarray(phis[CREEPING], jnp.float32)).T
-    y = jnp.asarray(ys[CREEPING], jnp.float32)
+    creeping = _creeping(runs)[0]
+    op = jaxcs.MatrixOperator(jnp.asarray(phis[creeping], jnp.float32)).T
+    y = jnp.asarray(ys[creeping], jnp.float32)
     model = jaxcs.TopKModel(K)
     for mode in ("while", "scan"):
         run = jaxcs.recover(op, y, model, jaxcs.NIHT(), max_steps=MAX_STEPS, tol=TOL, mode=mode)
         assert run.status == Status.CONVERGED, mode
-        assert _errors(run.z[None], zs[CREEPING][None])[0] <= SUCCESS
+        assert _errors(run.z[None], zs[creeping][None])[0] <= SUCCESS
     old = jaxcs.recover(op, y, model, jaxcs.NIHT(), max_steps=MAX_STEPS, tol=TOL, stall_window=1)
     assert old.status == Status.STALLED

@@ -55,7 +55,9 @@ LIMIT = 480  # seconds per sweep process: about a minute on 2 busy cores; a dead
 
 def _run(config, output, *args, devices=1, wait=True):
     env = dict(os.environ, JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="")
-    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    # XLA flags set for the suite (tests/conftest.py) stay: they change compile time only
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}"
+    env["XLA_FLAGS"] = flags.strip()
     command = [
         sys.executable,
         "-m",
@@ -167,7 +169,9 @@ def test_resume_after_sigkill(tmp_path):
     config = tmp_path / "slow.toml"
     config.write_text(SLOW)
     killed = tmp_path / "killed"
-    process = _run(config, killed, wait=False)
+    # one persistent compilation cache for the three runs: the second and third load the program
+    cache = ("--compile-cache", str(tmp_path / "cache"))
+    process = _run(config, killed, *cache, wait=False)
     blocks = killed / "blocks"
     deadline = time.monotonic() + 240
     while len(list(blocks.rglob("[0-9]*.npz"))) < 3:
@@ -180,7 +184,7 @@ def test_resume_after_sigkill(tmp_path):
     total = 24  # 2 cells × 24 problems in blocks of 2
     assert 3 <= len(finished) < total, "the run ended before it was killed"
     assert not (killed / "results.csv").exists()
-    _run(config, killed)
+    _run(config, killed, *cache)
     after = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in blocks.rglob("[0-9]*.npz")}
     assert len(after) == total
     assert not list(blocks.rglob(".*.tmp.npz")), "a killed write's temporary file was left"
@@ -188,6 +192,6 @@ def test_resume_after_sigkill(tmp_path):
     header = json.loads((killed / "sweep.json").read_text())
     assert header["last_run"]["computed_blocks"] == total - len(finished)
     assert header["resumed"] == 1
-    _run(config, tmp_path / "whole", "--compile-cache", str(tmp_path / "cache"))
+    _run(config, tmp_path / "whole", *cache)
     assert _table(killed / "results.csv") == _table(tmp_path / "whole" / "results.csv")
     assert any((tmp_path / "cache").iterdir()), "the persistent compilation cache is empty"
