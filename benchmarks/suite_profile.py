@@ -14,7 +14,9 @@ Usage::
 
 ``--compare`` prints the per-file table of an earlier run beside this one; ``--budget S`` exits
 with status 1 when pytest took longer than ``S`` seconds (the README's Development section
-states the budget).
+states the budget); ``--save-file-seconds`` writes each file's seconds to
+``tests/file_seconds.json``, the order in which ``tests/conftest.py`` hands files to the
+workers (longest first); ``--records FILE`` keeps every test's record.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
+FILE_SECONDS = ROOT / "tests" / "file_seconds.json"
 
 
 def run_suite(pytest_args: list[str]) -> tuple[float, int, list[dict], dict]:
@@ -132,6 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workers", type=int, default=2, help="pytest-xdist workers, as CI runs (0: serial)"
     )
+    parser.add_argument("--records", type=Path, help="also write every test's record here")
+    parser.add_argument(
+        "--save-file-seconds",
+        action="store_true",
+        help=f"write each file's wall seconds to {FILE_SECONDS.relative_to(ROOT)} (the order in "
+        "which tests/conftest.py hands files to the workers: longest first)",
+    )
     args = parser.parse_args(argv)
 
     if args.workers:
@@ -198,6 +208,17 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     print(f"\nwrote {out}")
+    if args.records:
+        args.records.write_text(json.dumps(records))
+        print(f"wrote {args.records}")
+    if args.save_file_seconds:
+        if status != 0 or extra[4 if args.workers else 0 :]:
+            print("file seconds not saved: they come from a whole suite that passed")
+            return 1
+        ranked = sorted(files.items(), key=lambda kv: -kv[1]["wall_s"])
+        seconds = {name: round(entry["wall_s"], 1) for name, entry in ranked}
+        FILE_SECONDS.write_text(json.dumps(seconds, indent=1) + "\n")
+        print(f"wrote {FILE_SECONDS}")
     if args.budget is not None and wall > args.budget:
         print(f"pytest took {wall:.0f} s, over the budget of {args.budget:.0f} s")
         return 1

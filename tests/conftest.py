@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import logging
 import math
 import os
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -19,8 +21,8 @@ import pytest
 from compile_profile import (  # noqa: F401 (pytest hooks)
     memory_maps,
     pytest_addoption,
-    pytest_configure,
 )
+from compile_profile import pytest_configure as _profile_configure
 from hypothesis import settings
 
 
@@ -54,6 +56,44 @@ if os.environ.get("JAXCS_TEST_XLA_DEFAULTS") != "1":
         os.environ["XLA_FLAGS"] = f"{xla_flags} --{FAST_COMPILE_FLAG}=false".strip()
     jax.config.update("jax_disable_most_optimizations", True)
 
+# --------------------------------------------------------------------------- file order
+FILE_SECONDS = Path(__file__).with_name("file_seconds.json")
+
+
+def pytest_configure(config):
+    _profile_configure(config)
+    if hasattr(config.option, "loadscopereorder"):
+        # pytest-xdist hands out whole files (--dist loadfile), by default the files with the
+        # most tests first; pytest_collection_modifyitems's order (longest first) is kept instead
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(config, items):
+    """Files in decreasing order of their measured seconds (``file_seconds.json``, written by
+    ``benchmarks/suite_profile.py --save-file-seconds``), tests within a file in their order.
+
+    Two workers that take the longest remaining file each time finish within about one short
+    file of each other; in pytest-xdist's default order a 150-s file handed out late kept one
+    worker busy for minutes after the other had finished. A file not measured yet counts as
+    the median file.
+    """
+    try:
+        seconds = json.loads(FILE_SECONDS.read_text())
+    except (OSError, ValueError):
+        return
+    root = Path(str(config.rootpath))
+    default = float(np.median(list(seconds.values()))) if seconds else 0.0
+
+    def weight(item) -> float:
+        try:
+            name = Path(str(item.path)).relative_to(root).as_posix()
+        except ValueError:
+            return default
+        return seconds.get(name, default)
+
+    items.sort(key=lambda item: -weight(item))  # stable: a file's tests keep their order
+
+
 # CI draws the same hypothesis examples on every run (a red CI must be reproducible)
 settings.register_profile("ci", derandomize=True)
 if os.environ.get("CI"):
@@ -76,6 +116,18 @@ def dtype(request):
             yield np.dtype(np.float64)
     else:
         yield np.dtype(np.float32)
+
+
+@pytest.fixture
+def optimized():
+    """XLA's optimisations back on for one test: for the few tests whose programs run long
+    enough (many problems, hundreds of steps) that the run time saved outweighs the compile
+    time (the suite compiles with most optimisations off, above)."""
+    jax.config.update("jax_disable_most_optimizations", False)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_disable_most_optimizations", True)
 
 
 # --------------------------------------------------------------------------- compile guard

@@ -26,7 +26,6 @@ from __future__ import annotations
 import itertools
 import math
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -70,26 +69,29 @@ class RIPUpperBound(Pytree):
         }
 
 
-def _top_sum(values: jax.Array, count: int) -> jax.Array:
+# The bound is host-driven (its row classes are enumerated in Python, each with its own shapes),
+# so its arithmetic runs in float64 NumPy: no program compiled per class shape, and the sums of
+# a certified bound rounded in double precision.
+def _top_sum(values: np.ndarray, count: int) -> np.ndarray:
     """Sum of the ``count`` largest entries along the last axis (entries ≥ 0)."""
     if count <= 0:
-        return jnp.zeros(values.shape[:-1], values.dtype)
+        return np.zeros(values.shape[:-1])
     if count >= values.shape[-1]:
-        return jnp.sum(values, axis=-1)
-    return jnp.sum(jax.lax.top_k(values, count)[0], axis=-1)
+        return np.sum(values, axis=-1)
+    return np.sum(np.partition(values, -count, axis=-1)[..., -count:], axis=-1)
 
 
 def _sides(diagonal, positive_sums, negative_sums) -> tuple[float, float]:
-    upper = float(jnp.max(diagonal - 1 + positive_sums))
-    lower = float(jnp.max(1 - diagonal + negative_sums))
+    upper = float(np.max(diagonal - 1 + positive_sums))
+    lower = float(np.max(1 - diagonal + negative_sums))
     return upper, min(lower, 1.0)
 
 
-def _parts(entries, nonnegative: bool):
+def _parts(entries: np.ndarray, nonnegative: bool):
     """The entry magnitudes that can raise (first) and lower (second) the quotient."""
     if nonnegative:
-        return jnp.maximum(entries, 0), jnp.maximum(-entries, 0)
-    magnitude = jnp.abs(entries)
+        return np.maximum(entries, 0), np.maximum(-entries, 0)
+    magnitude = np.abs(entries)
     return magnitude, magnitude
 
 
@@ -102,15 +104,16 @@ def _dense_bound(op, model, code_shape, k: int) -> tuple[float, float]:
             "'circular' padding uses its correlation table at any size)"
         )
     gram = restricted_gram(op, jnp.arange(size, dtype=jnp.int32)[None])[0]
+    gram = np.asarray(gram, np.float64)
     cells, inside = model_regions(model, code_shape)  # (R, c)
     region_of = np.zeros(size, np.int64)
     region_of[cells[inside]] = np.nonzero(inside)[0]
     own = region_of[:, None] == np.arange(len(cells))[None, :]  # (N, R)
     sums = []
     for part in _parts(gram, model.nonnegative):
-        per_region = jnp.max(jnp.where(inside[None], part[:, cells], 0), axis=-1)  # (N, R)
-        sums.append(_top_sum(jnp.where(own, 0, per_region), k - 1))
-    return _sides(jnp.diagonal(gram), *sums)
+        per_region = np.max(np.where(inside[None], part[:, cells], 0), axis=-1)  # (N, R)
+        sums.append(_top_sum(np.where(own, 0, per_region), k - 1))
+    return _sides(np.diagonal(gram), *sums)
 
 
 def _axis_classes(op: ConvOperator, table, window: int, axis: int):
@@ -160,32 +163,32 @@ def _table_bound(op: ConvOperator, model, code_shape, k: int) -> tuple[float, fl
     window = model.region_shape(code_shape)
     K = op.out_channels
     d = op.ndim
-    values = table.values  # (K, K, *keys)
-    filters = jnp.arange(K)
+    values = np.asarray(table.values, np.float64)  # (K, K, *keys)
+    filters = np.arange(K)
     per_axis = [_axis_classes(op, table, window[a], a) for a in range(d)]
     best_upper, best_lower = -math.inf, -math.inf
     for rows in itertools.product(*per_axis):
         diagonal = values[(filters, filters, *(row[0] for row in rows))]
         partners = [row[1] for row in rows]
         cells = list(itertools.product(*partners))
-        realised = np.array([None not in cell for cell in cells])
         keys = [tuple(0 if c is None else c[0] for c in cell) for cell in cells]
         regions = [tuple(c[1] for c in cell) if None not in cell else None for cell in cells]
         ids = {r: i for i, r in enumerate(sorted({r for r in regions if r is not None}))}
-        segment = np.array([len(ids) if r is None else ids[r] for r in regions])
         own = ids.get((0,) * d)
-        entries = values[(slice(None), slice(None), *np.array(keys, np.int64).T)]  # (K, K, c)
+        # the realised partner cells grouped by region: one slice of the cells per region
+        cells_of = [[c for c, r in enumerate(regions) if r == region] for region in ids]
+        order = np.array([c for group in cells_of for c in group], np.int64)
+        starts = np.cumsum([0] + [len(group) for group in cells_of[:-1]])
+        entries = values[(slice(None), slice(None), *np.array(keys, np.int64)[order].T)]
         sums = []
-        for part in _parts(entries, model.nonnegative):
-            part = jnp.where(realised[None, None], part, 0)
+        for part in _parts(entries, model.nonnegative):  # (K, K, realised cells)
             # (K, K, regions): the largest entry of each partner region of each filter pair
-            per_region = jax.ops.segment_max(
-                jnp.moveaxis(part, -1, 0), segment, num_segments=len(ids) + 1
-            )[: len(ids)]
-            per_region = jnp.moveaxis(jnp.maximum(per_region, 0), 0, -1)
+            if len(ids):
+                per_region = np.maximum.reduceat(part, starts, axis=-1)
+            else:
+                per_region = np.zeros((K, K, 0))
             if own is not None:
-                same = jnp.eye(K, dtype=bool)[:, :, None] & (np.arange(len(ids)) == own)
-                per_region = jnp.where(same, 0, per_region)
+                per_region[filters, filters, own] = 0
             sums.append(_top_sum(per_region.reshape(K, -1), k - 1))
         upper, lower = _sides(diagonal, *sums)
         best_upper, best_lower = max(best_upper, upper), max(best_lower, lower)

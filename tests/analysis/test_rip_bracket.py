@@ -603,7 +603,7 @@ def test_auto_eigen_method_by_capacity(fig2):
 
 
 # --------------------------------------------------------------------------- Marchenko–Pastur
-def test_random_supports_approach_marchenko_pastur_edges(assert_no_compiles):
+def test_random_supports_approach_marchenko_pastur_edges(optimized, assert_no_compiles):
     """Φ (m × n) with i.i.d. N(0, 1/m) entries, supports of k = m/8 random columns: G_S is a
     k × k Wishart matrix, whose extreme eigenvalues tend to (1 ± √(k/m))² (Marchenko–Pastur
     edges). The mean's offset from an edge scales like the Tracy–Widom width, here

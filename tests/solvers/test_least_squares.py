@@ -169,7 +169,7 @@ def np_cosamp(phi, y, k, *, from_iterate, steps=100, tol=1e-6):
     return z
 
 
-def test_cosamp_float32_beyond_the_measurements_succeeds_as_numpy_lstsq():
+def test_cosamp_float32_beyond_the_measurements_succeeds_as_numpy_lstsq(optimized):
     """n = 128, δ = m/n = 0.5, ρ = k/m = 0.4 (k = 26, merged supports of up to 78 > 64
     columns), 160 Gaussian problems, run side by side with NumPy CoSaMPs that use ``lstsq``:
     in float32, jaxcs's success rate is not below the published rule's, nor below that of the

@@ -224,26 +224,39 @@ def _assert_same_solution(a, b, rtol=1e-5, atol=1e-6):
 
 
 # --------------------------------------------------------------------------- 1. NumPy iterates
-def _check_iterates(op, model, x, solver, ref, reference, steps):
-    """``recover(scan, tol=0, max_steps=n)`` against ``reference(n)``, ``n`` NumPy steps."""
+def _check_run(sol, ref, zs, n):
+    """One run of ``n`` steps (``tol = 0``) against the NumPy iterates ``zs``; returns the
+    NumPy residual norms after each step and the steps taken."""
+    taken = int(sol.num_steps)
+    if int(sol.status) in (Status.CONVERGED, Status.STALLED):
+        # An exact fixed point (r = 0, or a stall): the reference must reach the same one.
+        assert 1 <= taken <= n
+        np.testing.assert_allclose(zs[taken], zs[taken - 1], rtol=1e-7, atol=1e-9)
+    else:
+        assert int(sol.status) == Status.MAX_STEPS and taken == n
+    np.testing.assert_allclose(
+        np.asarray(sol.z).reshape(-1), zs[n], rtol=1e-7, atol=1e-9, err_msg=f"n={n}"
+    )
+    expected = [np.linalg.norm(ref.residual(z)) for z in zs[1:]]
+    np.testing.assert_allclose(float(sol.residual_norm), expected[taken - 1], rtol=1e-7)
+    np.testing.assert_array_equal(np.asarray(sol.support()), np.asarray(sol.z) != 0)
+    return expected, taken
+
+
+def _check_iterates(op, model, x, solver, ref, reference, steps=(), history=None):
+    """``recover(tol=0, max_steps=n)`` against ``reference(n)``, ``n`` NumPy steps: for every
+    ``n`` in ``steps`` in ``mode="while"`` (one compiled program: the step budget is traced),
+    and for ``n = history`` in ``mode="scan"``, whose residual history must also match NumPy's
+    at every step and stay frozen after the run stops."""
     for n in steps:
+        sol = jaxcs.recover(op, x, model, solver, mode="while", tol=0.0, max_steps=n)
+        _check_run(sol, ref, reference(n), n)
+    if history is not None:
+        n = history
         sol = jaxcs.recover(op, x, model, solver, mode="scan", tol=0.0, max_steps=n)
-        zs = reference(n)
-        taken = int(sol.num_steps)
-        if int(sol.status) in (Status.CONVERGED, Status.STALLED):
-            # An exact fixed point (r = 0, or a stall): the reference must reach the same one.
-            assert 1 <= taken <= n
-            np.testing.assert_allclose(zs[taken], zs[taken - 1], rtol=1e-7, atol=1e-9)
-        else:
-            assert int(sol.status) == Status.MAX_STEPS and taken == n
-        np.testing.assert_allclose(
-            np.asarray(sol.z).reshape(-1), zs[n], rtol=1e-7, atol=1e-9, err_msg=f"n={n}"
-        )
-        expected = [np.linalg.norm(ref.residual(z)) for z in zs[1:]]
+        expected, taken = _check_run(sol, ref, reference(n), n)
         expected = [expected[min(i, taken - 1)] for i in range(n)]  # frozen after stopping
         np.testing.assert_allclose(np.asarray(sol.residual_history), expected, rtol=1e-7)
-        np.testing.assert_allclose(float(sol.residual_norm), expected[-1], rtol=1e-7)
-        np.testing.assert_array_equal(np.asarray(sol.support()), np.asarray(sol.z) != 0)
 
 
 @pytest.mark.parametrize("name", list(SOLVERS))
@@ -252,8 +265,10 @@ def test_iterates_match_numpy_reference(x64, dense_reference, problem, name):
     op, model, x, ref = PROBLEMS[problem](dense_reference)
     make_solver, iterate = SOLVERS[name]
 
-    steps = (1, 2, 5) if problem == "matrix-topk" else (1, 5)  # each n compiles a loop
-    _check_iterates(op, model, x, make_solver(), ref, lambda n: iterate(ref, n), steps)
+    # one while loop for every n; on the conv problem also the scan's per-step history
+    steps = (1, 2, 5) if problem == "matrix-topk" else (1, 5)
+    history = 5 if problem == "conv-block" else None
+    _check_iterates(op, model, x, make_solver(), ref, lambda n: iterate(ref, n), steps, history)
     if problem == "conv-block" and name.startswith("niht"):
         assert ref.backtracks > 0, "the NIHT safeguard was never exercised"
 
@@ -268,7 +283,7 @@ def test_niht_backtracking_cap_matches_numpy_reference(x64, dense_reference):
         return ref.niht(n, c=0.5, kappa=2.5, max_backtracks=1)
 
     solver = jaxcs.NIHT(c=0.5, kappa=2.5, max_backtracks=1)
-    _check_iterates(op, model, x, solver, ref, reference, (5,))
+    _check_iterates(op, model, x, solver, ref, reference, history=5)
     assert ref.backtracks > 0
     assert not np.allclose(reference(5)[-1], uncapped_z), "the cap did not change the iterates"
 
@@ -873,7 +888,7 @@ def test_a_fixed_point_on_a_wrong_support_is_stalled_not_converged():
     assert np.all(np.asarray(niht.status) == Status.CONVERGED)
 
 
-def test_slow_convergence_is_not_a_stall():
+def test_slow_convergence_is_not_a_stall(optimized):
     """A small step alone is not a stall: IHT with the safe step 1/‖Φ‖² creeps towards the
     solution and is reported CONVERGED (or MAX_STEPS), not STALLED, where it succeeds."""
     m, n, k = 120, 300, 10
