@@ -844,7 +844,7 @@ def sample_model_rip(
         code = model.sample_sparse(
             chunk_key, code_shape, (chunk_size,), distribution=distribution, dtype=op.dtype
         )
-        out = code_ratios(
+        out = _code_ratios(
             op,
             code,
             method=method,
@@ -933,7 +933,7 @@ def _check_extra(values, chunk_size: int) -> dict:
     return out
 
 
-def code_ratios(
+def _code_ratios(
     op,
     code: SparseCode,
     *,
@@ -944,6 +944,10 @@ def code_ratios(
     nonnegative: bool = False,
 ) -> dict[str, jax.Array]:
     """Per-code RIP quantities for a batch of index-form codes.
+
+    One compiled program per configuration and shape when called eagerly (``method``,
+    ``eigenvalues``, ``full_ratio`` and ``nonnegative`` are static); inside a trace it is
+    inlined like any jitted function.
 
     Args:
         op: the layer ``W``.
@@ -1000,6 +1004,11 @@ def code_ratios(
         out["eig_min"] = jnp.where(finite, eig_min, jnp.nan)
         out["eig_max"] = jnp.where(finite, eig_max, jnp.nan)
     return out
+
+
+code_ratios = jax.jit(
+    _code_ratios, static_argnames=("method", "eigenvalues", "full_ratio", "nonnegative")
+)
 
 
 def orthant_extremes(gram, start, mask=None, *, steps: int = ORTHANT_STEPS):
