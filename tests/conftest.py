@@ -264,17 +264,18 @@ def pytest_runtest_teardown(item, nextitem):
     """Drop JAX's compiled programs before the process runs out of memory mappings.
 
     Every program XLA compiles for the CPU keeps its code in memory mappings of its own (about
-    400 for a solver program: three per kernel; 3 for one operation), and a process that
-    reaches ``vm.max_map_count`` (65,530 by default) crashes inside XLA's compiler: a pytest
-    process that kept every program crashed after about 150 solver programs. Keeping them is
-    what lets tests share programs, so they are dropped only when needed: between test files
-    above a quarter of the limit (a file's tests share the most), within a file above half.
+    130-220 for a solver program with the loop emitters above, 210-420 with XLA's fusion
+    emitters; 3 for one operation), and a process that reaches ``vm.max_map_count`` (65,530 by
+    default) crashes inside XLA's compiler: a pytest process that kept every program crashed
+    after about 150 solver programs. Keeping them is what lets tests share programs, so they
+    are dropped only when needed: between test files above half the limit, within a file above
+    three quarters (a quarter of the limit is over 70 solver programs in one test).
     """
     maps = memory_maps() if MAP_LIMIT else None
     if maps is None:
         return
     same_file = nextitem is not None and nextitem.path == item.path
-    if maps > MAP_LIMIT // (2 if same_file else 4):
+    if maps > MAP_LIMIT * (3 if same_file else 2) // 4:
         jax.clear_caches()
         from jaxcs.sweeps import engine
 
