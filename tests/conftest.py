@@ -258,24 +258,29 @@ def _map_limit() -> int | None:
 
 
 MAP_LIMIT = _map_limit()
+BETWEEN_FILES_MAPS = int(os.environ.get("JAXCS_TEST_CLEAR_MAPS", "4096"))
 
 
 def pytest_runtest_teardown(item, nextitem):
-    """Drop JAX's compiled programs before the process runs out of memory mappings.
+    """Drop JAX's compiled programs between test files, and before the process runs out of
+    memory mappings.
 
     Every program XLA compiles for the CPU keeps its code in memory mappings of its own (about
     130-220 for a solver program with the loop emitters above, 210-420 with XLA's fusion
-    emitters; 3 for one operation), and a process that reaches ``vm.max_map_count`` (65,530 by
-    default) crashes inside XLA's compiler: a pytest process that kept every program crashed
-    after about 150 solver programs. Keeping them is what lets tests share programs, so they
-    are dropped only when needed: between test files above half the limit, within a file above
-    three quarters (a quarter of the limit is over 70 solver programs in one test).
+    emitters; 3 for one operation). Kept programs cost twice: a process that reaches
+    ``vm.max_map_count`` (65,530 by default) crashes inside XLA's compiler (a pytest process that
+    kept every program crashed after about 150 solver programs), and every compilation gets
+    slower as the process holds more of them (one small program: 20 ms with 1,400 mappings,
+    35 ms with 11,000; back to 20 ms after ``jax.clear_caches()``). A file's tests share the
+    most programs, so they are dropped between files once the process holds
+    ``BETWEEN_FILES_MAPS`` mappings (``JAXCS_TEST_CLEAR_MAPS``), and within a file only above
+    three quarters of the limit.
     """
     maps = memory_maps() if MAP_LIMIT else None
     if maps is None:
         return
     same_file = nextitem is not None and nextitem.path == item.path
-    if maps > MAP_LIMIT * (3 if same_file else 2) // 4:
+    if maps > (MAP_LIMIT * 3 // 4 if same_file else BETWEEN_FILES_MAPS):
         jax.clear_caches()
         from jaxcs.sweeps import engine
 
