@@ -46,7 +46,7 @@ def _xla_knows(flag: str) -> bool:
 #   for a solver program, in this process and in every child process (the CLI, the examples,
 #   multi-process sweeps), which inherit XLA_FLAGS;
 # - XLA's expensive LLVM optimisations off, in this process only: 30-40 % less compile time,
-#   at a run time that only the few long-running children would feel.
+#   at a longer run time, which the few long-running tests avoid (the optimized fixture).
 # Measured with benchmarks/suite_profile.py (README, Development).
 # JAXCS_TEST_XLA_DEFAULTS=1 compiles as users do, to measure what these settings save.
 FAST_COMPILE_FLAG = "xla_cpu_use_fusion_emitters"
@@ -123,11 +123,12 @@ def optimized():
     """XLA's optimisations back on for one test: for the few tests whose programs run long
     enough (many problems, hundreds of steps) that the run time saved outweighs the compile
     time (the suite compiles with most optimisations off, above)."""
+    before = jax.config.read("jax_disable_most_optimizations")
     jax.config.update("jax_disable_most_optimizations", False)
     try:
         yield
     finally:
-        jax.config.update("jax_disable_most_optimizations", True)
+        jax.config.update("jax_disable_most_optimizations", before)
 
 
 # --------------------------------------------------------------------------- compile guard

@@ -89,14 +89,14 @@ def _errors(z, zs):
 @pytest.fixture(scope="module")
 def runs():
     """The NumPy reference's successes and jaxcs's float32 runs with the default window and
-    with a window of one step (the old rule), on the same 100 problems."""
+    with a window of one step (the old rule), on the same 100 problems ``(Φ, z, y)``."""
     phis, zs, ys = _problems()
     reference = np.array([numpy_niht(phi, y) for phi, y in zip(phis, ys, strict=True)])
     chex.clear_trace_counter()
     args = jnp.asarray(phis, jnp.float32), jnp.asarray(ys, jnp.float32)
     windowed = _jaxcs_niht(*args, jaxcs.solvers.driver.STALL_WINDOW)
     one_step = _jaxcs_niht(*args, 1)  # the old rule, same compiled program
-    return _errors(reference, zs) <= SUCCESS, windowed, one_step
+    return _errors(reference, zs) <= SUCCESS, windowed, one_step, (phis, zs, ys)
 
 
 def _creeping(runs):
@@ -104,7 +104,7 @@ def _creeping(runs):
     before step 100 by the one-step rule, converged after step 100 with the window. Which
     problems creep depends on float32 rounding, so on how XLA compiled the program (the
     fusion of its sums): they are found, not named."""
-    reference_ok, windowed, one_step = runs
+    reference_ok, windowed, one_step, _ = runs
     return np.flatnonzero(
         reference_ok
         & (np.asarray(windowed.status) == Status.CONVERGED)
@@ -120,8 +120,7 @@ def test_niht_succeeds_as_often_as_a_numpy_reference_on_the_same_problems(runs):
     68 against 75: seven runs stopped as STALLED at steps 41–89 that converge when continued).
     The window is a traced leaf: changing it reuses the compiled program, and a window of one
     step gives back the old rule, which stops the creeping problems."""
-    reference_ok, solution, one_step = runs
-    _, zs, _ = _problems()
+    reference_ok, solution, one_step, (_, zs, _) = runs
     p = reference_ok.mean()
     standard_error = np.sqrt(p * (1 - p) / N) * N  # in problems
     ok = _errors(solution.z, zs) <= SUCCESS
@@ -136,7 +135,7 @@ def test_niht_succeeds_as_often_as_a_numpy_reference_on_the_same_problems(runs):
 def test_stall_window_holds_in_scan_mode_and_under_recover(runs):
     """``recover`` (``mode="while"`` and ``"scan"``) gets the same rule as the kernel: a
     creeping problem converges; with ``stall_window=1`` it stops as STALLED."""
-    phis, zs, ys = _problems()
+    phis, zs, ys = runs[3]
     creeping = _creeping(runs)[0]
     op = jaxcs.MatrixOperator(jnp.asarray(phis[creeping], jnp.float32)).T
     y = jnp.asarray(ys[creeping], jnp.float32)
