@@ -82,26 +82,29 @@ class Fig2Setup:
         return ConvOperator(w, (self.input_size,), stride=self.stride, padding="valid")
 
 
-def _variant_names(setup: Fig2Setup) -> dict[str, str]:
+def _variant_names(k: int, iht_steps: int, out_channels: int) -> dict[str, str]:
     names = {
         "recon_error_fixed_switches": "x̂ = Wᵀ 𝕄_fixed(Wx, k) (the caption's fixed switches)",
         "recon_error_unit_norm": "unit-norm (row-normalized) filters, 𝕄_known, k",
-        f"recon_error_iht_{setup.iht_steps}": f"{setup.iht_steps} IHT steps (step 1) from z = 0",
+        f"recon_error_iht_{iht_steps}": f"{iht_steps} IHT steps (step 1) from z = 0",
     }
-    if 2 * setup.k <= setup.out_channels:
+    if 2 * k <= out_channels:
         names["recon_error_2k"] = "𝕄 keeps 2k blocks"
     return names
 
 
-@partial(jax.jit, static_argnames=("setup", "num_samples", "chunk_size"))
-def _round(key, op, setup: Fig2Setup, num_samples: int, chunk_size: int, progress_id):
-    """One round: the model-RIP kernel with the reconstruction errors as extra quantities."""
-    model = BlockModel(setup.k)
+@partial(jax.jit, static_argnames=("k", "iht_steps", "num_samples", "chunk_size"))
+def _round(key, op, k: int, iht_steps: int, num_samples: int, chunk_size: int, progress_id):
+    """One round: the model-RIP kernel with the reconstruction errors as extra quantities.
+
+    Static only in what the program's shapes and loops depend on: another seed, sample budget
+    or checkpoint interval with the same round size reuses the compiled program."""
+    model = BlockModel(k)
     unit_op = ConvOperator(
         normalize_filters(op.filters), op.in_spatial, stride=op.stride, padding=op.padding
     )
     signal_ndim = len(op.in_shape)
-    variants = _variant_names(setup)
+    variants = _variant_names(k, iht_steps, op.out_channels)
 
     def reconstruction_errors(code: SparseCode) -> dict:
         z = code.to_dense()
@@ -120,11 +123,9 @@ def _round(key, op, setup: Fig2Setup, num_samples: int, chunk_size: int, progres
         out["recon_error_unit_norm"] = error(
             one_step_reconstruction(unit_op, x_unit, model), x_unit
         )
-        out[f"recon_error_iht_{setup.iht_steps}"] = error(
-            op.rmv(iht_codes(op, x, model, setup.iht_steps))
-        )
+        out[f"recon_error_iht_{iht_steps}"] = error(op.rmv(iht_codes(op, x, model, iht_steps)))
         if "recon_error_2k" in variants:
-            out["recon_error_2k"] = error(one_step_reconstruction(op, x, BlockModel(2 * setup.k)))
+            out["recon_error_2k"] = error(one_step_reconstruction(op, x, BlockModel(2 * k)))
         return out
 
     return sample_model_rip(
@@ -176,7 +177,9 @@ def run_fig2(
         for r in range(rounds):
             n = min(setup.checkpoint_every, setup.num_samples - r * setup.checkpoint_every)
             chunk = min(int(chunk_size), n)
-            estimate = _round(jr.fold_in(key_data, r), op, setup, n, chunk, bar_id or None)
+            estimate = _round(
+                jr.fold_in(key_data, r), op, setup.k, setup.iht_steps, n, chunk, bar_id or None
+            )
             for name, values in estimate.samples.items():
                 samples.setdefault(name, []).append(np.asarray(values))
             result = _summarize(setup, samples, completed=r * setup.checkpoint_every + n)
@@ -225,7 +228,7 @@ def _summarize(setup: Fig2Setup, samples: dict[str, list[np.ndarray]], completed
         "setup": dataclasses.asdict(setup) | {"padding": "valid", "filters": "gaussian"},
         "completed_samples": completed,
         "quantities": quantities,
-        "variants": _variant_names(setup),
+        "variants": _variant_names(setup.k, setup.iht_steps, setup.out_channels),
         "delta_lower_bound": float(delta_lower_bound_from(eig_min, eig_max)),
         "delta_lower_bound_random_z": float(
             delta_lower_bound_from(ratio["min"] ** 2, ratio["max"] ** 2)

@@ -12,12 +12,14 @@ from jaxcs.cli import main
 from jaxcs.experiments.fig2 import Fig2Setup, run_fig2
 
 SMALL = dict(num_samples=400, checkpoint_every=200, iht_steps=3)
+# the CLI's flags for SMALL: its runs reuse the fixture's compiled programs
+SMALL_FLAGS = ["--num-samples", "400", "--checkpoint-every", "200", "--iht-steps", "3"]
 
 
 @pytest.fixture(scope="module")
 def small_run():
     rounds = []
-    result = run_fig2(Fig2Setup(**SMALL), chunk_size=100, on_round=rounds.append)
+    result = run_fig2(Fig2Setup(**SMALL), on_round=rounds.append)
     return result, rounds
 
 
@@ -58,7 +60,7 @@ def test_fig2_rip_quantities_are_those_of_the_library_estimator(small_run):
             jaxcs.BlockModel(setup.k),
             setup.checkpoint_every,
             method="gram",
-            chunk_size=100,
+            chunk_size=200,
             full_ratio=True,
             keep_samples=True,
         )
@@ -86,12 +88,15 @@ def test_fig2_rounds_checkpoint(small_run):
     assert rounds[-1] == result
 
 
-def test_fig2_deterministic(small_run):
+def test_fig2_deterministic(small_run, compile_messages):
     result, _ = small_run
-    again = run_fig2(Fig2Setup(**SMALL), chunk_size=100)
+    again = run_fig2(Fig2Setup(**SMALL))
     assert again["quantities"] == result["quantities"]
-    other = run_fig2(Fig2Setup(**SMALL, seed=1), chunk_size=100)
+    with compile_messages() as compiled:
+        other = run_fig2(Fig2Setup(**SMALL, seed=1))
     assert other["quantities"]["ratio_wt"] != result["quantities"]["ratio_wt"]
+    # another seed is another key, not another program
+    assert not [m for m in compiled if "_round" in m or "_search_kernel" in m], compiled
 
 
 def test_cli_writes_json_and_png(tmp_path, capsys):
@@ -100,12 +105,7 @@ def test_cli_writes_json_and_png(tmp_path, capsys):
             "fig2",
             "--output",
             str(tmp_path),
-            "--num-samples",
-            "200",
-            "--checkpoint-every",
-            "200",
-            "--iht-steps",
-            "2",
+            *SMALL_FLAGS,
             "--no-progress",
         ]
     )
@@ -127,10 +127,9 @@ def test_cli_never_silently_overwrites_earlier_results(tmp_path, capsys):
     assert main(["fig2", "--output", str(tmp_path), "--no-progress"]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert earlier.read_text() == '{"completed_samples": 20000}'  # untouched
-    args = ["--num-samples", "100", "--checkpoint-every", "100", "--iht-steps", "1"]
     assert main(["fig2", "--output", str(tmp_path), "--no-progress", "--no-plot", "--overwrite",
-                 *args]) == 0  # fmt: skip
-    assert json.loads(earlier.read_text())["completed_samples"] == 100
+                 *SMALL_FLAGS]) == 0  # fmt: skip
+    assert json.loads(earlier.read_text())["completed_samples"] == 400
 
 
 def test_cli_bad_arguments(tmp_path, capsys):
