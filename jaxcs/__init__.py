@@ -60,7 +60,10 @@ if TYPE_CHECKING:  # the public names, read by attach(): one line each
     from jaxcs.layers import decode_stack as decode_stack
     from jaxcs.layers import layer_operator as layer_operator
     from jaxcs.layers import plus_minus_filters as plus_minus_filters
+    from jaxcs.models import AbstractSparsityModel as AbstractSparsityModel
     from jaxcs.models import BlockModel as BlockModel
+    from jaxcs.models import JointModel as JointModel
+    from jaxcs.models import PerChannelModel as PerChannelModel
     from jaxcs.models import PoolingModel as PoolingModel
     from jaxcs.models import RegionModel as RegionModel
     from jaxcs.models import SparseCode as SparseCode
@@ -101,6 +104,7 @@ if TYPE_CHECKING:  # the public names, read by attach(): one line each
     from jaxcs.solvers import LassoSolution as LassoSolution
     from jaxcs.solvers import Solution as Solution
     from jaxcs.solvers import Status as Status
+    from jaxcs.solvers import SubspacePursuit as SubspacePursuit
     from jaxcs.solvers import algorithm2 as algorithm2
     from jaxcs.solvers import lasso as lasso
     from jaxcs.solvers import recover as recover

@@ -47,7 +47,7 @@ from jaxcs.analysis.statistics import (
     progress_bar,
     summarize_samples,
 )
-from jaxcs.models import RegionModel, SparseCode
+from jaxcs.models import AbstractSparsityModel, SparseCode, check_model
 from jaxcs.operators import check_operator, restricted_gram
 from jaxcs.solvers import Status
 
@@ -288,7 +288,7 @@ class RIPEstimate(Pytree):
             TypeError: the estimate holds traced values (call it outside ``jit``/``vmap``).
         """
         try:
-            fields = {name: _encode_field(getattr(self, name)) for name in self._leaves}
+            fields = {name: _encode_field(getattr(self, name)) for name in self.leaf_fields()}
             summary = _encode_floats(self.summary())
         except jax.errors.TracerArrayConversionError:
             raise TypeError(
@@ -337,10 +337,10 @@ class RIPEstimate(Pytree):
         fields = data.get("fields", {})
         if not isinstance(fields, dict):
             raise ValueError(f"saved RIPEstimate key 'fields' must be a dict; got {fields!r:.80}")
-        missing = [name for name in cls._leaves if name not in fields]
+        missing = [name for name in cls.leaf_fields() if name not in fields]
         if missing:
             raise ValueError(f"saved RIPEstimate lacks the fields {missing}")
-        leaves = {name: _decode_field(fields[name], name) for name in cls._leaves}
+        leaves = {name: _decode_field(fields[name], name) for name in cls.leaf_fields()}
         batch = data.get("batch_shape", list(np.shape(leaves["num_samples"])))
         for name in ("status", "num_samples"):
             array = np.asarray(leaves[name])
@@ -425,7 +425,9 @@ def _encode_field(value):
         return None
     if isinstance(value, Statistics):
         return {
-            "statistics": {name: _encode_array(getattr(value, name)) for name in value._leaves},
+            "statistics": {
+                name: _encode_array(getattr(value, name)) for name in value.leaf_fields()
+            },
             "histogram_range": [_encode_float(float(r)) for r in value.histogram_range],
         }
     if isinstance(value, dict):
@@ -488,12 +490,14 @@ def _decode_field(data, name: str):
         stats = data["statistics"]
         if not isinstance(stats, dict):
             raise ValueError(f"saved RIPEstimate field {name!r}: statistics must be a dict")
-        missing = [leaf for leaf in Statistics._leaves if leaf not in stats]
+        missing = [leaf for leaf in Statistics.leaf_fields() if leaf not in stats]
         if missing or not isinstance(data.get("histogram_range"), list):
             raise ValueError(
                 f"saved RIPEstimate field {name!r} lacks {missing or ['histogram_range']}"
             )
-        leaves = {leaf: _decode_array(stats[leaf], f"{name}.{leaf}") for leaf in Statistics._leaves}
+        leaves = {
+            leaf: _decode_array(stats[leaf], f"{name}.{leaf}") for leaf in Statistics.leaf_fields()
+        }
         bounds = tuple(_NONFINITE.get(r, r) for r in data["histogram_range"])
         if (
             len(bounds) != 2
@@ -610,7 +614,7 @@ def choose_eigen_method(op, capacity: int, lanczos_steps: int) -> str:
 def estimate_model_rip(
     key: jax.Array,
     op,
-    model: RegionModel,
+    model: AbstractSparsityModel,
     num_samples: int,
     *,
     method: str = "auto",
@@ -647,7 +651,8 @@ def estimate_model_rip(
     Args:
         key: PRNG key.
         op: any operator (``W``; codes have ``op.out_shape``).
-        model: a :class:`RegionModel` (``BlockModel``, ``PoolingModel``, ``TopKModel``).
+        model: a sparsity model (:class:`~jaxcs.AbstractSparsityModel`: ``BlockModel``,
+            ``PoolingModel``, ``TopKModel``, ``PerChannelModel``, ``JointModel`` or one's own).
         num_samples: number of random codes (any size: memory stays bounded).
         method: how the ratios are computed: ``"gram"`` (``O(k²)`` per code from the
             correlation table), ``"conv"`` (two convolutions per code) or ``"auto"``: the one
@@ -688,8 +693,7 @@ def estimate_model_rip(
     """
     check_key(key)
     check_operator(op, call="estimate_model_rip(key, op, model, n)")
-    if not isinstance(model, RegionModel):
-        raise TypeError(f"model must be a RegionModel; got {type(model).__name__}")
+    check_model(model)
     code_shape = model.check_code_shape(op.out_shape, "op.out_shape")
     k = concrete_int(model.k)
     if k == 0:
@@ -760,7 +764,7 @@ def estimate_model_rip(
 def sample_model_rip(
     key: jax.Array,
     op,
-    model: RegionModel,
+    model: AbstractSparsityModel,
     num_samples,
     *,
     method: str,
@@ -792,7 +796,7 @@ def sample_model_rip(
     compiles nothing.
 
     The arguments are assumed valid (as :func:`estimate_model_rip` checks them): ``op`` an
-    operator, ``model`` a :class:`RegionModel` whose ``k`` (≥ 1) fits ``op.out_shape``,
+    operator, ``model`` a sparsity model whose ``k`` (≥ 1) fits ``op.out_shape``,
     ``method`` resolved to ``"gram"`` or ``"conv"``, eigenvalues only for at most
     ``MAX_EXACT_EIGEN_K`` slots, ``1 ≤ num_samples < 2**31``.
 

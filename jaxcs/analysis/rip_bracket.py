@@ -113,7 +113,7 @@ def model_rip_bracket(
         A :class:`RIPBracket`.
     """
     check_key(key)
-    code_shape, _ = check_rip_model(op, model)
+    code_shape, _ = check_rip_model(op, model, "model_rip_bracket")
     num_samples = positive_int(num_samples, "num_samples")
     search_budget = num_samples if search_budget is None else int(search_budget)
     if search_budget < 0:

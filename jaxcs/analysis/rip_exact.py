@@ -21,11 +21,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcs._pytree import Pytree, static_field
-from jaxcs._validate import concrete_int, positive_int
+from jaxcs._validate import concrete_int, is_traced, positive_int
 from jaxcs.analysis.statistics import advance_progress, progress_bar
 from jaxcs.analysis.support_spectrum import support_quotient_extremes
 from jaxcs.models import (
     RegionModel,
+    check_model,
     count_supports,
     iter_supports,
     log_count_lower_bound,
@@ -140,21 +141,32 @@ def _evaluate(op, table, supports, *, nonnegative: bool):
 _evaluate_jit = jax.jit(_evaluate, static_argnames=("nonnegative",))
 
 
-def check_rip_model(op, model) -> tuple[tuple[int, ...], int]:
-    """The checks every model-RIP entry point shares: ``op`` an operator, ``model`` a
-    :class:`RegionModel` fitting ``op.out_shape`` with a concrete ``k ≥ 1``; returns
-    ``(code_shape, k)``."""
+def check_rip_model(op, model, call: str) -> tuple[tuple[int, ...], int]:
+    """The checks every enumerating model-RIP entry point shares: ``op`` an operator, ``model``
+    a :class:`RegionModel` (``call`` enumerates or searches its supports region by region)
+    fitting ``op.out_shape`` with a concrete ``k ≥ 1``; returns ``(code_shape, k)``."""
     check_operator(op)
+    check_model(model)
     if not isinstance(model, RegionModel):
-        raise TypeError(f"model must be a RegionModel; got {type(model).__name__}")
+        raise TypeError(
+            f"{call} needs a region model (BlockModel, PoolingModel, TopKModel: it walks the "
+            f"supports one region at a time); got {type(model).__name__}. Its model-RIP can be "
+            f"estimated with jaxcs.estimate_model_rip"
+        )
     code_shape = model.check_code_shape(op.out_shape, "op.out_shape")
+    finite = op.is_finite()
+    if not is_traced(finite) and not bool(finite):
+        raise ValueError(
+            f"{call}: op holds non-finite values (NaN or Inf in its filters or matrix); every "
+            f"Gram and bound of it would be NaN, so nothing was computed"
+        )
     k = concrete_int(model.k)
     if k is None and model.k is not None:
         raise ValueError("model.k must be concrete (a Python int) here, not traced")
     if k == 0:
         raise ValueError("model.k must be >= 1 for a model-RIP constant (k = 0 has no codes)")
     if k is None:
-        k = model.num_regions(code_shape)
+        k = model.max_budget(code_shape)
     return code_shape, k
 
 
@@ -191,7 +203,7 @@ def exact_model_rip(
         ValueError: ``k`` not ≥ 1 or out of range, or more than ``max_supports`` supports.
         TypeError: ``op`` is not an operator or ``model`` not a ``RegionModel``.
     """
-    code_shape, k = check_rip_model(op, model)
+    code_shape, k = check_rip_model(op, model, "exact_model_rip")
     max_supports = positive_int(max_supports, "max_supports")
     worst = positive_int(worst, "worst")
     sizes = support_sizes(model, code_shape, all_sizes=model.nonnegative)

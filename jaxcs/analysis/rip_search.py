@@ -102,7 +102,7 @@ def search_model_rip(
         A :class:`RIPSearch`.
     """
     check_key(key)
-    code_shape, _ = check_rip_model(op, model)
+    code_shape, _ = check_rip_model(op, model, "search_model_rip")
     budget = positive_int(budget, "budget")
     restarts = positive_int(restarts, "restarts")
     if restarts % 2:

@@ -208,7 +208,7 @@ def model_rip_upper_bound(op, model, k: int | None = None) -> RIPUpperBound:
     Returns:
         A :class:`RIPUpperBound`.
     """
-    code_shape, model_k = check_rip_model(op, model)
+    code_shape, model_k = check_rip_model(op, model, "model_rip_upper_bound")
     k = model_k if k is None else min(int(k), model.num_regions(code_shape))
     table = op.gram_table() if isinstance(op, ConvOperator) else None
     if isinstance(table, (CorrelationTable, BorderCorrelationTable)):

@@ -1,6 +1,12 @@
-"""Structured sparsity models (𝓜_k; pooling, eqs. 2–3): regions, the block / pooling / top-k
-models, codes in index form, the ray projection, and max pooling with switches."""
+"""Structured sparsity models (𝓜_k; pooling, eqs. 2–3): the model protocol, regions, the block /
+pooling / top-k models, the per-channel and joint models, codes in index form, the ray
+projection, and max pooling with switches."""
 
+from jaxcs.models.base import AbstractSparsityModel as AbstractSparsityModel
+from jaxcs.models.base import check_model as check_model
+from jaxcs.models.base import default_capacity as default_capacity
+from jaxcs.models.channel_sparsity import JointModel as JointModel
+from jaxcs.models.channel_sparsity import PerChannelModel as PerChannelModel
 from jaxcs.models.enumeration import count_supports as count_supports
 from jaxcs.models.enumeration import iter_supports as iter_supports
 from jaxcs.models.enumeration import log_count_lower_bound as log_count_lower_bound

@@ -22,6 +22,7 @@ code shape. A model built with a traced ``k`` and no ``capacity`` has room for e
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Sequence
 from functools import partial
@@ -31,12 +32,9 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
-from jaxcs._pytree import Pytree, static_field
+from jaxcs._pytree import static_field
 from jaxcs._validate import (
-    check_k,
-    check_key,
     check_pool_size,
-    float_dtype,
     is_int,
     is_traced,
     positive_int,
@@ -49,15 +47,15 @@ from jaxcs.models._regions import (
     region_coordinates,
     to_cells,
 )
-from jaxcs.models._sampling import DISTRIBUTIONS, FLOYD_MAX_CAPACITY, distinct_floyd, draw_values
+from jaxcs.models._sampling import FLOYD_MAX_CAPACITY, distinct_floyd, draw_values
+from jaxcs.models.base import AbstractSparsityModel, budget_and_capacity
 from jaxcs.models.pooling import check_switches, pool_project, pool_project_sparse
 from jaxcs.models.sparse_code import SparseCode
 
-CAPACITY_QUANTUM = 8
 
-
-class RegionModel(Pytree):
-    """At most one non-zero per region, at most ``k`` non-zero regions.
+class RegionModel(AbstractSparsityModel):
+    """At most one non-zero per region, at most ``k`` non-zero regions (a
+    :class:`~jaxcs.AbstractSparsityModel` whose budget counts regions).
 
     Subclasses define :meth:`region_shape`. Args common to all: ``k`` (``None``: no budget,
     where the model allows it), ``capacity`` (the static number of slots of index-form codes)
@@ -69,14 +67,7 @@ class RegionModel(Pytree):
     nonnegative: bool = static_field()
 
     def __init__(self, k, *, capacity: int | None = None, nonnegative: bool = False):
-        k = check_k(k)
-        kc = None if k is None or is_traced(k) else int(np.max(np.asarray(k)))
-        if capacity is not None:
-            capacity = positive_int(capacity, "capacity")
-            if kc is not None and kc > capacity:
-                raise ValueError(f"k={kc} exceeds capacity={capacity}")
-        elif kc is not None:
-            capacity = max(CAPACITY_QUANTUM, -(-kc // CAPACITY_QUANTUM) * CAPACITY_QUANTUM)
+        k, capacity = budget_and_capacity(k, capacity)
         self.k = k
         self.capacity = capacity
         self.nonnegative = bool(nonnegative)
@@ -129,9 +120,9 @@ class RegionModel(Pytree):
         return cls(k=k, capacity=capacity, nonnegative=nonnegative, **options)
 
     # ------------------------------------------------------------------ geometry
+    @abc.abstractmethod
     def region_shape(self, code_shape: Sequence[int]) -> tuple[int, ...]:
         """The region shape for a code of shape ``(*spatial, K)``."""
-        raise NotImplementedError
 
     def num_regions(self, code_shape: Sequence[int]) -> int:
         """Number of regions (the largest meaningful ``k``)."""
@@ -139,6 +130,10 @@ class RegionModel(Pytree):
         return (
             math.prod(pooled_shape(code_shape[:-1], self.region_shape(code_shape))) * code_shape[-1]
         )
+
+    def max_budget(self, code_shape: Sequence[int]) -> int:
+        """:meth:`num_regions`."""
+        return self.num_regions(code_shape)
 
     def num_slots(self, code_shape: Sequence[int]) -> int:
         """Static number of slots of index-form codes: ``capacity`` capped at the number of
@@ -222,31 +217,10 @@ class RegionModel(Pytree):
         return _contains(self, v)
 
     # ------------------------------------------------------------------ sampling
-    def sample_sparse(
-        self,
-        key: jax.Array,
-        code_shape: Sequence[int],
-        batch_shape: Sequence[int] = (),
-        *,
-        distribution: str = "uniform",
-        dtype=None,
-    ) -> SparseCode:
-        """Random model-sparse codes in index form, a whole batch from one key.
-
-        ``k`` distinct regions are drawn uniformly (the top-``k`` of i.i.d. uniforms; all
-        regions when ``k`` is ``None``), one cell uniformly inside each, and the value from
-        ``distribution``: ``"uniform"`` U[−1, 1] (the paper; U[0, 1] when non-negative),
-        ``"normal"`` N(0, 1) or ``"rademacher"`` ±1 (absolute values when non-negative).
-
-        Returns:
-            A :class:`SparseCode` with ``(*batch_shape, capacity)`` arrays.
-        """
-        check_key(key)
-        code_shape = self.check_code_shape(code_shape)
-        if distribution not in DISTRIBUTIONS:
-            raise ValueError(f"distribution must be one of {DISTRIBUTIONS}; got {distribution!r}")
-        batch_shape = positive_ints(batch_shape, "batch_shape", minimum=0)
-        dtype = float_dtype(dtype)
+    def draw_sparse(self, key, code_shape, batch_shape, distribution, dtype) -> SparseCode:
+        """``k`` distinct regions drawn uniformly (the top-``k`` of i.i.d. uniforms, or Floyd's
+        draw for small capacities; all regions when ``k`` is ``None``), one cell uniformly
+        inside each."""
         return _sample_sparse(self, key, code_shape, batch_shape, distribution, dtype)
 
     def _sample_sparse(self, key, code_shape, batch_shape, distribution, dtype) -> SparseCode:

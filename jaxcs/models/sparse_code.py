@@ -78,9 +78,7 @@ class SparseCode(Pytree):
         """``‖to_dense()‖`` per code (NaN where a slot is NaN), at ``O(slots)``."""
         return jnp.sqrt(jnp.sum(self.used_values() ** 2, axis=-1))
 
-    def _matches(self, other: SparseCode):
-        """``(…, slots, other slots)``: used slot of ``self`` at the cell of a used slot of
-        ``other``; or ``None`` when pairwise comparison costs more than the dense code."""
+    def _matches_shape(self, other: SparseCode) -> None:
         if not isinstance(other, SparseCode) or (other.shape, other.indices.shape[:-1]) != (
             self.shape,
             self.indices.shape[:-1],
@@ -89,6 +87,11 @@ class SparseCode(Pytree):
                 f"other must be a SparseCode of shape {self.shape} with batch shape "
                 f"{self.indices.shape[:-1]}; got {other!r}"
             )
+
+    def _matches(self, other: SparseCode):
+        """``(…, slots, other slots)``: used slot of ``self`` at the cell of a used slot of
+        ``other``; or ``None`` when pairwise comparison costs more than the dense code."""
+        self._matches_shape(other)
         if self.indices.shape[-1] * other.indices.shape[-1] > math.prod(self.shape):
             return None
         same = self.indices[..., :, None] == other.indices[..., None, :]
@@ -106,6 +109,30 @@ class SparseCode(Pytree):
         matched = jnp.sum(jnp.where(same, theirs[..., None, :], 0), axis=-1)
         theirs_alone = jnp.where(jnp.any(same, axis=-2), 0, theirs)
         return jnp.sqrt(jnp.sum((mine - matched) ** 2, -1) + jnp.sum(theirs_alone**2, -1))
+
+    def union(self, other: SparseCode) -> SparseCode:
+        """The sum of both codes on the union of their supports, in ``self``'s slots then
+        ``other``'s: a slot of ``other`` whose cell a used slot of ``self`` holds is left unused
+        and its value added there, so ``union(other).to_dense() == to_dense() +
+        other.to_dense()`` and the used slots stay distinct (what the least squares on a merged
+        support needs: CoSaMP's ``Ω ∪ supp z``, Subspace Pursuit's)."""
+        same = self._pairs(other)  # (…, other slots, slots)
+        seen = jnp.any(same, axis=-1)
+        theirs = other.used_values()
+        mine = self.used_values() + jnp.sum(jnp.where(same, theirs[..., :, None], 0), axis=-2)
+        return SparseCode(
+            jnp.concatenate([self.indices, other.indices], axis=-1),
+            jnp.concatenate([mine, jnp.where(seen, 0, theirs)], axis=-1),
+            jnp.concatenate([self.mask, other.mask & ~seen], axis=-1),
+            self.shape,
+        )
+
+    def _pairs(self, other: SparseCode) -> jax.Array:
+        """``(…, other slots, slots)``: a used slot of ``other`` at the cell of a used slot of
+        ``self``."""
+        self._matches_shape(other)
+        same = other.indices[..., :, None] == self.indices[..., None, :]
+        return same & other.mask[..., :, None] & self.mask[..., None, :]
 
     def same_support(self, other: SparseCode) -> jax.Array:
         """Whether the used slots of both codes cover the same cells, per code."""

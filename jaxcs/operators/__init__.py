@@ -1,9 +1,16 @@
-"""Operators ``W`` (``x = Wᵀ z``): the protocol, convolutional and dense operators, filter
-banks, correlation tables (border tables for "same" padding) and restricted Grams, the operator
-norm, the adjoint check."""
+"""Operators ``W`` (``x = Wᵀ z``): the protocol, convolutional and dense operators, their
+algebra (composition, sums, multiples, stacking, selection), filter banks, correlation tables
+(border tables for "same" padding) and restricted Grams, the operator norm, the adjoint
+check."""
 
 from jaxcs.operators.adjoint import AdjointCheck as AdjointCheck
 from jaxcs.operators.adjoint import check_adjoint as check_adjoint
+from jaxcs.operators.algebra import Composed as Composed
+from jaxcs.operators.algebra import HStack as HStack
+from jaxcs.operators.algebra import Scaled as Scaled
+from jaxcs.operators.algebra import Selection as Selection
+from jaxcs.operators.algebra import Sum as Sum
+from jaxcs.operators.algebra import VStack as VStack
 from jaxcs.operators.base import AbstractOperator as AbstractOperator
 from jaxcs.operators.base import DenseGram as DenseGram
 from jaxcs.operators.base import TransposedOperator as TransposedOperator

@@ -23,18 +23,18 @@ operator of your own declares the shapes of its array fields to get that check).
 forms (lineax's pattern).
 """
 
-from __future__ import annotations
-
+import abc
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from equinox import AbstractVar
 
 from jaxcs._pytree import Pytree
 from jaxcs._validate import check_trailing
 
-PROTOCOL = ("mv", "rmv", "in_shape", "out_shape", "dtype")
 DENSE_GRAM_MAX_ENTRIES = 2**24  # 64 MiB of float32: beyond this, Grams come from columns
 
 
@@ -45,34 +45,55 @@ class DenseGram(Pytree):
 
 
 class AbstractOperator(Pytree):
-    """Base of every operator (module docstring). Subclasses must define ``mv``, ``rmv``,
-    ``in_shape``, ``out_shape`` and ``dtype``; a class whose name starts with ``Abstract``
-    may leave them to its subclasses."""
+    """Base of every operator (module docstring). Subclasses define ``mv`` and ``rmv``
+    (abstract methods) and ``in_shape``, ``out_shape`` and ``dtype`` (abstract attributes:
+    fields, properties or class attributes); a class that leaves any of them undefined cannot
+    be instantiated, and the error names what is missing."""
 
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if cls.__name__.startswith("Abstract"):
-            return
-        missing = [
-            name
-            for name in PROTOCOL
-            if not any(
-                name in vars(c) or name in vars(c).get("__annotations__", {})
-                for c in cls.__mro__
-                if c is not AbstractOperator
-            )
-        ]
-        if missing:
-            raise TypeError(
-                f"{cls.__name__} must define {missing} to be an operator "
-                f"(the protocol of jaxcs.AbstractOperator is {list(PROTOCOL)})"
-            )
+    in_shape: AbstractVar[tuple[int, ...]]
+    out_shape: AbstractVar[tuple[int, ...]]
+    dtype: AbstractVar[Any]
+
+    @abc.abstractmethod
+    def mv(self, x: jax.Array) -> jax.Array:
+        """``W x``: ``(*batch, *in_shape) -> (*batch, *out_shape)``."""
+
+    @abc.abstractmethod
+    def rmv(self, z: jax.Array) -> jax.Array:
+        """``Wᵀ z``: ``(*batch, *out_shape) -> (*batch, *in_shape)``."""
 
     # ------------------------------------------------------------------ derived operators
     @property
-    def T(self) -> AbstractOperator:
+    def T(self) -> "AbstractOperator":
         """The transposed operator (``mv`` and ``rmv`` swapped)."""
         return TransposedOperator(self)
+
+    def __matmul__(self, other: "AbstractOperator") -> "AbstractOperator":
+        """``self @ other``: the composition ``W_self W_other`` (:mod:`jaxcs.operators.algebra`)."""
+        from jaxcs.operators.algebra import Composed
+
+        return Composed(self, other)
+
+    def __add__(self, other: "AbstractOperator") -> "AbstractOperator":
+        from jaxcs.operators.algebra import Sum
+
+        return Sum(self, other)
+
+    def __sub__(self, other: "AbstractOperator") -> "AbstractOperator":
+        from jaxcs.operators.algebra import Scaled, Sum
+
+        return Sum(self, Scaled(other, -1.0))
+
+    def __mul__(self, scale) -> "AbstractOperator":
+        """``c * W`` or ``W * c``: the scalar multiple."""
+        from jaxcs.operators.algebra import Scaled
+
+        return Scaled(self, scale)
+
+    __rmul__ = __mul__
+
+    def __neg__(self) -> "AbstractOperator":
+        return self * -1.0
 
     def as_matrix(self) -> jax.Array:
         """The dense ``(prod(out_shape), prod(in_shape))`` matrix of ``W`` (tests, tiny sizes).
@@ -93,7 +114,7 @@ class AbstractOperator(Pytree):
         ]
         return jnp.all(jnp.asarray([jnp.all(jnp.isfinite(leaf)) for leaf in leaves], bool))
 
-    def normalized(self) -> tuple[AbstractOperator, jax.Array]:
+    def normalized(self) -> "tuple[AbstractOperator, jax.Array]":
         """``(W / c, c)``: the operator divided by a positive scale ``c`` of its entries' size.
 
         The solver driver solves ``x / s = (W / c)ᵀ (z c / s)`` instead of ``x = Wᵀ z`` so that
@@ -141,7 +162,7 @@ class AbstractOperator(Pytree):
             ValueError: naming the field, its shape and the shape one operator has.
         """
         expected = self.expected_leaf_shapes()
-        for field in self._leaves:
+        for field in self.leaf_fields():
             value = getattr(self, field)
             if isinstance(value, AbstractOperator):
                 value.check_unbatched(f"{name}.{field}", call)
@@ -369,7 +390,7 @@ class TransposedOperator(AbstractOperator):
         return self.operator.dtype
 
     @property
-    def T(self) -> AbstractOperator:
+    def T(self) -> "AbstractOperator":
         return self.operator
 
     def mv(self, x):
@@ -381,7 +402,7 @@ class TransposedOperator(AbstractOperator):
     def as_matrix(self):
         return self.operator.as_matrix().T
 
-    def normalized(self) -> tuple[TransposedOperator, jax.Array]:
+    def normalized(self) -> "tuple[TransposedOperator, jax.Array]":
         """The transposed operator's :meth:`~AbstractOperator.normalized`, transposed."""
         operator, scale = self.operator.normalized()
         return TransposedOperator(operator), scale

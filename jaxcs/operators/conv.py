@@ -107,6 +107,10 @@ class ConvOperator(AbstractOperator):
         stride: ``t``, an int or one int per spatial axis.
         padding: ``"valid"`` (the paper), ``"circular"`` or ``"same"``.
         precision: passed to ``lax.conv_general_dilated`` (``None``: JAX's default).
+        large_filters: allow a filter larger than the input along some axis (``"same"`` or
+            ``"circular"`` padding; ``"valid"`` never can). Off by default: such a shape is
+            almost always a kernel in another layout, e.g. PyTorch's ``(K, M, *filter)``
+            read as ``(*filter, M, K)`` (use :meth:`from_torch`).
 
     Attributes:
         in_shape: ``(*in_spatial, M)``, the shape of a signal ``x``.
@@ -131,6 +135,8 @@ class ConvOperator(AbstractOperator):
         stride: int | Sequence[int] = 1,
         padding: str = "valid",
         precision: Any = None,
+        *,
+        large_filters: bool = False,
     ):
         in_spatial = positive_ints(in_spatial, "in_spatial")
         ndim = len(in_spatial)
@@ -149,7 +155,23 @@ class ConvOperator(AbstractOperator):
         fshape = tuple(filters.shape[:ndim])
         if min(filters.shape) < 1:
             raise ValueError(f"filters must have no empty axis; got shape {filters.shape}")
-        conv_output_shape(in_spatial, fshape, stride, padding)  # validates
+        larger = any(f > d for f, d in zip(fshape, in_spatial, strict=True))
+        hint = (
+            f"filters of shape {tuple(filters.shape)} read as (*filter_spatial, M, K) have a "
+            f"filter larger than the input {in_spatial}: a kernel in another layout? PyTorch's "
+            f"(K, M, *filter): ConvOperator.from_torch; Keras/Flax (*filter, M, K): "
+            f"ConvOperator.from_keras"
+        )
+        if larger and not large_filters and padding != "valid":
+            raise ValueError(
+                f"{hint}; a filter larger than the input on purpose: large_filters=True"
+            )
+        try:
+            conv_output_shape(in_spatial, fshape, stride, padding)  # validates
+        except ValueError as error:
+            if larger:  # "valid" padding: never possible, but say what the shape suggests
+                raise ValueError(f"{error}; {hint}") from None
+            raise
         if padding == "same":
             pads = tuple(lax.padtype_to_pads(in_spatial, fshape, stride, "SAME"))
         else:
@@ -165,6 +187,37 @@ class ConvOperator(AbstractOperator):
     def from_flax(cls, params, in_spatial, **kwargs) -> ConvOperator:
         """From a Flax ``nn.Conv`` kernel or params tree; see :func:`conv_operator_from_flax`."""
         return conv_operator_from_flax(params, in_spatial, **kwargs)
+
+    @classmethod
+    def from_torch(
+        cls, weight, in_spatial, stride=1, padding: str = "valid", **kwargs
+    ) -> ConvOperator:
+        """From a PyTorch ``nn.Conv{1,2,3}d`` weight, layout ``(K, M, *filter_spatial)``
+        (out channels, in channels, then the filter), e.g. ``conv.weight.detach().numpy()``.
+
+        PyTorch's convolution is a cross-correlation, as ours: the taps are moved to
+        ``(*filter_spatial, M, K)`` and nothing is flipped. ``padding``: ``"valid"`` (PyTorch's
+        ``padding=0``) or ``"same"`` (its ``padding="same"``); other keyword arguments as for the
+        constructor. The bias is not part of ``W``.
+        """
+        weight = jnp.asarray(weight)
+        if weight.ndim < 3:
+            raise ValueError(
+                f"weight must have PyTorch's layout (K, M, *filter_spatial), rank >= 3; got "
+                f"shape {tuple(weight.shape)}"
+            )
+        filters = jnp.moveaxis(weight, (0, 1), (-1, -2))
+        return cls(filters, in_spatial, stride, padding, **kwargs)
+
+    @classmethod
+    def from_keras(
+        cls, kernel, in_spatial, stride=1, padding: str = "valid", **kwargs
+    ) -> ConvOperator:
+        """From a Keras ``Conv{1,2,3}D`` kernel, layout ``(*filter_spatial, M, K)`` (Keras's and
+        Flax's layout, the constructor's own), e.g. ``layer.get_weights()[0]``. ``padding``:
+        ``"valid"`` or ``"same"`` (Keras's own names); other keyword arguments as for the
+        constructor."""
+        return cls(kernel, in_spatial, stride, padding, **kwargs)
 
     # ----------------------------------------------------------------------------- shapes
     @property

@@ -1,6 +1,6 @@
 """Model-based recovery (Algorithms 1 and 2): the solver protocol, one driver (:func:`solve`, the
 pure kernel, and :func:`recover`, the checked shell), IHT / NIHT, HTP / CoSaMP, least squares on
-a support, FISTA and Algorithm 2, and the status vocabulary."""
+a support, Subspace Pursuit, FISTA and Algorithm 2, and the status vocabulary."""
 
 from jaxcs.solvers.base import AbstractSolver as AbstractSolver
 from jaxcs.solvers.base import SparseIterate as SparseIterate
@@ -29,3 +29,5 @@ from jaxcs.solvers.pursuit import HTPTables as HTPTables
 from jaxcs.solvers.solution import Solution as Solution
 from jaxcs.solvers.status import STATUS as STATUS
 from jaxcs.solvers.status import Status as Status
+from jaxcs.solvers.subspace_pursuit import SubspacePursuit as SubspacePursuit
+from jaxcs.solvers.subspace_pursuit import SubspacePursuitState as SubspacePursuitState

@@ -23,6 +23,8 @@ Notation: ``Φ = Wᵀ`` (``op.rmv``), ``Φᵀ = W`` (``op.mv``), ``𝕄 = model.
 
 from __future__ import annotations
 
+import abc
+
 import jax
 import jax.numpy as jnp
 
@@ -83,7 +85,8 @@ class SparseIterate(Pytree):
 
 
 class AbstractSolver(Pytree):
-    """Base of every solver (module docstring). Subclasses define ``init`` and ``step``."""
+    """Base of every solver (module docstring). Subclasses define ``init`` and ``step``
+    (abstract: a class without them cannot be instantiated)."""
 
     def prepare(self, op, model):
         """Per-operator data shared by every problem (default: none)."""
@@ -107,11 +110,13 @@ class AbstractSolver(Pytree):
         """
         return None
 
+    @abc.abstractmethod
     def init(self, op, x, model, aux):
-        raise NotImplementedError
+        """The state before the first step, for one problem ``x`` (``op.in_shape``)."""
 
+    @abc.abstractmethod
     def step(self, op, x, model, state, aux):
-        raise NotImplementedError
+        """The state after one more step."""
 
     def terminate(self, op, x, model, previous, state, aux, rule: StoppingRule) -> jax.Array:
         """The default stopping rule, checked after every step, in this order:

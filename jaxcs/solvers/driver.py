@@ -21,7 +21,7 @@ import jax.numpy as jnp
 
 from jaxcs._scale import power_of_two_scale, scaled_norm
 from jaxcs._validate import check_trailing, is_traced, non_negative_number, positive_int
-from jaxcs.models import RegionModel
+from jaxcs.models import AbstractSparsityModel, check_model
 from jaxcs.operators import check_operator
 from jaxcs.solvers.base import AbstractSolver, StoppingRule
 from jaxcs.solvers.iht import NIHT
@@ -166,7 +166,7 @@ def _unchanged(state, new) -> jax.Array:
 def recover(
     op,
     x: jax.Array,
-    model: RegionModel,
+    model: AbstractSparsityModel,
     solver: AbstractSolver | None = None,
     *,
     max_steps: int = 300,
@@ -217,8 +217,7 @@ def recover(
             ``op.out_shape``.
     """
     check_operator(op)
-    if not isinstance(model, RegionModel):
-        raise TypeError(f"model must be a RegionModel; got {type(model).__name__}")
+    check_model(model)
     solver = NIHT() if solver is None else solver
     if not isinstance(solver, AbstractSolver):
         raise TypeError(

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import non_negative_number
-from jaxcs.models import RegionModel
+from jaxcs.models import AbstractSparsityModel, check_model
 from jaxcs.operators import check_operator, operator_norm
 from jaxcs.solvers.base import AbstractSolver, StoppingRule
 from jaxcs.solvers.driver import as_signals, check_loop, solve, unflatten_batch
@@ -247,7 +247,7 @@ def _lasso(op, x, mask, lam, nonnegative, max_steps, tol):
 def algorithm2(
     op,
     x: jax.Array,
-    model: RegionModel,
+    model: AbstractSparsityModel,
     lam,
     *,
     max_steps: int = 500,
@@ -265,8 +265,7 @@ def algorithm2(
     Returns:
         An :class:`Algorithm2Solution`; ``num_steps`` adds both FISTA runs.
     """
-    if not isinstance(model, RegionModel):
-        raise TypeError(f"model must be a RegionModel; got {type(model).__name__}")
+    check_model(model)
     model.check_code_shape(op.out_shape, "op.out_shape")
     first = lasso(op, x, lam, nonnegative=model.nonnegative, max_steps=max_steps, tol=tol)
     flat = first.z.reshape((-1,) + tuple(op.out_shape))

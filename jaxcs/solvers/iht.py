@@ -37,7 +37,7 @@ import jax.numpy as jnp
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._scale import power_of_two_scale
 from jaxcs._validate import check_choice
-from jaxcs.models import project_ray
+from jaxcs.models import RegionModel, project_ray
 from jaxcs.operators import operator_norm
 from jaxcs.solvers.base import AbstractSolver, SparseIterate
 
@@ -301,14 +301,18 @@ class NIHT(AbstractSolver):
 def along(model, z, g):
     """``μ ↦ model.project_sparse(z + μ g)`` for ``μ ≥ 0``, ``z`` a code in index form.
 
-    With a budget ``k`` below the number of regions this is the ray projection
-    (:func:`jaxcs.models.project_ray`): ``z + μ g`` is never formed, one pass over
+    For a region model with a budget ``k`` below the number of regions this is the ray
+    projection (:func:`jaxcs.models.project_ray`): ``z + μ g`` is never formed, one pass over
     ``g``, then ``O(capacity · window)`` per ``μ`` (exact up to ties that only the rounding of
     ``μ g`` creates, see there); otherwise the projection of the dense sum. NIHT's step-size
     search uses it; a single step (IHT, HTP) projects the dense sum, exactly the reference.
     """
     shape = tuple(g.shape)
-    if model.k is not None and model.num_slots(shape) < model.num_regions(shape):
+    if (
+        isinstance(model, RegionModel)
+        and model.k is not None
+        and model.num_slots(shape) < model.num_regions(shape)
+    ):
         return project_ray(model, z, g).at
     return lambda mu: model.project_sparse(z.add_to(mu * g))
 

@@ -56,12 +56,12 @@ class CoSaMPState(SparseIterate):
 
 
 def _doubled(model, code_shape):
-    """The model with its region budget doubled (``k → min(2k, regions)``), capacity too."""
+    """The model with its budget doubled (``k → min(2k, max_budget)``), capacity too."""
     if model.k is None:
         return model
-    regions = model.num_regions(code_shape)
-    capacity = None if model.capacity is None else min(2 * model.capacity, regions)
-    return model.replace(k=jnp.minimum(2 * jnp.asarray(model.k), regions), capacity=capacity)
+    largest = model.max_budget(code_shape)
+    capacity = None if model.capacity is None else min(2 * model.capacity, largest)
+    return model.with_budget(jnp.minimum(2 * jnp.asarray(model.k), largest), capacity)
 
 
 class HTP(AbstractSolver):
@@ -177,21 +177,10 @@ class CoSaMP(AbstractSolver):
     def step(self, op, x, model, state: CoSaMPState, aux: LeastSquaresTables) -> CoSaMPState:
         correlation = op.mv(state.residual)  # Φᵀ r: the proxy, and the least squares' rhs
         omega = _doubled(model, tuple(op.out_shape)).project_sparse(correlation)
-        held = state.code  # supp z
-        # T = Ω ∪ supp z as Ω's slots then z's, a z index already in Ω left unused
-        same = (held.indices[:, None] == omega.indices[None, :]) & omega.mask[None, :]
-        same = same & held.mask[:, None]
-        seen = jnp.any(same, axis=1)
-        merged = omega.replace(
-            indices=jnp.concatenate([omega.indices, held.indices]),
-            values=jnp.concatenate([omega.values, held.values]),
-            mask=jnp.concatenate([omega.mask, held.mask & ~seen]),
-        )
-        # z in T's slots: the least squares starts from the iterate (least_squares module)
-        start = jnp.concatenate(
-            [jnp.sum(jnp.where(same, held.values[:, None], 0), axis=0), held.values]
-        )
-        start = jnp.where(merged.mask, start, 0)
+        # T = Ω ∪ supp z as Ω's slots then z's (a z cell already in Ω left unused), holding z:
+        # the least squares starts from the iterate (least_squares module)
+        merged = omega.replace(values=jnp.zeros_like(omega.values)).union(state.code)
+        start = jnp.where(merged.mask, merged.values, 0)
         b = least_squares_on(
             op, x, correlation, merged, state, aux, self.cg_iterations, start_values=start
         )

@@ -16,6 +16,7 @@ Every error names the key (``section.key``) and what it allows.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import itertools
 import json
@@ -485,12 +486,17 @@ def _check_solvers(names) -> tuple[str, ...]:
     names = names if isinstance(names, list) else [names]
     if not names:
         raise ConfigError(f"solver.name needs at least one of {list(SOLVERS)}")
+    canonical = {name.lower(): name for name in SOLVERS}
+    resolved = []
     for name in names:
-        if name not in SOLVERS:
-            raise ConfigError(f"solver.name must be among {list(SOLVERS)}; got {name!r}")
-    if len(set(names)) != len(names):
+        if not isinstance(name, str) or name.lower() not in canonical:
+            close = difflib.get_close_matches(str(name), SOLVERS, n=1, cutoff=0.5)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"solver.name must be among {list(SOLVERS)}; got {name!r}{hint}")
+        resolved.append(canonical[name.lower()])  # names are case-insensitive: 'niht' is NIHT
+    if len(set(resolved)) != len(resolved):
         raise ConfigError(f"solver.name repeats a solver: {names}")
-    return tuple(names)
+    return tuple(resolved)
 
 
 def _check_solver_keys(table: Mapping, solvers) -> None:

@@ -43,6 +43,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxcs.io import environment, write_json
+from jaxcs.models import default_capacity
 from jaxcs.sweeps.config import (
     SOLVER_COLUMNS,
     ConfigError,
@@ -77,7 +78,6 @@ BLOCK_BUDGET = {"cpu": 2**24}  # array elements alive per block (64 MiB in float
 MAX_BLOCK = {"cpu": 32}
 ACCELERATOR_BUDGET, ACCELERATOR_MAX_BLOCK = 2**27, 1024
 MIN_BLOCKS = 8  # blocks of the largest group: up to this many devices stay busy
-CAPACITY_QUANTUM = 8
 OUTPUT_FILES = ("results.csv", "results.parquet", "problems.csv", "problems.parquet")
 # Memory a grid needs, checked before anything runs or is written (check_memory). Lower bounds,
 # so that a refused grid surely cannot run (one near the limit may still run out: XLA's
@@ -157,8 +157,7 @@ def plan(config: SweepConfig) -> list[Group]:
     for index, (key, cells) in enumerate(keys.items()):
         solver = key[0]
         first = cells[0]
-        largest = max(c.k for c in cells)
-        capacity = max(CAPACITY_QUANTUM, -(-largest // CAPACITY_QUANTUM) * CAPACITY_QUANTUM)
+        capacity = default_capacity(max(c.k for c in cells))
         spec = ProgramSpec(
             problem=config.problem,
             shape=_shape(config, first),

@@ -92,7 +92,7 @@ SHIFT_CASES = [
 
 def _op(in_spatial, filter_shape, stride, padding, M, K, seed):
     w = random_filters(filter_shape, M, K, seed=seed)
-    return jaxcs.ConvOperator(jnp.asarray(w), in_spatial, stride, padding), w
+    return jaxcs.ConvOperator(jnp.asarray(w), in_spatial, stride, padding, large_filters=True), w
 
 
 @pytest.mark.parametrize(

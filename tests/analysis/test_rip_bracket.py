@@ -278,15 +278,19 @@ def test_exact_refuses_past_the_budget():
         jaxcs.exact_model_rip(big, BlockModel(10))
 
 
-def test_nonfinite_operator():
+def test_nonfinite_operator_is_refused_before_any_work():
+    """A NaN in the filters: every entry point of the bracket refuses it at once (before, each
+    end came back NaN after the whole run, the bracket with no status)."""
     op = layer("1d-valid")
     bad = ConvOperator(op.filters.at[0, 0, 0].set(jnp.nan), op.in_spatial)
-    exact = jaxcs.exact_model_rip(bad, BlockModel(2))
-    assert exact.status == Status.NONFINITE and exact.summary()["status"] == "NONFINITE"
-    assert math.isnan(exact.delta) and math.isnan(exact.eig_min) and math.isnan(exact.eig_max)
-    assert math.isnan(jaxcs.model_rip_upper_bound(bad, BlockModel(2)).delta)
-    search = jaxcs.search_model_rip(jr.key(0), bad, BlockModel(2), 256)
-    assert np.isnan(search.delta) and np.all(np.isnan(search.history))
+    for call in (
+        lambda: jaxcs.exact_model_rip(bad, BlockModel(2)),
+        lambda: jaxcs.model_rip_upper_bound(bad, BlockModel(2)),
+        lambda: jaxcs.search_model_rip(jr.key(0), bad, BlockModel(2), 256),
+        lambda: jaxcs.model_rip_bracket(jr.key(0), bad, BlockModel(2)),
+    ):
+        with pytest.raises(ValueError, match="non-finite"):
+            call()
 
 
 def test_exact_float64(gram):

@@ -15,7 +15,7 @@ WIDE = jaxcs.ConvOperator(jaxcs.gaussian_filters(jr.key(0), (3,), 4, 160), (10,)
 @pytest.mark.parametrize(
     "call, error, message",
     [
-        (lambda: jaxcs.exact_model_rip(OP, "block"), TypeError, "RegionModel"),
+        (lambda: jaxcs.exact_model_rip(OP, "block"), TypeError, "sparsity model"),
         (lambda: jaxcs.exact_model_rip("op", MODEL), TypeError, "operator"),
         (lambda: jaxcs.exact_model_rip(OP, jaxcs.BlockModel(0)), ValueError, "k must be >= 1"),
         (lambda: jaxcs.exact_model_rip(OP, jaxcs.BlockModel(9)), ValueError, "out of range"),
@@ -47,7 +47,7 @@ WIDE = jaxcs.ConvOperator(jaxcs.gaussian_filters(jr.key(0), (3,), 4, 160), (10,)
             ValueError,
             "num_samples",
         ),
-        (lambda: jaxcs.model_rip_upper_bound(OP, "block"), TypeError, "RegionModel"),
+        (lambda: jaxcs.model_rip_upper_bound(OP, "block"), TypeError, "sparsity model"),
         (
             lambda: jaxcs.masked_extremes(OP, MODEL.sample_sparse(jr.key(0), OP.out_shape)),
             ValueError,

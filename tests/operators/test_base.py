@@ -200,13 +200,27 @@ def test_classical_sensing_matrix_via_matrix_operator_T():
 
 
 def test_an_incomplete_operator_class_is_rejected():
+    """Abstract methods and attributes: the class cannot be instantiated, the error names
+    what is missing."""
+
+    class Half(jaxcs.AbstractOperator):
+        matrix: jax.Array
+        in_shape: tuple = jaxcs.static_field()
+        out_shape: tuple = jaxcs.static_field()
+        dtype = jnp.float32
+
+        def mv(self, x):
+            return x @ self.matrix.T
+
     with pytest.raises(TypeError, match="rmv"):
+        Half(jnp.ones((2, 3)), (3,), (2,))
 
-        class Half(jaxcs.AbstractOperator):
-            matrix: jax.Array
-            in_shape: tuple = jaxcs.static_field()
-            out_shape: tuple = jaxcs.static_field()
-            dtype = jnp.float32
+    class Shapeless(jaxcs.AbstractOperator):
+        def mv(self, x):
+            return x
 
-            def mv(self, x):
-                return x @ self.matrix.T
+        def rmv(self, z):
+            return z
+
+    with pytest.raises(TypeError, match="in_shape"):
+        Shapeless()

@@ -62,7 +62,9 @@ def random_filters(rng, filter_shape, M, K, dtype=np.float32):
 def make_op(in_spatial, filter_shape, stride, padding, M, K, dtype=np.float32, seed=0):
     rng = np.random.default_rng(seed)
     w = random_filters(rng, filter_shape, M, K, dtype)
-    return jaxcs.ConvOperator(w, in_spatial, stride=stride, padding=padding), rng
+    return jaxcs.ConvOperator(
+        w, in_spatial, stride=stride, padding=padding, large_filters=True
+    ), rng
 
 
 def expected_out_shape(in_spatial, filter_shape, stride, padding, K):

@@ -76,7 +76,9 @@ def numpy_fold(C, radius, periods, folded):
 def random_op(in_spatial, filter_shape, stride, padding, M, K, dtype=np.float32, seed=0):
     rng = np.random.default_rng(seed)
     w = rng.standard_normal(tuple(filter_shape) + (M, K)).astype(dtype)
-    return jaxcs.ConvOperator(jnp.asarray(w), in_spatial, stride=stride, padding=padding), rng
+    return jaxcs.ConvOperator(
+        jnp.asarray(w), in_spatial, stride=stride, padding=padding, large_filters=True
+    ), rng
 
 
 # --------------------------------------------------------------------------- the table

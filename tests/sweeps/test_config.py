@@ -70,6 +70,7 @@ def test_matrix_grid_in_donoho_tanner_coordinates():
         (('padding = "valid"', 'padding = "full"'), "operator.padding must be one of"),
         (('filters = "gaussian"', 'filters = "normal"'), "operator.filters must be one of"),
         (('name = "NIHT"', 'name = "OMP"'), "solver.name must be among"),
+        (('name = "NIHT"', 'name = "NIHTT"'), "did you mean 'NIHT'?"),
         (("seeds = 16", "seeds = 0"), "run.seeds must be an integer >= 1"),
         (("seeds = 16", "seeds = [4, 8]"), "run.seeds must be a scalar"),
         (("k = [1, 2, 4, 8]", "k = [1, 2, 4, 9]"), "k = 9 exceeds the 8 regions"),
@@ -84,6 +85,13 @@ def test_matrix_grid_in_donoho_tanner_coordinates():
 def test_bad_configs_name_the_key(edit, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(")):
         load_config(CONV.replace(*edit))
+
+
+def test_solver_names_are_case_insensitive():
+    config = load_config(CONV.replace('name = "NIHT"', 'name = ["niht", "cosamp"]'))
+    assert config.solvers == ("NIHT", "CoSaMP")
+    with pytest.raises(ConfigError, match="repeats a solver"):
+        load_config(CONV.replace('name = "NIHT"', 'name = ["niht", "NIHT"]'))
 
 
 def test_bad_config_sources(tmp_path):
