@@ -767,14 +767,14 @@ def sample_model_rip(
     model: AbstractSparsityModel,
     num_samples,
     *,
-    method: str,
-    eigenvalues: bool,
-    full_ratio: bool,
-    chunk_size: int,
-    distribution: str,
-    histogram_range: tuple[float, float],
-    bins: int,
-    keep_samples: bool | int,
+    method: str = "gram",
+    eigenvalues: bool = False,
+    full_ratio: bool = False,
+    chunk_size: int = 1024,
+    distribution: str = "uniform",
+    histogram_range: tuple[float, float] = DEFAULT_RANGE,
+    bins: int = DEFAULT_BINS,
+    keep_samples: bool | int = False,
     extra: Callable[[SparseCode], dict[str, jax.Array]] | None = None,
     progress_id=None,
     eigen_method: str = "dense",
@@ -807,18 +807,20 @@ def sample_model_rip(
             orthant extremes for ``eig_min``/``eig_max``, see the module docstring).
         num_samples: number of codes, a Python int or a traced ``int32`` scalar; the last
             chunk is masked.
-        method: ``"gram"`` (ratios from the restricted Gram, ``O(k²)`` per code) or
-            ``"conv"`` (two convolutions per code).
-        eigenvalues: also compute ``eig_min``, ``eig_max`` per support.
+        method: ``"gram"`` (the default: ratios from the restricted Gram, ``O(k²)`` per code)
+            or ``"conv"`` (two convolutions per code).
+        eigenvalues: also compute ``eig_min``, ``eig_max`` per support (default: no).
         eigen_method: ``"dense"`` (``G_S`` and ``eigvalsh``, or the orthant ascent of a
             non-negative model) or ``"lanczos"`` (:func:`masked_extremes`, ``lanczos_steps``
             steps; adds ``eig_residual``).
         full_ratio: also compute the unrestricted ``‖WWᵀz‖/‖z‖``.
-        chunk_size: codes per chunk ``B`` (memory is ``O(B)``; the codes drawn depend on it).
-        distribution: ``"uniform"``, ``"normal"`` or ``"rademacher"`` non-zero values.
-        histogram_range: ``(lo, hi)`` of every histogram.
-        bins: histogram bins.
-        keep_samples: ``False``: keep no samples; ``True``: keep all ``num_samples`` (then
+        chunk_size: codes per chunk ``B`` (default 1024; memory is ``O(B)``; the codes drawn
+            depend on it).
+        distribution: ``"uniform"`` (default), ``"normal"`` or ``"rademacher"`` values.
+        histogram_range: ``(lo, hi)`` of every histogram (default: that of
+            :func:`estimate_model_rip`).
+        bins: histogram bins (default: as :func:`estimate_model_rip`).
+        keep_samples: ``False`` (default): keep no samples; ``True``: keep all ``num_samples`` (then
             ``num_samples`` must be a Python int); an int ``N``: keep the first ``N`` (``NaN``
             beyond ``num_samples``), for a traced ``num_samples``.
         extra: optional ``SparseCode -> {name: (B,) array}``: additional per-code scalars of

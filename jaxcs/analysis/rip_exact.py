@@ -63,8 +63,9 @@ class ExactRIP(Pytree):
             non-negative model).
         smallest, largest: :class:`ExtremeSupports` attaining them (most extreme first).
         num_supports: number of supports visited (all of the model's).
-        status: ``Status.COMPLETED``, or ``Status.NONFINITE`` for a non-finite operator (then
-            every figure is NaN).
+        status: ``Status.COMPLETED``, or ``Status.NONFINITE`` when an extreme eigenvalue is
+            not finite (then every figure is NaN; an operator with non-finite entries is
+            refused before any work).
         nonnegative: whether δ is over ``z ≥ 0`` only.
     """
 
@@ -141,13 +142,14 @@ def _evaluate(op, table, supports, *, nonnegative: bool):
 _evaluate_jit = jax.jit(_evaluate, static_argnames=("nonnegative",))
 
 
-def check_rip_model(op, model, call: str) -> tuple[tuple[int, ...], int]:
-    """The checks every enumerating model-RIP entry point shares: ``op`` an operator, ``model``
-    a :class:`RegionModel` (``call`` enumerates or searches its supports region by region)
-    fitting ``op.out_shape`` with a concrete ``k ≥ 1``; returns ``(code_shape, k)``."""
+def check_rip_model(op, model, call: str, *, regions: bool = True) -> tuple[tuple[int, ...], int]:
+    """The checks every enumerating model-RIP entry point shares: ``op`` an operator with
+    finite entries, ``model`` a sparsity model (a :class:`RegionModel` when ``regions``:
+    ``call`` walks its supports region by region) fitting ``op.out_shape`` with a concrete
+    ``k ≥ 1``; returns ``(code_shape, k)``."""
     check_operator(op)
     check_model(model)
-    if not isinstance(model, RegionModel):
+    if regions and not isinstance(model, RegionModel):
         raise TypeError(
             f"{call} needs a region model (BlockModel, PoolingModel, TopKModel: it walks the "
             f"supports one region at a time); got {type(model).__name__}. Its model-RIP can be "
@@ -170,6 +172,31 @@ def check_rip_model(op, model, call: str) -> tuple[tuple[int, ...], int]:
     return code_shape, k
 
 
+def _enumerable(model, code_shape):
+    """``(sizes, counts, supports)`` of a model that is not a region model, from its optional
+    enumeration (signed models only: interlacing makes the full supports enough)."""
+    name = type(model).__name__
+    if model.nonnegative:
+        raise TypeError(
+            f"exact_model_rip of a non-negative {name} is not available: the orthant's extremes "
+            f"need every sub-support, which only region models enumerate"
+        )
+    try:
+        size = model.support_size(code_shape)
+        count = model.support_count(code_shape)
+    except NotImplementedError:
+        raise TypeError(
+            f"exact_model_rip needs a model that enumerates its supports (support_size, "
+            f"support_count, iter_supports); {name} does not. Its model-RIP can be estimated "
+            f"with jaxcs.estimate_model_rip"
+        ) from None
+
+    def supports(size, chunk):
+        return model.iter_supports(code_shape, chunk)
+
+    return [size], {size: count}, supports
+
+
 def exact_model_rip(
     op,
     model: RegionModel,
@@ -188,7 +215,9 @@ def exact_model_rip(
     Args:
         op: the layer ``W`` (any operator; codes have ``op.out_shape``).
         model: a :class:`~jaxcs.RegionModel` with a concrete ``k`` (``BlockModel``,
-            ``PoolingModel``, ``TopKModel``; signed or non-negative).
+            ``PoolingModel``, ``TopKModel``; signed or non-negative), or a signed model that
+            enumerates its supports (``PerChannelModel``, ``JointModel``, one's own with
+            ``support_size``, ``support_count``, ``iter_supports``).
         max_supports: the most supports to enumerate; a larger model is refused before any
             work (the error names the count): raise it, or bracket δ with
             :func:`jaxcs.model_rip_bracket`.
@@ -201,20 +230,28 @@ def exact_model_rip(
 
     Raises:
         ValueError: ``k`` not ≥ 1 or out of range, or more than ``max_supports`` supports.
-        TypeError: ``op`` is not an operator or ``model`` not a ``RegionModel``.
+        TypeError: ``op`` is not an operator, or ``model`` neither a region model nor a
+            signed model that enumerates its supports.
     """
-    code_shape, k = check_rip_model(op, model, "exact_model_rip")
+    code_shape, k = check_rip_model(op, model, "exact_model_rip", regions=False)
     max_supports = positive_int(max_supports, "max_supports")
     worst = positive_int(worst, "worst")
-    sizes = support_sizes(model, code_shape, all_sizes=model.nonnegative)
-    log_lower = max(log_count_lower_bound(model, code_shape, size) for size in sizes)
-    if log_lower > math.log(max_supports):
-        raise ValueError(
-            f"exact_model_rip would enumerate about 10^{log_lower / math.log(10):.1f} or more "
-            f"supports of {type(model).__name__}(k={k}) on codes of shape {code_shape}, more "
-            f"than max_supports={max_supports:,}: bracket delta with jaxcs.model_rip_bracket"
-        )
-    counts = {size: count_supports(model, code_shape, size) for size in sizes}
+    if isinstance(model, RegionModel):
+        sizes = support_sizes(model, code_shape, all_sizes=model.nonnegative)
+        log_lower = max(log_count_lower_bound(model, code_shape, size) for size in sizes)
+        if log_lower > math.log(max_supports):
+            raise ValueError(
+                f"exact_model_rip would enumerate about 10^{log_lower / math.log(10):.1f} or "
+                f"more supports of {type(model).__name__}(k={k}) on codes of shape "
+                f"{code_shape}, more than max_supports={max_supports:,}: bracket delta with "
+                f"jaxcs.model_rip_bracket"
+            )
+        counts = {size: count_supports(model, code_shape, size) for size in sizes}
+
+        def supports(size, chunk):
+            return iter_supports(model, code_shape, size, chunk)
+    else:
+        sizes, counts, supports = _enumerable(model, code_shape)
     total = sum(counts.values())
     if total > max_supports:
         raise ValueError(
@@ -234,7 +271,7 @@ def exact_model_rip(
                 chunk = 2 ** math.ceil(math.log2(chunk))
             else:
                 chunk = positive_int(chunk_size, "chunk_size")
-            for rows in iter_supports(model, code_shape, size, chunk):
+            for rows in supports(size, chunk):
                 padded = np.concatenate([rows, np.repeat(rows[:1], chunk - len(rows), axis=0)])
                 q_min, q_max = _evaluate_jit(
                     op, table, jnp.asarray(padded, jnp.int32), nonnegative=model.nonnegative

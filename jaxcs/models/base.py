@@ -21,7 +21,7 @@ channels active at each).
 """
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import jax
 import numpy as np
@@ -96,6 +96,23 @@ class AbstractSparsityModel(Pytree):
         """The same model with another budget and capacity (CoSaMP merges supports of the
         model with ``2k``). Default: the fields ``k`` and ``capacity`` replaced."""
         return self.replace(k=k, capacity=capacity)
+
+    # ------------------------------------------------------------------ enumeration (optional)
+    def support_size(self, code_shape: Sequence[int]) -> int:
+        """Non-zeros of a support with a full budget (for :func:`jaxcs.exact_model_rip`).
+        Optional: by default the model does not enumerate its supports."""
+        raise NotImplementedError(f"{type(self).__name__} does not enumerate its supports")
+
+    def support_count(self, code_shape: Sequence[int]) -> int:
+        """Number of supports with a full budget (a Python int, maybe huge). Optional."""
+        raise NotImplementedError(f"{type(self).__name__} does not enumerate its supports")
+
+    def iter_supports(self, code_shape: Sequence[int], chunk_size: int) -> Iterator[np.ndarray]:
+        """Every support with a full budget once, as ``(B ≤ chunk_size, support_size)`` int64
+        flat code indices, host-side. Optional. For a signed model these are all the supports
+        :func:`jaxcs.exact_model_rip` needs: a smaller support's Gram is a principal submatrix
+        of a full one's, whose eigenvalues lie between (Cauchy interlacing)."""
+        raise NotImplementedError(f"{type(self).__name__} does not enumerate its supports")
 
     # ------------------------------------------------------------------ projection
     @abc.abstractmethod

@@ -14,6 +14,7 @@ position. A NaN in ``v`` makes every value NaN, as for the region models.
 from __future__ import annotations
 
 import abc
+import itertools
 import math
 from collections.abc import Sequence
 from functools import partial
@@ -24,7 +25,7 @@ import jax.random as jr
 import numpy as np
 
 from jaxcs._pytree import static_field
-from jaxcs._validate import is_traced, positive_ints
+from jaxcs._validate import is_traced, positive_int, positive_ints
 from jaxcs.models._regions import exceeds_capacity
 from jaxcs.models._sampling import FLOYD_MAX_CAPACITY, distinct_floyd, draw_values
 from jaxcs.models.base import AbstractSparsityModel, budget_and_capacity
@@ -61,6 +62,12 @@ class _PositionModel(AbstractSparsityModel):
     def max_budget(self, code_shape: Sequence[int]) -> int:
         """``n = prod(spatial)``, the positions of one channel."""
         return math.prod(tuple(code_shape)[:-1])
+
+    def _budget(self) -> int:
+        """``k`` as a Python int (enumeration needs a concrete budget)."""
+        if is_traced(self.k) or np.ndim(self.k) != 0:
+            raise ValueError(f"k must be a concrete scalar to enumerate supports; got {self.k!r}")
+        return int(self.k)
 
     def positions(self, code_shape: Sequence[int]) -> int:
         """Static number of positions an index-form code holds: ``min(capacity, n)``."""
@@ -129,6 +136,22 @@ class PerChannelModel(_PositionModel):
     def _draws(self, code_shape) -> int:
         return tuple(code_shape)[-1]
 
+    def support_size(self, code_shape) -> int:
+        return self._budget() * tuple(code_shape)[-1]
+
+    def support_count(self, code_shape) -> int:
+        n, K = self.max_budget(code_shape), tuple(code_shape)[-1]
+        return math.comb(n, self._budget()) ** K
+
+    def iter_supports(self, code_shape, chunk_size: int):
+        n, K = self.max_budget(code_shape), tuple(code_shape)[-1]
+        per_channel = itertools.combinations(range(n), self._budget())
+        choices = itertools.product(list(per_channel), repeat=K)  # one k-subset per channel
+        channel = np.arange(K)[:, None]
+        while block := list(itertools.islice(choices, positive_int(chunk_size, "chunk_size"))):
+            positions = np.asarray(block, np.int64)  # (B, K, k)
+            yield (positions * K + channel).reshape(len(block), -1)
+
     def _project(self, v):
         K = v.shape[-1]
         capacity = self.positions(v.shape)
@@ -171,6 +194,19 @@ class JointModel(_PositionModel):
 
     def _draws(self, code_shape) -> int:
         return 1
+
+    def support_size(self, code_shape) -> int:
+        return self._budget() * tuple(code_shape)[-1]
+
+    def support_count(self, code_shape) -> int:
+        return math.comb(self.max_budget(code_shape), self._budget())
+
+    def iter_supports(self, code_shape, chunk_size: int):
+        n, K = self.max_budget(code_shape), tuple(code_shape)[-1]
+        choices = itertools.combinations(range(n), self._budget())
+        while block := list(itertools.islice(choices, positive_int(chunk_size, "chunk_size"))):
+            positions = np.asarray(block, np.int64)  # (B, k)
+            yield (positions[:, :, None] * K + np.arange(K)).reshape(len(block), -1)
 
     def _project(self, v):
         K = v.shape[-1]

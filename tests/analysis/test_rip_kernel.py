@@ -191,3 +191,23 @@ def test_rip_estimate_delta_uses_delta_lower_bound_from():
     assert float(est.delta_lower_bound_random_z) == float(
         delta_lower_bound_from(est.ratio_wt.min**2, est.ratio_wt.max**2)
     )
+
+
+def test_kernel_defaults_are_the_estimators():
+    """Only key, operator, model and sample count are required: the kernel's defaults draw and
+    reduce what ``estimate_model_rip(method="gram", eigenvalues=False, chunk_size=1024)`` does."""
+    op = jaxcs.ConvOperator(jaxcs.gaussian_filters(jr.key(0), (3,), 4, 6), (12,))
+    model = BlockModel(2)
+    kernel = jaxcs.analysis.sample_model_rip(jr.key(1), op, model, 300)
+    checked = jaxcs.estimate_model_rip(
+        jr.key(1), op, model, 300, method="gram", eigenvalues=False, chunk_size=1024
+    )
+    assert int(kernel.num_samples) == 300 and int(kernel.status) == Status.COMPLETED
+    for name in ("ratio_wt", "ratio_wwt"):
+        got, want = getattr(kernel, name), getattr(checked, name)
+        # the same codes (another draw moves these by ~1e-2); a ratio may differ in its last
+        # bit, the two programs summing in another order
+        for field in ("mean", "min", "max"):
+            np.testing.assert_allclose(
+                np.asarray(getattr(got, field)), np.asarray(getattr(want, field)), rtol=1e-6
+            )

@@ -155,10 +155,15 @@ def test_every_solver_recovers_planted_codes(model):
     assert all(bool(model.contains(c)) for c in np.asarray(fista.z))
 
 
-@pytest.mark.parametrize("model", [PerChannelModel(1), JointModel(1)], ids=["per-channel", "joint"])
-def test_sampled_rip_meets_the_brute_force_delta_on_a_tiny_layer(model):
-    """Codes (3, 2), 9 or 3 supports: 512 samples visit all, so the sampled extremes of the
-    restricted Grams are those of the brute-force enumeration, and δ_k is exact."""
+@pytest.mark.parametrize(
+    "model",
+    [PerChannelModel(1), JointModel(1), JointModel(2)],
+    ids=["per-channel", "joint", "joint2"],
+)
+def test_exact_and_sampled_rip_meet_the_brute_force_delta_on_a_tiny_layer(model):
+    """Codes (3, 2), 9, 3 or 3 supports: ``exact_model_rip`` (the model's own enumeration)
+    gives the brute-force δ_k, and 512 samples visit every support, so the sampled extremes
+    of the restricted Grams are the same."""
     w = jaxcs.gaussian_filters(jr.key(3), (2,), 3, 2)
     op = jaxcs.ConvOperator(w, (4,))
     phi = np.asarray(op.as_matrix(), np.float64).T  # columns: code entries
@@ -167,14 +172,20 @@ def test_sampled_rip_meets_the_brute_force_delta_on_a_tiny_layer(model):
         columns = phi[:, mask.reshape(-1)]
         eigs.append(np.linalg.eigvalsh(columns.T @ columns))
     exact = max(max(1 - e[0], e[-1] - 1) for e in eigs)
+    result = jaxcs.exact_model_rip(op, model, chunk_size=2)
+    assert result.num_supports == len(eigs)
+    assert result.delta == pytest.approx(exact, rel=1e-4)
     estimate = jaxcs.estimate_model_rip(jr.key(4), op, model, 512, method="gram")
     assert float(estimate.delta_lower_bound) == pytest.approx(exact, rel=1e-4)
 
 
 def test_region_walks_name_what_they_need():
     op = _layer()
-    for call in (jaxcs.exact_model_rip, jaxcs.model_rip_upper_bound):
-        with pytest.raises(TypeError, match="needs a region model"):
-            call(op, JointModel(1))
+    with pytest.raises(TypeError, match="needs a region model"):
+        jaxcs.model_rip_upper_bound(op, JointModel(1))
+    with pytest.raises(TypeError, match="needs a region model"):
+        jaxcs.search_model_rip(jr.key(0), op, JointModel(1), 64)
+    with pytest.raises(TypeError, match="non-negative"):
+        jaxcs.exact_model_rip(op, JointModel(1, nonnegative=True))
     with pytest.raises(TypeError, match="sparsity model"):
         jaxcs.recover(op, jnp.zeros(op.in_shape), "topk", jaxcs.IHT())
