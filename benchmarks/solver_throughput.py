@@ -23,7 +23,7 @@ float32, one fixed ``Φ`` and 1024 problems generated with NumPy from a seed.
 
 IHT and HTP use the same fixed step ``μ = 0.98 / σ_max(Φ)`` in both libraries (cr-sparse's
 default, there computed inside every solve by an SVD; here once, with NumPy). jaxcs's own
-``IHT()`` default ``μ = 1`` diverges on this ``Φ`` (``‖Φ‖₂ ≈ 3.2``) and ``IHT("auto")``
+``IHT("paper")`` step ``μ = 1`` diverges on this ``Φ`` (``‖Φ‖₂ ≈ 3.2``) and ``IHT("auto")``
 (``μ = 1/‖Φ‖₂²``) is too slow to converge in 200 steps. NIHT: jaxcs has the step-size
 safeguard of Blumensath & Davies (2010), cr-sparse ``normalized=True`` has not; the same rule
 without it, ``NIHT(max_backtracks=0)``, runs as ``jaxcs_NIHT_no_safeguard`` (the like-for-like
@@ -34,7 +34,7 @@ comparison). HTP and CoSaMP solve their least squares directly from the restrict
 ``ConvOperator(w, (32,), padding="valid")``, ``BlockModel(10)``, planted codes from
 ``model.sample`` (Uniform[−1, 1] values), ``x = Wᵀ z``; 1024 problems.
 
-- ``jaxcs_iht_fixed``: batched ``IHT()`` with step 1 (the paper's Algorithm 1), exactly ``S``
+- ``jaxcs_iht_fixed``: batched ``IHT("paper")``, step 1 (the paper's Algorithm 1), exactly ``S``
   steps (``mode="scan"``, ``tol=0``), with the default ``gradient="auto"``, which here (a
   break-even case) takes the convolution ``op.mv(r)`` every step (each run's choice is
   recorded under ``setup.gradient``); ``jaxcs_iht_fixed_table_gradient``: the same with
@@ -588,10 +588,10 @@ def fig2_part(args, B: int, S: int, tol: float) -> Part:
     exact = jaxcs.BlockModel(k, capacity=k)
     fixed = dict(max_steps=S, tol=0.0, mode="scan")
     configs_b = {
-        "jaxcs_iht_fixed": (jaxcs.IHT(), exact, fixed),  # gradient="auto": conv here
+        "jaxcs_iht_fixed": (jaxcs.IHT("paper"), exact, fixed),  # gradient="auto": conv here
         "jaxcs_iht_fixed_table_gradient": (jaxcs.IHT(gradient="table"), exact, fixed),
-        "jaxcs_iht_fixed_default_capacity": (jaxcs.IHT(), block, fixed),
-        "jaxcs_iht_tol": (jaxcs.IHT(), exact, dict(max_steps=S, tol=tol)),
+        "jaxcs_iht_fixed_default_capacity": (jaxcs.IHT("paper"), block, fixed),
+        "jaxcs_iht_tol": (jaxcs.IHT("paper"), exact, dict(max_steps=S, tol=tol)),
         "jaxcs_niht_tol": (jaxcs.NIHT(), exact, dict(max_steps=S, tol=tol)),
     }
 

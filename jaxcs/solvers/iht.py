@@ -54,12 +54,8 @@ class IHTState(SparseIterate):
     wx: jax.Array | None = None
 
 
-class NIHTState(SparseIterate):
-    """NIHT's state: the iterate, its residual, the step size ``μ`` of the last step and
-    ``wx = W x`` (``None`` for the ``"conv"`` gradient)."""
-
-    step_size: jax.Array
-    wx: jax.Array | None = None
+NIHTState = IHTState
+"""NIHT's state is IHT's: the step size ``μ`` is that of the last step."""
 
 
 class GradientTable(Pytree):
@@ -132,15 +128,22 @@ def gradient_projection(op, model, state, wx=None, aux: GradientTable | None = N
 
 
 def check_step_size(step_size) -> tuple[float | None, bool]:
-    """``(value, auto)`` for a step size that is a positive number, an array, or ``"auto"``."""
+    """``(value, auto)`` for a step size that is a positive number, an array, ``"auto"`` or
+    ``"paper"`` (``μ = 1``, the paper's Algorithm 1)."""
     if isinstance(step_size, str):
+        if step_size == "paper":
+            return 1.0, False
         if step_size != "auto":
-            raise ValueError(f"step_size must be a positive number or 'auto'; got {step_size!r}")
+            raise ValueError(
+                f"step_size must be a positive number, 'auto' or 'paper'; got {step_size!r}"
+            )
         return None, True
     if hasattr(step_size, "dtype"):  # arrays (sweeps, traced values) are not checked
         return step_size, False
     if isinstance(step_size, bool) or not isinstance(step_size, (int, float)) or not step_size > 0:
-        raise ValueError(f"step_size must be a positive number or 'auto'; got {step_size!r}")
+        raise ValueError(
+            f"step_size must be a positive number, 'auto' or 'paper'; got {step_size!r}"
+        )
     return step_size, False
 
 
@@ -172,9 +175,11 @@ class IHT(AbstractSolver):
     ``z ← 𝕄(z + μ Φᵀ (x − Φ z))``. From ``z = 0`` the first step is one CNN layer.
 
     Args:
-        step_size: ``μ``; ``1.0`` as the paper (filters of unit norm), or ``"auto"``:
-            ``1 / ‖Φ‖₂²`` from :func:`jaxcs.operator_norm` (power iteration), which keeps the
-            gradient step non-expansive for any operator scale.
+        step_size: ``μ``: ``"auto"`` (the default, safe for any operator): ``1 / ‖Φ‖₂²`` from
+            :func:`jaxcs.operator_norm` (power iteration), which keeps the gradient step
+            non-expansive for any operator scale; ``"paper"``: ``μ = 1``, the paper's
+            Algorithm 1 (filters of unit norm; it diverges where ``‖Φ‖₂ > √2``, e.g. on a
+            Gaussian sensing matrix); or a positive number.
         gradient: how ``W r`` is computed: ``"auto"`` (default), ``"conv"`` (``op.mv(r)``) or
             ``"table"`` (``W x − W Wᵀ z`` from the operator's table, no convolution per step);
             see the module docstring. The iterates agree up to rounding.
@@ -184,7 +189,7 @@ class IHT(AbstractSolver):
     auto: bool = static_field()
     gradient: str = static_field()
 
-    def __init__(self, step_size: float | str = 1.0, gradient: str = "auto"):
+    def __init__(self, step_size: float | str = "auto", gradient: str = "auto"):
         self.step_size, self.auto = check_step_size(step_size)
         self.gradient = check_gradient(gradient)
 

@@ -295,6 +295,29 @@ def test_iht_auto_step_is_inverse_squared_operator_norm():
     fixed = _solve(op, x, model, jaxcs.IHT(mu), tol=0.0)
     np.testing.assert_allclose(np.asarray(auto.z), np.asarray(fixed.z), rtol=1e-4, atol=1e-5)
     assert np.all(np.asarray(auto.status) != Status.DIVERGED)
+    # the default is the safe step; the paper's unit step by name
+    assert jaxcs.IHT().auto and jaxcs.IHT("auto").auto
+    paper = jaxcs.IHT("paper")
+    assert not paper.auto and paper.step_size == 1.0
+    with pytest.raises(ValueError, match="'auto' or 'paper'"):
+        jaxcs.IHT("unit")
+
+
+def test_iht_default_does_not_diverge_on_a_gaussian_matrix():
+    """A new user's first try: ``recover(..., IHT())`` on Gaussian compressive sensing
+    (``‖Φ‖₂ ≈ 1 + √(n/m) ≈ 3``): the paper's unit step diverges on most problems, the
+    default safe step never does."""
+    n, m, k, problems = 128, 32, 3, 8
+    rng = np.random.default_rng(5)
+    phi = (rng.normal(size=(m, n)) / np.sqrt(m)).astype(np.float32)
+    z = np.zeros((problems, n), np.float32)
+    for p in range(problems):
+        z[p, rng.choice(n, k, replace=False)] = rng.normal(size=k)
+    op, model = jaxcs.MatrixOperator(phi).T, jaxcs.TopKModel(k)
+    paper = jaxcs.recover(op, z @ phi.T, model, jaxcs.IHT("paper"), max_steps=200)
+    assert np.mean(np.asarray(paper.status) == Status.DIVERGED) >= 0.5
+    default = jaxcs.recover(op, z @ phi.T, model, jaxcs.IHT(), max_steps=200)
+    assert not np.any(np.asarray(default.status) == Status.DIVERGED)
 
 
 # --------------------------------------------------------------------------- 2. planted recovery
