@@ -97,18 +97,17 @@ if TYPE_CHECKING:  # the public names, read by attach(): one line each
     from jaxcs.solvers import HTP as HTP
     from jaxcs.solvers import IHT as IHT
     from jaxcs.solvers import NIHT as NIHT
-    from jaxcs.solvers import STATUS as STATUS
     from jaxcs.solvers import AbstractSolver as AbstractSolver
     from jaxcs.solvers import Algorithm2Solution as Algorithm2Solution
     from jaxcs.solvers import CoSaMP as CoSaMP
     from jaxcs.solvers import LassoSolution as LassoSolution
     from jaxcs.solvers import Solution as Solution
-    from jaxcs.solvers import Status as Status
     from jaxcs.solvers import SubspacePursuit as SubspacePursuit
     from jaxcs.solvers import algorithm2 as algorithm2
     from jaxcs.solvers import lasso as lasso
     from jaxcs.solvers import recover as recover
     from jaxcs.solvers import solve as solve
+    from jaxcs.status import Status as Status
     from jaxcs.sweeps import SweepConfig as SweepConfig
     from jaxcs.sweeps import SweepResult as SweepResult
     from jaxcs.sweeps import load_config as load_config

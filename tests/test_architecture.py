@@ -2,7 +2,7 @@
 name (or internal module) of one sub-package is imported by another.
 
 Layers, bottom first (README, "Architecture"): the shared base (``_pytree``, ``_scale``,
-``_validate``, ``_version``), ``operators``, ``models``, ``solvers``, ``analysis``,
+``_validate``, ``_version``, ``status``), ``operators``, ``models``, ``solvers``, ``analysis``,
 ``layers`` / ``data`` / ``networks`` (side by side, none imports another), the machinery
 (``io``), the applications (``experiments``, ``plot``), the console (``cli``). The package
 ``__init__`` re-exports and defines nothing.
@@ -30,6 +30,7 @@ LAYERS = {
     "_scale": 0,
     "_validate": 0,
     "_version": 0,
+    "status": 0,
     "operators": 1,
     "models": 2,
     "solvers": 3,
@@ -189,7 +190,7 @@ def test_the_namespace_shows_no_internal_module():
     normalize_filters rademacher_filters unit_norm_filters block_sparsify fixed_switches
     keep_largest max_pool pool_project unpool iht_codes map_codes one_step_reconstruction
     relative_error RIPEstimate code_ratios estimate_model_rip theorem_3_3_bound HTP IHT NIHT
-    STATUS CoSaMP Solution Status algorithm2 lasso recover operator_norm""".split(),
+    CoSaMP Solution Status algorithm2 lasso recover operator_norm""".split(),
 )
 def test_flat_names_keep_working(name):
     assert hasattr(jaxcs, name)

@@ -49,7 +49,7 @@ from jaxcs.analysis.statistics import (
 )
 from jaxcs.models import AbstractSparsityModel, SparseCode, check_model
 from jaxcs.operators import check_operator, restricted_gram
-from jaxcs.solvers import Status
+from jaxcs.status import Status
 
 METHODS = ("auto", "gram", "conv")
 EIGEN_METHODS = ("auto", "dense", "lanczos")

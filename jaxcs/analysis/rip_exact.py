@@ -33,7 +33,7 @@ from jaxcs.models import (
     support_sizes,
 )
 from jaxcs.operators import check_operator
-from jaxcs.solvers import Status
+from jaxcs.status import Status
 
 DEFAULT_MAX_SUPPORTS = 2_000_000
 GRAM_CHUNK_BUDGET = 2**22  # Gram entries per chunk (16 MiB in float32)

@@ -27,7 +27,6 @@ from jaxcs.solvers.pursuit import CoSaMPState as CoSaMPState
 from jaxcs.solvers.pursuit import HTPState as HTPState
 from jaxcs.solvers.pursuit import HTPTables as HTPTables
 from jaxcs.solvers.solution import Solution as Solution
-from jaxcs.solvers.status import STATUS as STATUS
-from jaxcs.solvers.status import Status as Status
 from jaxcs.solvers.subspace_pursuit import SubspacePursuit as SubspacePursuit
 from jaxcs.solvers.subspace_pursuit import SubspacePursuitState as SubspacePursuitState
+from jaxcs.status import Status as Status

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 
 from jaxcs._pytree import Pytree
 from jaxcs.models import SparseCode
-from jaxcs.solvers.status import Status
+from jaxcs.status import Status
 
 
 class StoppingRule(Pytree):

@@ -26,7 +26,7 @@ from jaxcs.operators import check_operator
 from jaxcs.solvers.base import AbstractSolver, StoppingRule
 from jaxcs.solvers.iht import NIHT
 from jaxcs.solvers.solution import Solution
-from jaxcs.solvers.status import Status
+from jaxcs.status import Status
 
 MODES = ("while", "scan")
 STALL_WINDOW = 50  # steps in a row without progress before a run is stopped as STALLED

@@ -22,7 +22,7 @@ from jaxcs.operators import check_operator, operator_norm
 from jaxcs.solvers.base import AbstractSolver, StoppingRule
 from jaxcs.solvers.driver import as_signals, check_loop, solve, unflatten_batch
 from jaxcs.solvers.solution import Solution
-from jaxcs.solvers.status import Status
+from jaxcs.status import Status
 
 
 class FISTAState(Pytree):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 
 from jaxcs._pytree import Pytree
-from jaxcs.solvers.status import Status
+from jaxcs.status import Status
 
 
 class Solution(Pytree):

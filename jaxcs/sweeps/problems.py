@@ -33,7 +33,8 @@ from jaxcs.operators import (
     rademacher_filters,
     unit_norm_filters,
 )
-from jaxcs.solvers import FISTA, HTP, IHT, NIHT, CoSaMP, Status, solve
+from jaxcs.solvers import FISTA, HTP, IHT, NIHT, CoSaMP, solve
+from jaxcs.status import Status
 from jaxcs.sweeps.config import build_model
 
 FILTERS = {

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from jaxcs.analysis import is_success
-from jaxcs.solvers import Status
+from jaxcs.status import Status
 
 QUANTILES = (0.05, 0.25, 0.75, 0.95)
 STATUS_COLUMNS = {

@@ -1,4 +1,5 @@
-"""Why a computation stopped: one enum, :class:`Status`, whose members carry their messages.
+"""Why a computation stopped: one enum, :class:`Status`, whose members carry their messages
+(the base layer: solvers, estimates and sweeps all report it).
 
 Every result of jaxcs that can fail per problem reports a ``status`` array of these codes
 (``int32``, one per problem, also under ``vmap``): :class:`~jaxcs.Solution` and the lasso /
@@ -54,6 +55,3 @@ _MESSAGES = {
     "noisy data)",
     Status.COMPLETED: "completed: every sample was finite (Monte Carlo estimates)",
 }
-
-STATUS: dict[int, str] = {member: member.message for member in Status if member >= 0}
-"""The messages by code, ``STATUS[int(code)]``; the same as ``Status(code).message``."""
