@@ -161,7 +161,7 @@ def coherence(op, shifts: bool | str = False) -> jax.Array:
         ValueError: ``shifts`` not one of ``False``, ``True``, ``"interior"``.
         TypeError: a shift-aware coherence asked of a filter array.
     """
-    if shifts not in SHIFTS:
+    if shifts not in SHIFTS:  # False and True are choices here: not check_choice
         raise ValueError(f"shifts must be one of {SHIFTS}; got {shifts!r}")
     if not isinstance(op, AbstractOperator):
         if shifts:

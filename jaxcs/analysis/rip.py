@@ -36,7 +36,7 @@ import numpy as np
 
 from jaxcs._files import write_json
 from jaxcs._pytree import Pytree, static_field
-from jaxcs._validate import check_key, concrete_int, is_traced, positive_int
+from jaxcs._validate import check_choice, check_key, concrete_int, is_traced, positive_int
 from jaxcs.analysis.masked_spectrum import DEFAULT_STEPS, masked_extremes
 from jaxcs.analysis.small_eigen import extreme_eigenvalues
 from jaxcs.analysis.statistics import (
@@ -699,11 +699,9 @@ def estimate_model_rip(
     if k == 0:
         raise ValueError("model.k must be >= 1 for a RIP estimate (k = 0 has no ratios)")
     num_samples = _check_num_samples(num_samples)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    check_choice(method, METHODS, "method")
     capacity = model.num_slots(code_shape)
-    if eigen_method not in EIGEN_METHODS:
-        raise ValueError(f"eigen_method must be one of {EIGEN_METHODS}; got {eigen_method!r}")
+    check_choice(eigen_method, EIGEN_METHODS, "eigen_method")
     lanczos_steps = positive_int(lanczos_steps, "lanczos_steps")
     if eigenvalues and eigen_method == "dense" and capacity > MAX_EXACT_EIGEN_K:
         raise ValueError(

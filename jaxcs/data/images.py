@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from jaxcs._validate import positive_int
+from jaxcs._validate import check_choice, positive_int
 from jaxcs.data._optional import require
 
 _SKIMAGE = (
@@ -51,8 +51,7 @@ def load_bundled_image(name: str, *, short_side: int | None = 256) -> np.ndarray
         ValueError: an unknown ``name``, or ``short_side`` not ``None`` or a positive int.
         ImportError: scikit-image (or scikit-learn, for ``china`` / ``flower``) is missing.
     """
-    if not isinstance(name, str) or name not in BUNDLED_IMAGES:
-        raise ValueError(f"name must be one of {BUNDLED_IMAGES}; got {name!r}")
+    check_choice(name, BUNDLED_IMAGES, "name")
     if short_side is not None:
         short_side = positive_int(short_side, "short_side")
     image = _to_rgb(_raw_image(name))

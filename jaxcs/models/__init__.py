@@ -2,6 +2,7 @@
 pooling / top-k models, the per-channel and joint models, codes in index form, the ray
 projection, and max pooling with switches."""
 
+from jaxcs.models._sampling import DISTRIBUTIONS as DISTRIBUTIONS
 from jaxcs.models.base import AbstractSparsityModel as AbstractSparsityModel
 from jaxcs.models.base import check_model as check_model
 from jaxcs.models.base import default_capacity as default_capacity

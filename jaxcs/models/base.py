@@ -28,7 +28,15 @@ import numpy as np
 from equinox import AbstractVar
 
 from jaxcs._pytree import Pytree
-from jaxcs._validate import check_k, check_key, float_dtype, is_traced, positive_int, positive_ints
+from jaxcs._validate import (
+    check_choice,
+    check_k,
+    check_key,
+    float_dtype,
+    is_traced,
+    positive_int,
+    positive_ints,
+)
 from jaxcs.models._sampling import DISTRIBUTIONS
 from jaxcs.models.sparse_code import SparseCode
 
@@ -151,8 +159,7 @@ class AbstractSparsityModel(Pytree):
         """
         check_key(key)
         code_shape = self.check_code_shape(code_shape)
-        if distribution not in DISTRIBUTIONS:
-            raise ValueError(f"distribution must be one of {DISTRIBUTIONS}; got {distribution!r}")
+        check_choice(distribution, DISTRIBUTIONS, "distribution")
         batch_shape = positive_ints(batch_shape, "batch_shape", minimum=0)
         return self.draw_sparse(key, code_shape, batch_shape, distribution, float_dtype(dtype))
 

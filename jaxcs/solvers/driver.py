@@ -20,7 +20,13 @@ import jax
 import jax.numpy as jnp
 
 from jaxcs._scale import power_of_two_scale, scaled_norm
-from jaxcs._validate import check_trailing, is_traced, non_negative_number, positive_int
+from jaxcs._validate import (
+    check_choice,
+    check_trailing,
+    is_traced,
+    non_negative_number,
+    positive_int,
+)
 from jaxcs.models import AbstractSparsityModel, check_model
 from jaxcs.operators import check_operator
 from jaxcs.solvers.base import AbstractSolver, StoppingRule
@@ -251,8 +257,7 @@ def check_loop(max_steps, tol, mode, divergence_factor):
     """The driver's loop arguments, checked: ``(max_steps, tol, mode, divergence_factor)``."""
     max_steps = positive_int(max_steps, "max_steps")
     non_negative_number(tol, "tol")
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
+    check_choice(mode, MODES, "mode")
     if non_negative_number(divergence_factor, "divergence_factor") == 0:
         raise ValueError("divergence_factor must be a number > 0; got 0")
     return max_steps, tol, mode, divergence_factor

@@ -30,14 +30,13 @@ import numpy as np
 from jaxcs._validate import PADDINGS, check_pool_size
 from jaxcs.analysis import SUCCESS_TOLERANCE
 from jaxcs.data import read_array
-from jaxcs.models import BlockModel, PoolingModel, TopKModel
+from jaxcs.models import DISTRIBUTIONS, BlockModel, PoolingModel, TopKModel
 from jaxcs.operators import conv_output_shape
 
 SOLVERS = ("IHT", "NIHT", "HTP", "CoSaMP", "FISTA")
 FILTER_KINDS = ("gaussian", "rademacher", "unit-norm")
 MATRIX_KINDS = ("gaussian", "rademacher")
 MODEL_KINDS = ("block", "pooling", "topk")
-DISTRIBUTIONS = ("uniform", "normal", "rademacher")
 RIP_KINDS = (False, "ratios", "eigenvalues")
 DTYPES = ("float32", "float64")
 
@@ -472,13 +471,12 @@ def _check_run(run: dict) -> dict:
     run["success_tolerance"] = _number("run", "success_tolerance", run["success_tolerance"])
     if run["rip"] is True:
         run["rip"] = "ratios"
-    if run["rip"] not in RIP_KINDS:
+    if run["rip"] not in RIP_KINDS:  # False is a choice here: not _choice
         raise ConfigError(f"run.rip must be one of {list(RIP_KINDS)}; got {run['rip']!r}")
     if not isinstance(run["per_problem"], bool):
         raise ConfigError(f"run.per_problem must be true or false; got {run['per_problem']!r}")
     run["batch"] = _int("run", "batch", run["batch"], minimum=0)
-    if run["dtype"] not in DTYPES:
-        raise ConfigError(f"run.dtype must be one of {list(DTYPES)}; got {run['dtype']!r}")
+    _choice("run", "dtype", run["dtype"], DTYPES)
     return run
 
 
