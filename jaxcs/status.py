@@ -37,10 +37,18 @@ class Status(enum.IntEnum):
 
     @classmethod
     def counts(cls, codes) -> dict[str, int]:
-        """``{name: number of problems}`` over an array of codes, every member listed."""
+        """``{name: number of problems}`` over an array of codes: every member a result of
+        that kind can hold, zeros included (a solver's: ``CONVERGED`` … ``STALLED``; a Monte
+        Carlo estimate's, recognised by a ``COMPLETED`` code: ``COMPLETED``, ``NONFINITE``),
+        and any other code that occurs."""
         flat = jnp.ravel(jnp.asarray(codes))
-        return {m.name: int(jnp.sum(flat == m)) for m in cls if m is not cls.RUNNING}
+        found = {m.name: int(jnp.sum(flat == m)) for m in cls if m is not cls.RUNNING}
+        kind = MONTE_CARLO if found["COMPLETED"] else SOLVER
+        return {name: n for name, n in found.items() if n or name in kind}
 
+
+SOLVER = ("CONVERGED", "MAX_STEPS", "NONFINITE", "DIVERGED", "STALLED")
+MONTE_CARLO = ("COMPLETED", "NONFINITE")
 
 _MESSAGES = {
     Status.RUNNING: "running: still iterating (a solver's terminate says go on; never returned)",

@@ -25,4 +25,7 @@ def test_counts_and_describe():
     counts = Status.counts(codes)
     assert counts["STALLED"] == 2 and counts["CONVERGED"] == 1 and counts["MAX_STEPS"] == 1
     assert "RUNNING" not in counts and sum(counts.values()) == 4
+    # a solver's members, zeros included; a Monte Carlo estimate's by its COMPLETED code
+    assert list(counts) == ["CONVERGED", "MAX_STEPS", "NONFINITE", "DIVERGED", "STALLED"]
+    assert Status.counts(jnp.array([5, 5, 2])) == {"NONFINITE": 1, "COMPLETED": 2}
     assert Status.describe(codes) == ["CONVERGED", "STALLED", "STALLED", "MAX_STEPS"]
