@@ -85,6 +85,18 @@ class AbstractSparsityModel(Pytree):
         """Validate a code shape ``(*spatial, K)`` for this model (and a concrete ``k``
         against it); return it as a tuple of ints. Raises a ValueError naming ``name``."""
 
+    def check_budget(self, code_shape: Sequence[int], unit: str) -> None:
+        """A concrete ``k`` (or its largest entry) within :meth:`max_budget`, else a ValueError
+        that counts the ``unit`` (``"regions"``, ``"positions"``) of ``code_shape``."""
+        if self.k is None or is_traced(self.k):
+            return
+        k_max, largest = int(np.max(np.asarray(self.k))), self.max_budget(code_shape)
+        if k_max > largest:
+            raise ValueError(
+                f"k={k_max} is out of range for {type(self).__name__} on a code of shape "
+                f"{tuple(code_shape)}: at most {largest} {unit}"
+            )
+
     @abc.abstractmethod
     def max_budget(self, code_shape: Sequence[int]) -> int:
         """The largest meaningful ``k`` on codes of shape ``code_shape`` (every region, every

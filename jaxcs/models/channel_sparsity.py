@@ -49,14 +49,7 @@ class _PositionModel(AbstractSparsityModel):
         code_shape = positive_ints(code_shape, name)
         if len(code_shape) < 1:
             raise ValueError(f"{name} must be (*spatial, K) with positive sizes; got {code_shape}")
-        positions = self.max_budget(code_shape)
-        if not is_traced(self.k):
-            k_max = int(np.max(np.asarray(self.k)))
-            if k_max > positions:
-                raise ValueError(
-                    f"k={k_max} is out of range for {type(self).__name__} on a code of shape "
-                    f"{code_shape}: at most {positions} positions"
-                )
+        self.check_budget(code_shape, "positions")
         return code_shape
 
     def max_budget(self, code_shape: Sequence[int]) -> int:

@@ -160,13 +160,7 @@ class RegionModel(AbstractSparsityModel):
                 f"capacity={self.capacity} is smaller than the {regions} regions of a code of "
                 f"shape {code_shape}, but k=None asks for one non-zero in every region"
             )
-        if self.k is not None and not is_traced(self.k):
-            k_max = int(np.max(np.asarray(self.k)))
-            if k_max > regions:
-                raise ValueError(
-                    f"k={k_max} is out of range for {type(self).__name__} on a code of shape "
-                    f"{code_shape}: at most {regions} regions"
-                )
+        self.check_budget(code_shape, "regions")
         return code_shape
 
     def _k_or_regions(self, code_shape):
@@ -256,21 +250,6 @@ class RegionModel(AbstractSparsityModel):
         values = jnp.where(mask, values, 0)
         values = jnp.where(exceeds_capacity(k_requested, cap), jnp.nan, values)
         return SparseCode(indices, values, mask, code_shape)
-
-    def sample(
-        self,
-        key: jax.Array,
-        code_shape: Sequence[int],
-        batch_shape: Sequence[int] = (),
-        *,
-        distribution: str = "uniform",
-        dtype=None,
-    ) -> jax.Array:
-        """Random model-sparse dense codes ``(*batch_shape, *code_shape)``; see
-        :meth:`sample_sparse`."""
-        return self.sample_sparse(
-            key, code_shape, batch_shape, distribution=distribution, dtype=dtype
-        ).to_dense()
 
 
 # The methods' computations, each one compiled program per model structure and shape (``k`` is
