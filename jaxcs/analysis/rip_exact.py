@@ -262,7 +262,6 @@ def exact_model_rip(
     slots = max(sizes)
     smallest = ExtremeTracker(worst, slots, -1)
     largest = ExtremeTracker(worst, slots, 1)
-    finite = bool(op.is_finite())
     table = op.gram_table()
     with progress_bar(total, "exact model-RIP", enabled=bool(progress)) as bar_id:
         for size in sizes:
@@ -281,7 +280,8 @@ def exact_model_rip(
                 advance_progress(bar_id, len(rows))
     eig_min, eig_max = smallest.best, largest.best
     delta = max(1 - eig_min, eig_max - 1)
-    if not finite or not np.isfinite(delta):
+    finite = bool(np.isfinite(delta))  # the operator's entries are finite (checked above)
+    if not finite:
         eig_min = eig_max = delta = math.nan
     return ExactRIP(
         delta,
@@ -290,6 +290,6 @@ def exact_model_rip(
         smallest.result(),
         largest.result(),
         total,
-        int(Status.COMPLETED if finite and np.isfinite(delta) else Status.NONFINITE),
+        int(Status.COMPLETED if finite else Status.NONFINITE),
         model.nonnegative,
     )

@@ -62,6 +62,10 @@ class _PositionModel(AbstractSparsityModel):
             raise ValueError(f"k must be a concrete scalar to enumerate supports; got {self.k!r}")
         return int(self.k)
 
+    def support_size(self, code_shape: Sequence[int]) -> int:
+        """``k · K``: a support with a full budget (both models)."""
+        return self._budget() * tuple(code_shape)[-1]
+
     def positions(self, code_shape: Sequence[int]) -> int:
         """Static number of positions an index-form code holds: ``min(capacity, n)``."""
         n = self.max_budget(code_shape)
@@ -129,9 +133,6 @@ class PerChannelModel(_PositionModel):
     def _draws(self, code_shape) -> int:
         return tuple(code_shape)[-1]
 
-    def support_size(self, code_shape) -> int:
-        return self._budget() * tuple(code_shape)[-1]
-
     def support_count(self, code_shape) -> int:
         n, K = self.max_budget(code_shape), tuple(code_shape)[-1]
         return math.comb(n, self._budget()) ** K
@@ -141,7 +142,8 @@ class PerChannelModel(_PositionModel):
         per_channel = itertools.combinations(range(n), self._budget())
         choices = itertools.product(list(per_channel), repeat=K)  # one k-subset per channel
         channel = np.arange(K)[:, None]
-        while block := list(itertools.islice(choices, positive_int(chunk_size, "chunk_size"))):
+        chunk_size = positive_int(chunk_size, "chunk_size")
+        while block := list(itertools.islice(choices, chunk_size)):
             positions = np.asarray(block, np.int64)  # (B, K, k)
             yield (positions * K + channel).reshape(len(block), -1)
 
@@ -188,16 +190,14 @@ class JointModel(_PositionModel):
     def _draws(self, code_shape) -> int:
         return 1
 
-    def support_size(self, code_shape) -> int:
-        return self._budget() * tuple(code_shape)[-1]
-
     def support_count(self, code_shape) -> int:
         return math.comb(self.max_budget(code_shape), self._budget())
 
     def iter_supports(self, code_shape, chunk_size: int):
         n, K = self.max_budget(code_shape), tuple(code_shape)[-1]
         choices = itertools.combinations(range(n), self._budget())
-        while block := list(itertools.islice(choices, positive_int(chunk_size, "chunk_size"))):
+        chunk_size = positive_int(chunk_size, "chunk_size")
+        while block := list(itertools.islice(choices, chunk_size)):
             positions = np.asarray(block, np.int64)  # (B, k)
             yield (positions[:, :, None] * K + np.arange(K)).reshape(len(block), -1)
 

@@ -94,6 +94,15 @@ def _spec(ndim: int) -> tuple[str, str, str]:
     return "N" + spatial + "C", spatial + "IO", "N" + spatial + "C"
 
 
+def _layout_hint(shape, in_spatial) -> str:
+    """What a filter larger than the input suggests: a kernel in another layout."""
+    return (
+        f"filters of shape {tuple(shape)} read as (*filter_spatial, M, K) have a filter larger "
+        f"than the input {in_spatial}: a kernel in another layout? PyTorch's (K, M, *filter): "
+        f"ConvOperator.from_torch; Keras/Flax (*filter, M, K): ConvOperator.from_keras"
+    )
+
+
 class ConvOperator(AbstractOperator):
     """The convolutional layer ``W`` (``Kn × MD``) and its adjoint ``Wᵀ``.
 
@@ -156,21 +165,16 @@ class ConvOperator(AbstractOperator):
         if min(filters.shape) < 1:
             raise ValueError(f"filters must have no empty axis; got shape {filters.shape}")
         larger = any(f > d for f, d in zip(fshape, in_spatial, strict=True))
-        hint = (
-            f"filters of shape {tuple(filters.shape)} read as (*filter_spatial, M, K) have a "
-            f"filter larger than the input {in_spatial}: a kernel in another layout? PyTorch's "
-            f"(K, M, *filter): ConvOperator.from_torch; Keras/Flax (*filter, M, K): "
-            f"ConvOperator.from_keras"
-        )
         if larger and not large_filters and padding != "valid":
             raise ValueError(
-                f"{hint}; a filter larger than the input on purpose: large_filters=True"
+                f"{_layout_hint(filters.shape, in_spatial)}; a filter larger than the input on "
+                f"purpose: large_filters=True"
             )
         try:
             conv_output_shape(in_spatial, fshape, stride, padding)  # validates
         except ValueError as error:
             if larger:  # "valid" padding: never possible, but say what the shape suggests
-                raise ValueError(f"{error}; {hint}") from None
+                raise ValueError(f"{error}; {_layout_hint(filters.shape, in_spatial)}") from None
             raise
         if padding == "same":
             pads = tuple(lax.padtype_to_pads(in_spatial, fshape, stride, "SAME"))
