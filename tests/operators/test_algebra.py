@@ -91,8 +91,18 @@ def test_shapes_that_do_not_fit_are_named():
         Sum(A, C)
     with pytest.raises(ValueError, match="share their in_shape"):
         VStack([A, C])
+    with pytest.raises(ValueError, match="share their out_shape"):
+        HStack([A, C])
+    with pytest.raises(ValueError, match="every axis but the last"):
+        VStack([A, _conv(5, 2, 3, D=9, padding="same")])  # codes (9, 3) beside (7, 3)
+    with pytest.raises(ValueError, match="at least one operator"):
+        HStack([])
     with pytest.raises(ValueError, match="distinct flat indices"):
         Selection((3, 2), [0, 0])
+    with pytest.raises(ValueError, match="distinct flat indices"):
+        Selection((3, 2), [0, 6])
+    with pytest.raises(ValueError, match="1-D integer array"):
+        Selection((3, 2), [0.0, 1.0])
     with pytest.raises(ValueError, match="scalar"):
         Scaled(A, jnp.ones(2))
 
