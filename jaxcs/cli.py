@@ -8,6 +8,7 @@ Arguments are parsed (and counts, seeds and files checked) before JAX is importe
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
 from pathlib import Path
@@ -223,6 +224,12 @@ def _sweep(args: argparse.Namespace) -> int:
     _initialize_distributed(args)
     from jaxcs.sweeps import ConfigError, SweepError, load_config, sweep
 
+    for module in args.imports:  # they register the grid's own families (jaxcs.sweeps)
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            print(f"jaxcs sweep: --import {module}: {err}", file=sys.stderr)
+            return 2
     try:
         config = load_config(args.config)
         result = sweep(
@@ -456,6 +463,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--compile-cache", default=None, help="directory of JAX's persistent compilation cache"
     )
     sweep.add_argument("--x64", action="store_true", help="enable float64 (run.dtype)")
+    sweep.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first (repeatable): it registers the grid's own operator families, "
+        "models or solvers (jaxcs.sweeps.register_operator, register_model, register_solver)",
+    )
     hosts = sweep.add_argument_group(
         "several processes (jax.distributed.initialize; process 0 writes)"
     )

@@ -2,7 +2,9 @@
 
 :func:`sweep` runs a grid (:func:`load_config`: TOML or a dict) as one compiled program per
 static shape, sharded over every device and process, resumable after a crash, and returns (and
-writes) a tidy table of one row per cell and solver.
+writes) a tidy table of one row per cell and solver. A grid may name a researcher's own
+operator family, sparsity model and solver (:func:`register_operator`, :func:`register_model`,
+:func:`register_solver`), or, from Python, hold them directly.
 """
 
 from jaxcs.sweeps.benchmark import bench as bench
@@ -16,3 +18,11 @@ from jaxcs.sweeps.engine import SweepError as SweepError
 from jaxcs.sweeps.engine import SweepResult as SweepResult
 from jaxcs.sweeps.engine import plan as plan
 from jaxcs.sweeps.engine import sweep as sweep
+from jaxcs.sweeps.registry import ModelFamily as ModelFamily
+from jaxcs.sweeps.registry import OperatorFamily as OperatorFamily
+from jaxcs.sweeps.registry import RegistryError as RegistryError
+from jaxcs.sweeps.registry import SolverFamily as SolverFamily
+from jaxcs.sweeps.registry import register_model as register_model
+from jaxcs.sweeps.registry import register_operator as register_operator
+from jaxcs.sweeps.registry import register_solver as register_solver
+from jaxcs.sweeps.registry import registered as registered

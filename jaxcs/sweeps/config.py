@@ -16,7 +16,6 @@ Every error names the key (``section.key``) and what it allows.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import itertools
 import json
@@ -27,22 +26,33 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxcs._validate import PADDINGS, check_pool_size
+from jaxcs._validate import PADDINGS
 from jaxcs.analysis import SUCCESS_TOLERANCE
 from jaxcs.data import read_array
-from jaxcs.models import DISTRIBUTIONS, BlockModel, PoolingModel, TopKModel
-from jaxcs.operators import conv_output_shape
+from jaxcs.models import DISTRIBUTIONS, AbstractSparsityModel, default_capacity
+from jaxcs.operators import AbstractOperator, conv_output_shape
+from jaxcs.sweeps.registry import (
+    REQUIRED,
+    ModelFamily,
+    RegistryError,
+    SolverFamily,
+    describe,
+    is_builtin,
+    registered,
+    resolve_model,
+    resolve_operator,
+    resolve_solver,
+)
+from jaxcs.sweeps.registry import families as registered_families
 
-SOLVERS = ("IHT", "NIHT", "HTP", "CoSaMP", "FISTA")
 FILTER_KINDS = ("gaussian", "rademacher", "unit-norm")
 MATRIX_KINDS = ("gaussian", "rademacher")
-MODEL_KINDS = ("block", "pooling", "topk")
 RIP_KINDS = (False, "ratios", "eigenvalues")
 DTYPES = ("float32", "float64")
 
 # section -> key -> default (``REQUIRED``: no default). Keys in this table are grid parameters
-# (swept or fixed); their result-table column names are in COLUMN.
-REQUIRED = object()
+# (swept or fixed); their result-table column names are in COLUMN. A registered operator family
+# or model adds its own keys (its build function's parameters; jaxcs.sweeps.registry).
 OPERATOR_KEYS = {
     "filter_shape": REQUIRED,
     "in_channels": REQUIRED,
@@ -54,17 +64,15 @@ OPERATOR_KEYS = {
 }
 MATRIX_KEYS = {"kind": "gaussian", "n": REQUIRED, "delta": REQUIRED, "rho": REQUIRED}
 MODEL_KEYS = {
-    "kind": None,  # "block" for layers, "topk" for matrices
+    "kind": None,  # "block" for layers, "topk" for matrices and operator families
     "k": None,
     "fraction": None,
-    "pool_size": 2,
     "nonnegative": False,
-    "distribution": None,  # "uniform" (the paper) for layers, "normal" for matrices
+    "distribution": None,  # "uniform" (the paper) for layers, "normal" otherwise
 }
+# The keys of every solver, then the built-in solvers' parameters (a registered solver may add
+# its own: its parameter's name).
 SOLVER_KEYS = {"name": "NIHT", "max_steps": 300, "tol": 1e-6, "step_size": None, "lam": None}
-# Each solver's parameter when neither [solver] nor [solver.NAME] sets it: IHT's safe step
-# 1/‖Φ‖₂² (power iteration), HTP's unit step (Foucart 2011), FISTA's λ = 10⁻³ λ_max.
-SOLVER_DEFAULTS = {"IHT": "auto", "HTP": 1.0, "FISTA": 1e-3}
 RUN_KEYS = {
     "seeds": REQUIRED,
     "seed": 0,
@@ -73,20 +81,6 @@ RUN_KEYS = {
     "per_problem": False,
     "batch": 0,
     "dtype": "float32",
-}
-# The solver keys each solver takes (the others apply to none of them and are ignored for it).
-SOLVER_PARAMETERS = {
-    "IHT": ("step_size",),
-    "NIHT": (),
-    "HTP": ("step_size",),
-    "CoSaMP": (),
-    "FISTA": ("lam",),
-}
-# The solvers each solver-table key applies to (max_steps and tol apply to every solver). A key
-# set in [solver] that no listed solver uses is refused rather than silently ignored.
-SOLVER_KEY_USERS = {
-    key: tuple(name for name, keys in SOLVER_PARAMETERS.items() if key in keys)
-    for key in ("step_size", "lam")
 }
 # Step counters are int32 inside the compiled programs (status, num_steps), so a step budget
 # must be an int32; beyond it JAX fails at run time with an OverflowError naming no key.
@@ -116,12 +110,15 @@ class Cell:
         index: position in the grid (row order of the result table).
         params: ``{column: value}`` for every grid parameter (swept and fixed), shapes as
             tuples.
-        derived: ``k`` (always), ``m`` (matrices), ``out_shape`` (the code shape).
+        derived: ``k`` (always), ``m`` (matrices), ``out_shape`` (the code shape),
+            ``stride`` (layers), ``model_params`` (the model's own parameters, resolved).
+        solver_columns: the columns of ``params`` that only say how a problem is solved.
     """
 
     index: int
     params: dict
     derived: dict
+    solver_columns: tuple[str, ...] = ("max_steps", "tol", "step_size", "lam")
 
     @property
     def k(self) -> int:
@@ -130,12 +127,11 @@ class Cell:
     def problem_key(self) -> int:
         """A 32-bit id of the problem parameters alone (not the solver's), hashed: a cell's
         problems depend on what it is, never on its position in the grid."""
-        problem = {name: value for name, value in self.params.items() if name not in SOLVER_COLUMNS}
+        problem = {
+            name: value for name, value in self.params.items() if name not in self.solver_columns
+        }
         text = json.dumps(problem, sort_keys=True, default=list)
         return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
-
-
-SOLVER_COLUMNS = ("max_steps", "tol", "step_size", "lam")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,7 +139,8 @@ class SweepConfig:
     """A checked grid (build it with :func:`load_config`).
 
     Attributes:
-        problem: ``"conv"`` or ``"matrix"``.
+        problem: ``"conv"`` (``[operator]``, a layer), ``"matrix"`` or ``"family"``
+            (``[operator] family = …``, a registered or given operator family).
         solvers: the solver names, in order.
         solver_options: ``{solver: {key: value}}`` from the ``[solver.NAME]`` tables.
         axes: ``{column: values}`` of the swept parameters, in order.
@@ -152,6 +149,9 @@ class SweepConfig:
         source: the configuration as given, normalized (JSON-able; written to the header).
         filters: ``{path: FiltersFile}`` for every ``operator.filters`` file, loaded and
             checked once (the arrays the problems use).
+        families: what the names stand for (:mod:`jaxcs.sweeps.registry`): ``"solver"``
+            ``{name: SolverFamily}``, ``"model"`` ``{name: ModelFamily}`` and, for
+            ``"family"`` problems, ``"operator"`` ``{name: OperatorFamily}``.
     """
 
     problem: str
@@ -162,6 +162,13 @@ class SweepConfig:
     run: dict
     source: dict
     filters: dict = dataclasses.field(default_factory=dict)
+    families: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def solver_columns(self) -> tuple[str, ...]:
+        """The table's columns of solver settings: ``max_steps``, ``tol`` and every listed
+        solver's parameter (``step_size``, ``lam``, a registered solver's own)."""
+        return self.cells[0].solver_columns
 
     @property
     def problems_per_cell(self) -> int:
@@ -239,8 +246,9 @@ def _parse(config: dict) -> SweepConfig:
     problems = sorted(tables & {"operator", "matrix"})
     if len(problems) != 1:
         raise ConfigError(
-            "config needs exactly one problem table, [operator] (convolutional layers) or "
-            f"[matrix] (classical compressive sensing); got {problems or 'neither'}"
+            "config needs exactly one problem table, [operator] (convolutional layers, or "
+            "family = NAME: an operator family of your own) or [matrix] (classical compressive "
+            f"sensing); got {problems or 'neither'}"
         )
     problem_table = problems[0]
     allowed = {problem_table, "model", "solver", "run"}
@@ -250,50 +258,58 @@ def _parse(config: dict) -> SweepConfig:
     for name in allowed:
         if name in config and not isinstance(config[name], Mapping):
             raise ConfigError(f"[{name}] must be a table; got {config[name]!r}")
-    kind = "conv" if problem_table == "operator" else "matrix"
+    families = {"solver": {}, "model": {}}
+    problem = dict(config[problem_table])
+    kind, keys = ("matrix", MATRIX_KEYS) if problem_table == "matrix" else ("conv", OPERATOR_KEYS)
+    if problem.get("family", "conv") != "conv":
+        operator = _resolve(resolve_operator, problem.pop("family"), "operator.family")
+        families["operator"] = {operator.name: operator}
+        kind, keys = "family", operator.parameters
+    else:
+        problem.pop("family", None)
+
     solver_table = dict(config.get("solver", {}))
+    # [solver.NAME] tables: the dict-valued keys of [solver]
     solver_options = {
-        name: solver_table.pop(name) for name in list(solver_table) if name in SOLVERS
+        name: solver_table.pop(name)
+        for name in list(solver_table)
+        if name != "name" and isinstance(solver_table[name], Mapping)
     }
-    keys = OPERATOR_KEYS if kind == "conv" else MATRIX_KEYS
+    names = solver_table.pop("name", SOLVER_KEYS["name"])
+    solvers = _check_solvers(names)
+    families["solver"] = dict(solvers)
+    solver_keys = dict(SOLVER_KEYS)
+    solver_keys.pop("name")
+    for family in families["solver"].values():
+        if family.parameter is not None:
+            solver_keys.setdefault(family.parameter, None)
+    model_table = dict(config.get("model", {}))
+    kinds = model_table.get("kind")
+    if kinds is None:
+        kinds = "block" if kind == "conv" else "topk"
+    model_families = [
+        _resolve(resolve_model, value, "model.kind")
+        for value in (kinds if isinstance(kinds, list) else [kinds])
+    ]
+    families["model"] = {family.name: family for family in model_families}
+    model_keys = _model_keys(model_families, model_table)
     sections = {
-        problem_table: _section(problem_table, config[problem_table], keys),
-        "model": _section("model", config.get("model", {}), MODEL_KEYS),
-        "solver": _section("solver", solver_table, SOLVER_KEYS),
+        problem_table: _section(problem_table, problem, keys),
+        "model": _section("model", model_table, model_keys),
+        "solver": _section("solver", solver_table, solver_keys, solvers=families["solver"]),
     }
     run = _section("run", config.get("run", {}), RUN_KEYS)
     run = {key: _scalar("run", key, value) for key, value in run.items()}
     run = _check_run(run)
-    names = sections["solver"].pop("name")
-    solvers = _check_solvers(names)
-    solver_options = _check_solver_options(solver_options, solvers)
-    _check_solver_keys(solver_table, solvers)
+    solver_options = _check_solver_options(solver_options, families["solver"])
+    _check_solver_keys(sections["solver"], families["solver"])
 
     model = sections["model"]
-    if model["kind"] is None:
-        model["kind"] = "block" if kind == "conv" else "topk"
+    names = [f.name for f in model_families]
+    model["kind"] = names if isinstance(kinds, list) else names[0]
     if model["distribution"] is None:
         model["distribution"] = "uniform" if kind == "conv" else "normal"
-    if (model["k"] is None) == (model["fraction"] is None) and kind == "conv":
-        raise ConfigError(
-            "[model] needs exactly one of k (non-zeros) or fraction; got both or none"
-        )
-    if kind == "matrix":
-        for key in ("k", "fraction"):
-            if model[key] is not None:
-                raise ConfigError(
-                    f"[model] {key} is not used with [matrix]: the sparsity is matrix.rho = k/m"
-                )
-        if model["kind"] != "topk":
-            raise ConfigError(f"model.kind must be 'topk' with [matrix]; got {model['kind']!r}")
-    kinds = model["kind"] if isinstance(model["kind"], list) else [model["kind"]]
-    if "pooling" not in kinds:
-        if "pool_size" in config.get("model", {}):
-            raise ConfigError(
-                f"model.pool_size applies to the pooling model only; model.kind is "
-                f'{model["kind"]!r} (remove pool_size, or set kind = "pooling")'
-            )
-        model.pop("pool_size")
+    _check_budget_keys(kind, model)
     for key in ("k", "fraction"):
         if model[key] is None:
             model.pop(key)
@@ -303,7 +319,9 @@ def _parse(config: dict) -> SweepConfig:
         for key, value in values.items():
             column = COLUMN.get((section, key), key)
             order.append(column)
-            checked = [_value(section, key, v) for v in _as_axis(section, key, value)]
+            family_key = section == problem_table and kind == "family"
+            check = _free_value if family_key else _value
+            checked = [check(section, key, v) for v in _as_axis(section, key, value)]
             if isinstance(value, list):
                 if len(checked) == 0:
                     raise ConfigError(
@@ -314,28 +332,108 @@ def _parse(config: dict) -> SweepConfig:
                 axes[column] = checked
             else:
                 fixed[column] = checked[0]
+    solver_columns = tuple(sections["solver"])
     cells = []
     for index, combo in enumerate(itertools.product(*axes.values())):
         params = dict(fixed)
         params.update(zip(axes, combo, strict=True))
         params = {column: params[column] for column in order}
-        cells.append(Cell(index, params, _derive(kind, params, index)))
+        derived = _derive(kind, params, index, families, run["dtype"])
+        cells.append(Cell(index, params, derived, solver_columns))
     source = {
-        "problem": kind,
+        "problem": kind if kind != "family" else "conv",
         problem_table: jsonable(sections[problem_table]),
         "model": jsonable(model),
-        "solver": jsonable(sections["solver"]) | {"name": list(solvers)},
+        "solver": jsonable(sections["solver"]) | {"name": list(families["solver"])},
         "solver_options": solver_options,
         "run": run,
     }
+    plugins = _plugins(families)
+    if plugins:  # absent for built-in names: their grids keep their fingerprints
+        source["problem"] = kind
+        source["plugins"] = plugins
     filters = _filters_files(cells, run["dtype"]) if kind == "conv" else {}
-    return SweepConfig(kind, solvers, solver_options, axes, tuple(cells), run, source, filters)
+    return SweepConfig(
+        kind,
+        tuple(families["solver"]),
+        solver_options,
+        axes,
+        tuple(cells),
+        run,
+        source,
+        filters,
+        families,
+    )
 
 
-def _section(name: str, table: Mapping, keys: dict) -> dict:
+def _resolve(resolve, value, key: str):
+    try:
+        return resolve(value, key)
+    except (RegistryError, TypeError) as err:
+        raise ConfigError(str(err)) from None
+
+
+def _model_keys(families: list[ModelFamily], table: Mapping) -> dict:
+    """``[model]``'s keys: the common ones, and the parameters of the listed models (placed
+    after ``fraction``); a parameter set for a model that no listed kind takes is refused."""
+    keys = {}
+    for key, default in MODEL_KEYS.items():
+        keys[key] = default
+        if key == "fraction":
+            for family in families:
+                for name, value in family.parameters.items():
+                    keys.setdefault(name, value)
+    for key in table:
+        if key not in keys:
+            takers = [
+                family.name
+                for family in registered_families("model").values()
+                if key in family.parameters
+            ]
+            if takers:
+                kinds = [f.name for f in families]
+                raise ConfigError(
+                    f"model.{key} applies to the {' and '.join(takers)} model only; model.kind "
+                    f"is {kinds[0] if len(kinds) == 1 else kinds!r} (remove {key}, or set "
+                    f'kind = "{takers[0]}")'
+                )
+    fixed_sign = {f.name for f in families if f.fixed_sign is not None}
+    if fixed_sign and "nonnegative" in table:
+        raise ConfigError(
+            f"model.nonnegative cannot be set for the model instance(s) {sorted(fixed_sign)}: "
+            "an instance keeps its own nonnegative"
+        )
+    return keys
+
+
+def _check_budget_keys(kind: str, model: dict) -> None:
+    if kind == "matrix":
+        for key in ("k", "fraction"):
+            if model[key] is not None:
+                raise ConfigError(
+                    f"[model] {key} is not used with [matrix]: the sparsity is matrix.rho = k/m"
+                )
+    elif (model["k"] is None) == (model["fraction"] is None):
+        raise ConfigError(
+            "[model] needs exactly one of k (non-zeros) or fraction; got both or none"
+        )
+
+
+def _plugins(named: dict) -> dict:
+    """``{"operator"/"model"/"solver": {name: what it is}}`` for the families that are not
+    built in (recorded in the header, and so in the fingerprint)."""
+    out = {}
+    for what, families in named.items():
+        for name, family in families.items():
+            if not is_builtin(family):
+                out.setdefault(what, {})[name] = describe(family)
+    return out
+
+
+def _section(name: str, table: Mapping, keys: dict, solvers: dict | None = None) -> dict:
     unknown = sorted(set(table) - set(keys))
     if unknown:
-        extra = f" or a [solver.NAME] table for {list(SOLVERS)}" if name == "solver" else ""
+        extra = f" or a [solver.NAME] table for {list(solvers)}" if solvers else ""
         raise ConfigError(f"unknown key {name}.{unknown[0]}; allowed: {sorted(keys)}{extra}")
     out = {}
     for key, default in keys.items():
@@ -439,7 +537,7 @@ def _value(section: str, key: str, value):
     if section == "matrix" and key == "kind":
         return _choice(*where, value, MATRIX_KINDS)
     if section == "model" and key == "kind":
-        return _choice(*where, value, MODEL_KINDS)
+        return value  # resolved already (a registered name)
     if key == "distribution":
         return _choice(*where, value, DISTRIBUTIONS)
     if key == "nonnegative":
@@ -456,7 +554,23 @@ def _value(section: str, key: str, value):
         if value is None or value == "auto":
             return value
         return _number(*where, value)
-    raise AssertionError(f"no check for {section}.{key}")  # pragma: no cover
+    if section == "solver":  # a registered solver's own parameter
+        if value is None or isinstance(value, str):
+            return value
+        return _number(*where, value, low=-math.inf)
+    return _free_value(section, key, value)  # a registered model's own parameter
+
+
+def _free_value(section: str, key: str, value):
+    """A value of a registered family's own parameter: a number, a string or a boolean, or a
+    list of them (a shape: ``[[3, 3]]`` sweeps nothing, ``[3, 3]`` sweeps 3 and 3)."""
+    if isinstance(value, list | tuple):
+        return tuple(_free_value(section, key, v) for v in value)
+    if isinstance(value, bool | int | str) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    raise ConfigError(
+        f"{section}.{key} must be a number, a string, a boolean or a list of them; got {value!r}"
+    )
 
 
 def _check_run(run: dict) -> dict:
@@ -480,60 +594,120 @@ def _check_run(run: dict) -> dict:
     return run
 
 
-def _check_solvers(names) -> tuple[str, ...]:
-    names = names if isinstance(names, list) else [names]
-    if not names:
-        raise ConfigError(f"solver.name needs at least one of {list(SOLVERS)}")
-    canonical = {name.lower(): name for name in SOLVERS}
+def _check_solvers(names) -> list[tuple[str, SolverFamily]]:
+    """``(name, family)`` per listed solver: registered names (any case), solver instances
+    (named by their class) or a mapping ``{name: instance or registered name}``."""
+    if isinstance(names, Mapping):
+        items = [(label, value) for label, value in names.items()]
+    else:
+        items = [(None, value) for value in (names if isinstance(names, list) else [names])]
+    if not items:
+        raise ConfigError(f"solver.name needs at least one of {list(registered()['solver'])}")
     resolved = []
-    for name in names:
-        if not isinstance(name, str) or name.lower() not in canonical:
-            close = difflib.get_close_matches(str(name), SOLVERS, n=1, cutoff=0.5)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"solver.name must be among {list(SOLVERS)}; got {name!r}{hint}")
-        resolved.append(canonical[name.lower()])  # names are case-insensitive: 'niht' is NIHT
-    if len(set(resolved)) != len(resolved):
-        raise ConfigError(f"solver.name repeats a solver: {names}")
-    return tuple(resolved)
+    for label, value in items:
+        try:
+            family = resolve_solver(value, "solver.name", label)
+        except RegistryError as err:
+            raise ConfigError(str(err)) from None
+        name = label or family.name
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"solver.name: a solver's name must be a string; got {name!r}")
+        resolved.append((name, family))
+    labels = [name.lower() for name, _ in resolved]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(
+            f"solver.name repeats a solver name: {[name for name, _ in resolved]} (name them "
+            "apart: solver.name = {'label': solver, ...})"
+        )
+    return resolved
 
 
-def _check_solver_keys(table: Mapping, solvers) -> None:
+def _check_solver_keys(table: Mapping, solvers: dict) -> None:
     """A solver parameter set in ``[solver]`` must apply to one of the listed solvers (NIHT and
     CoSaMP choose their own steps; only FISTA has a ``lam``)."""
-    for key, users in SOLVER_KEY_USERS.items():
-        if table.get(key) is not None and not set(users) & set(solvers):
+    for key, value in table.items():
+        if key in ("max_steps", "tol") or value is None:
+            continue
+        users = [name for name, family in solvers.items() if family.parameter == key]
+        if not users:
+            takers = [f.name for f in registered_families("solver").values() if f.parameter == key]
             raise ConfigError(
-                f"solver.{key} applies to {' and '.join(users)} only; solver.name is "
-                f"{list(solvers)}, which do not use it (remove solver.{key})"
+                f"solver.{key} applies to {' and '.join(takers) or 'no listed solver'} only; "
+                f"solver.name is {list(solvers)}, which do not use it (remove solver.{key})"
             )
 
 
-def _check_solver_options(options: dict, solvers) -> dict:
+def _check_solver_options(options: dict, solvers: dict) -> dict:
     out = {}
-    for name, table in options.items():
-        if name not in solvers:
-            raise ConfigError(f"[solver.{name}] is given but solver.name does not list {name!r}")
-        if not isinstance(table, Mapping):
-            raise ConfigError(f"[solver.{name}] must be a table; got {table!r}")
-        allowed = SOLVER_PARAMETERS[name]
+    by_case = {name.lower(): name for name in solvers}
+    for given, table in options.items():
+        name = by_case.get(given.lower())
+        if name is None:
+            raise ConfigError(f"[solver.{given}] is given but solver.name does not list {given!r}")
+        parameter = solvers[name].parameter
+        allowed = [] if parameter is None else [parameter]
         for key, value in table.items():
             if key not in allowed:
                 raise ConfigError(
-                    f"unknown key solver.{name}.{key}; {name} takes {list(allowed) or 'none'}"
+                    f"unknown key solver.{given}.{key}; {name} takes {allowed or 'none'}"
                 )
             out.setdefault(name, {})[key] = _value("solver", key, _scalar("solver", key, value))
     return out
 
 
-def _derive(kind: str, params: dict, index: int) -> dict:
+def _derive(kind: str, params: dict, index: int, families: dict, dtype: str) -> dict:
+    """A cell's derived values, and the checks that need the whole cell: its code shape (from
+    the layer's geometry, ``n``, or the operator family built abstractly) and its model with
+    the cell's ``k`` on that shape."""
     where = f"cell {index} ({_describe(params)})"
+    derived = {}
     if kind == "matrix":
         n = params["n"]
         m = max(1, round(params["delta"] * n))
         k = max(1, round(params["rho"] * m))
         if k > n:
             raise ConfigError(f"{where}: k = rho·m = {k} exceeds n = {n}")
-        return {"m": m, "k": k, "out_shape": (n,)}
+        code_shape = (n,)
+        derived["m"] = m
+    else:
+        if kind == "conv":
+            code_shape, derived["stride"] = _layer_code_shape(params, where)
+        else:
+            code_shape = _family_code_shape(families["operator"], params, dtype, where)
+        if "k" in params:
+            k = params["k"]
+        else:
+            k = max(1, round(params["fraction"] * math.prod(code_shape)))
+    family = families["model"][params["model"]]
+    own = tuple((name, params[name]) for name in family.parameters)
+    try:
+        model = family(
+            k,
+            capacity=default_capacity(k),
+            nonnegative=params["nonnegative"],
+            code_shape=code_shape,
+            **dict(own),
+        )
+        if not isinstance(model, AbstractSparsityModel):
+            raise TypeError(
+                f"model {family.name!r} must build a jaxcs.AbstractSparsityModel; got "
+                f"{type(model).__name__}"
+            )
+        model.check_code_shape(code_shape)
+        largest = model.max_budget(code_shape)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"{where}: model.kind = {family.name!r}: {err}") from None
+    if k > largest:  # a model of one's own may not check its budget itself
+        raise ConfigError(
+            f"{where}: model.kind = {family.name!r}: k={k} is out of range: at most {largest} on "
+            f"codes of shape {code_shape}"
+        )
+    derived.update(k=k, out_shape=code_shape, model_params=own, nonnegative=model.nonnegative)
+    return derived
+
+
+def _layer_code_shape(params: dict, where: str):
+    """A layer cell's code shape ``(*spatial, K)`` and its stride (one entry per axis)."""
     fs, D, stride = params["filter_shape"], params["input_shape"], params["stride"]
     if len(D) != len(fs):
         raise ConfigError(
@@ -548,37 +722,34 @@ def _derive(kind: str, params: dict, index: int) -> dict:
         spatial = conv_output_shape(D, fs, stride, params["padding"])
     except ValueError as err:
         raise ConfigError(f"{where}: {err}") from None
-    code_shape = tuple(spatial) + (params["out_channels"],)
-    model = params["model"]
-    capacity = math.prod(code_shape)
-    if model == "block":
-        regions = params["out_channels"]
-    elif model == "pooling":
-        pool = params["pool_size"]
-        pool = pool * len(spatial) if len(pool) == 1 else pool
-        if len(pool) != len(spatial):
-            raise ConfigError(
-                f"{where}: model.pool_size {pool} must have 1 or {len(spatial)} entries"
-            )
-        try:
-            check_pool_size(pool, spatial, "model.pool_size")
-        except ValueError as err:
-            raise ConfigError(f"{where}: {err}") from None
-        regions = math.prod(-(-s // p) for s, p in zip(spatial, pool, strict=True))
-        regions *= params["out_channels"]
-    else:
-        regions = capacity
-    if "k" in params:
-        k = params["k"]
-    else:
-        k = max(1, round(params["fraction"] * capacity))
-    if k > regions:
+    return tuple(spatial) + (params["out_channels"],), stride
+
+
+def _family_code_shape(named: dict, params: dict, dtype: str, where: str) -> tuple[int, ...]:
+    """The code shape of an operator family's cell, from its operator built abstractly
+    (:func:`jax.eval_shape`: nothing is computed)."""
+    (family,) = named.values()
+    own = tuple((name, params[name]) for name in family.parameters)
+    try:
+        op = family.abstract(own, dtype)
+    except Exception as err:  # the user's factory: any error, named with the cell
         raise ConfigError(
-            f"{where}: k = {k} exceeds the {regions} regions of a {model} model on codes "
-            f"{code_shape} (at most one non-zero per region)"
+            f"{where}: operator family {family.name!r} cannot build this cell's operator: "
+            f"{type(err).__name__}: {err}"
+        ) from None
+    if not isinstance(op, AbstractOperator):
+        raise ConfigError(
+            f"{where}: operator family {family.name!r} must build a jaxcs.AbstractOperator; "
+            f"got {type(op).__name__}"
         )
-    pool = pool if model == "pooling" else None
-    return {"k": k, "out_shape": code_shape, "stride": stride, "pool_size": pool}
+    shapes = {"in_shape": tuple(op.in_shape), "out_shape": tuple(op.out_shape)}
+    for name, shape in shapes.items():
+        if not shape or any(not isinstance(n, int | np.integer) or n < 1 for n in shape):
+            raise ConfigError(
+                f"{where}: operator family {family.name!r} builds an operator whose {name} is "
+                f"{shape}; sizes must be positive integers"
+            )
+    return shapes["out_shape"]
 
 
 def _filters_files(cells, dtype: str) -> dict:
@@ -651,21 +822,14 @@ def jsonable(value):
 
 def solver_parameter(config: SweepConfig, cell: Cell, solver: str):
     """The parameter ``solver`` runs with in ``cell`` (``step_size`` of IHT/HTP, ``lam`` of
-    FISTA; ``None`` for the others): ``[solver.NAME]``, else ``[solver]``, else the default."""
-    keys = SOLVER_PARAMETERS[solver]
-    if not keys:
+    FISTA, a registered solver's own; ``None`` for a solver without one): ``[solver.NAME]``,
+    else ``[solver]``, else the solver's default."""
+    family = config.families["solver"][solver]
+    key = family.parameter
+    if key is None:
         return None
-    value = config.solver_options.get(solver, {}).get(keys[0], cell.params.get(keys[0]))
-    return SOLVER_DEFAULTS[solver] if value is None else value
-
-
-def build_model(kind: str, k, *, capacity: int, nonnegative: bool, pool_size=None):
-    """The model of a cell (``k`` may be traced; ``capacity`` is the group's static size)."""
-    if kind == "block":
-        return BlockModel(k, capacity=capacity, nonnegative=nonnegative)
-    if kind == "pooling":
-        return PoolingModel(pool_size, k, capacity=capacity, nonnegative=nonnegative)
-    return TopKModel(k, capacity=capacity, nonnegative=nonnegative)
+    value = config.solver_options.get(solver, {}).get(key, cell.params.get(key))
+    return family.default if value is None else value
 
 
 __all__ = ["Cell", "ConfigError", "SweepConfig", "load_config"]

@@ -45,11 +45,9 @@ from jax.sharding import PartitionSpec as P
 from jaxcs.io import environment, write_json
 from jaxcs.models import default_capacity
 from jaxcs.sweeps.config import (
-    SOLVER_COLUMNS,
     ConfigError,
     FiltersFile,
     SweepConfig,
-    jsonable,
     load_config,
     solver_parameter,
 )
@@ -99,6 +97,7 @@ class Group:
 
     Attributes:
         index: position among the groups.
+        solver: the solver's name in the grid (``solver.name``).
         spec: the static configuration of the program.
         cells: the group's cells, in grid order.
         inputs: per cell, the dynamic inputs ``cell_key``, ``k``, ``tol``, ``param``.
@@ -108,6 +107,7 @@ class Group:
     """
 
     index: int
+    solver: str
     spec: ProgramSpec
     cells: tuple
     inputs: dict
@@ -161,10 +161,10 @@ def plan(config: SweepConfig) -> list[Group]:
         spec = ProgramSpec(
             problem=config.problem,
             shape=_shape(config, first),
-            model=_model(first),
+            model=_model(config, first),
             capacity=capacity,
-            solver=solver,
-            auto_step=solver_parameter(config, first, solver) == "auto",
+            solver=config.families["solver"][solver],
+            static_param=key[3],
             rip=config.run["rip"],
             seed=config.run["seed"],
             dtype=config.run["dtype"],
@@ -177,7 +177,7 @@ def plan(config: SweepConfig) -> list[Group]:
             "param": np.array([_dynamic_param(config, c, solver) for c in cells], np.float64),
         }
         filters = config.filters.get(first.params.get("filters"))
-        groups.append(Group(index, spec, tuple(cells), inputs, filters))
+        groups.append(Group(index, solver, spec, tuple(cells), inputs, filters))
     return groups
 
 
@@ -186,8 +186,8 @@ def _static_key(config, cell, solver) -> tuple:
     return (
         solver,
         _shape(config, cell),
-        _model(cell),
-        param == "auto",
+        _model(config, cell),
+        param if isinstance(param, str) else None,  # a string (IHT's "auto") is static
     )
 
 
@@ -195,6 +195,9 @@ def _shape(config, cell) -> tuple:
     p = cell.params
     if config.problem == "matrix":
         return (p["matrix"], cell.derived["m"], p["n"])
+    if config.problem == "family":
+        (family,) = config.families["operator"].values()
+        return (family, tuple((name, p[name]) for name in family.parameters))
     return (
         p["filter_shape"],
         p["in_channels"],
@@ -206,14 +209,15 @@ def _shape(config, cell) -> tuple:
     )
 
 
-def _model(cell) -> tuple:
-    p = cell.params
-    return (p["model"], cell.derived.get("pool_size"), p["nonnegative"], p["distribution"])
+def _model(config, cell) -> tuple:
+    p, d = cell.params, cell.derived
+    family = config.families["model"][p["model"]]
+    return (family, d["model_params"], d["nonnegative"], p["distribution"])
 
 
 def _dynamic_param(config, cell, solver) -> float:
     value = solver_parameter(config, cell, solver)
-    return 0.0 if value in (None, "auto") else float(value)
+    return 0.0 if value is None or isinstance(value, str) else float(value)
 
 
 def block_size(config: SweepConfig, groups: list[Group]) -> int:
@@ -359,7 +363,7 @@ def check_memory(config: SweepConfig, groups: list[Group], *, keep_rows: bool = 
     if available is not None and needed > available:
         sizes = "matrix.n and matrix.delta" if config.problem == "matrix" else "operator sizes"
         raise ConfigError(
-            f"a block of {batch} problem(s) of {largest.spec.solver} on {_sizes(largest.spec)} "
+            f"a block of {batch} problem(s) of {largest.solver} on {_sizes(largest.spec)} "
             f"({config.run['dtype']}) needs at least {_bytes(needed)} of {where}; "
             f"{_bytes(available)} available: reduce the {sizes}"
             + (" or run.batch" if config.run["batch"] > 1 else "")
@@ -387,6 +391,9 @@ def _sizes(spec) -> str:
     if spec.problem == "matrix":
         kind, m, n = spec.shape
         return f"{kind} {m} x {n} matrices"
+    if spec.problem == "family":
+        family, params = spec.shape
+        return f"{family.name} operators ({', '.join(f'{k}={v}' for k, v in params)})"
     filter_shape, in_channels, out_channels, input_shape = spec.shape[:4]
     return (
         f"layers of filters {filter_shape} x {in_channels} x {out_channels} on inputs {input_shape}"
@@ -490,8 +497,8 @@ def _start(config, groups, directory, overwrite, lead) -> dict:
         header["groups"].append(
             {
                 "index": g.index,
-                "solver": g.spec.solver,
-                "static": jsonable(dataclasses.asdict(g.spec)),
+                "solver": g.solver,
+                "static": g.spec.describe(),
                 "cells": [c.index for c in g.cells],
                 "problems": g.num_problems(per_cell),
                 "blocks": _num_blocks(g, per_cell, header["batch"]),
@@ -634,7 +641,7 @@ def _run_group(group, blocks, store, mesh, per_cell, batch, bar, lead) -> tuple[
         arrays = {name: _global_array(value, sharding) for name, value in host.items()}
         out = _gather(compiled(arrays))
         if group.spec.rip == "eigenvalues":
-            out = support_extremes(out, group.spec.model[2])
+            out = support_extremes(out, group.spec.nonnegative)
         seconds = time.perf_counter() - t0
         run_seconds += seconds
         counted = sum(int(valid[d].sum()) for d in range(len(step)))
@@ -691,7 +698,7 @@ def _problem_params(config, cell, solver, text: set) -> dict:
     derived ``m`` and ``k``, and the solver."""
     row = {"cell": cell.index}
     for column, value in cell.params.items():
-        if column not in SOLVER_COLUMNS:
+        if column not in config.solver_columns:
             row[column] = format_value(value, column in text)
     if config.problem == "matrix":
         row["m"] = cell.derived["m"]
@@ -706,8 +713,9 @@ def _row_params(config, cell, solver, text: set) -> dict:
     row["max_steps"] = cell.params["max_steps"]
     row["tol"] = cell.params["tol"]
     param = solver_parameter(config, cell, solver)
-    row["step_size"] = param if solver in ("IHT", "HTP") else None
-    row["lam"] = param if solver == "FISTA" else None
+    own = config.families["solver"][solver].parameter
+    for column in config.solver_columns[2:]:  # step_size, lam, registered solvers' own
+        row[column] = param if column == own else None
     return row
 
 
@@ -744,14 +752,14 @@ def _aggregate(config, groups, store, per_cell, batch, directory):
                 if (position[cell_index] + 1) * per_cell <= last:
                     data = {n: np.concatenate(v) for n, v in pending.pop(cell_index).items()}
                     cell = cells[cell_index]
-                    base = _row_params(config, cell, group.spec.solver, text)
+                    base = _row_params(config, cell, group.solver, text)
                     row = base | summarize(data, tolerance, rip)
                     elapsed = seconds.pop(cell_index)
                     row["seconds"] = elapsed
                     row["problems_per_second"] = row["problems"] / elapsed if elapsed else None
                     rows.append(row)
                     if config.run["per_problem"]:
-                        ids = _problem_params(config, cell, group.spec.solver, text)
+                        ids = _problem_params(config, cell, group.solver, text)
                         per = _problem_rows(ids, data, rip)
                         if writer is not None:
                             writer.write(per)

@@ -29,13 +29,15 @@ from jaxcs.analysis import orthant_extremes
 from jaxcs.operators import (
     ConvOperator,
     MatrixOperator,
+    conv_output_shape,
     gaussian_filters,
     rademacher_filters,
     unit_norm_filters,
 )
-from jaxcs.solvers import FISTA, HTP, IHT, NIHT, CoSaMP, solve
+from jaxcs.solvers import solve
 from jaxcs.status import Status
-from jaxcs.sweeps.config import build_model
+from jaxcs.sweeps.config import jsonable
+from jaxcs.sweeps.registry import SolverFamily
 
 FILTERS = {
     "gaussian": gaussian_filters,
@@ -58,13 +60,15 @@ class ProgramSpec:
     """The static part of a group of cells: one compiled program per spec.
 
     Attributes:
-        problem: ``"conv"`` or ``"matrix"``.
+        problem: ``"conv"``, ``"matrix"`` or ``"family"`` (an operator family).
         shape: conv: ``(filter_shape, in_channels, out_channels, input_shape, stride, padding,
-            filters)``; matrix: ``(kind, m, n)``.
-        model: ``(kind, pool_size, nonnegative, distribution)``.
-        capacity: slots of the group's index-form codes (the group's largest ``k``).
-        solver: the solver name.
-        auto_step: the solver's step size is ``"auto"`` (static), not an input.
+            filters)``; matrix: ``(kind, m, n)``; family: ``(OperatorFamily, ((name, value),
+            …))``.
+        model: ``(ModelFamily, ((name, value), …), nonnegative, distribution)``.
+        capacity: the static bound on ``k`` of the group's models (from its largest ``k``).
+        solver: the :class:`~jaxcs.sweeps.registry.SolverFamily`.
+        static_param: the solver's parameter when it is static (a string such as IHT's
+            ``"auto"``), else ``None`` (then it is an input).
         rip: ``False``, ``"ratios"`` or ``"eigenvalues"``.
         seed: the run's seed.
         dtype: ``"float32"`` or ``"float64"``.
@@ -74,8 +78,8 @@ class ProgramSpec:
     shape: tuple
     model: tuple
     capacity: int
-    solver: str
-    auto_step: bool
+    solver: SolverFamily
+    static_param: str | None
     rip: object
     seed: int
     dtype: str
@@ -88,10 +92,35 @@ class ProgramSpec:
             names += ("eig_min", "eig_max")
         return names
 
+    @property
+    def nonnegative(self) -> bool:
+        return self.model[2]
+
+    def describe(self) -> dict:
+        """The spec as JSON-able values (families by name)."""
+        shape = self.shape
+        if self.problem == "family":
+            shape = [shape[0].name, dict(shape[1])]
+        family, params, nonnegative, distribution = self.model
+        return {
+            "problem": self.problem,
+            "shape": jsonable(shape),
+            "model": [family.name, jsonable(dict(params)), nonnegative, distribution],
+            "capacity": self.capacity,
+            "solver": self.solver.name,
+            "static_param": self.static_param,
+            "rip": self.rip,
+            "seed": self.seed,
+            "dtype": self.dtype,
+        }
+
 
 def build_operator(spec: ProgramSpec, key, fixed_filters=None):
     """The operator ``W`` of one problem (``Φ = Wᵀ``)."""
     dtype = jnp.dtype(spec.dtype)
+    if spec.problem == "family":
+        family, params = spec.shape
+        return family(key, dtype, **dict(params))
     if spec.problem == "matrix":
         kind, m, n = spec.shape
         if kind == "gaussian":
@@ -107,21 +136,12 @@ def build_operator(spec: ProgramSpec, key, fixed_filters=None):
     return ConvOperator(w, input_shape, stride, padding)
 
 
-def build_solver(spec: ProgramSpec, param, op, x):
-    """The solver, with its dynamic parameter ``param`` (step size, or FISTA's ``λ`` as a
-    fraction of ``λ_max = 2‖W x‖_∞``, the smallest ``λ`` whose solution is 0)."""
-    name = spec.solver
-    step = "auto" if spec.auto_step else param
-    if name == "IHT":
-        return IHT(step)
-    if name == "HTP":
-        return HTP(step)
-    if name == "NIHT":
-        return NIHT()
-    if name == "CoSaMP":
-        return CoSaMP()
-    lam = param * 2 * jnp.max(jnp.abs(op.mv(x)))
-    return FISTA(lam, nonnegative=spec.model[2])
+def build_model(spec: ProgramSpec, k, code_shape):
+    """The model of one problem, with its budget ``k`` (traced) and the group's capacity."""
+    family, params, nonnegative, _ = spec.model
+    return family(
+        k, capacity=spec.capacity, nonnegative=nonnegative, code_shape=code_shape, **dict(params)
+    )
 
 
 def solve_problem(spec: ProgramSpec, inputs: dict, fixed_filters=None) -> dict:
@@ -129,16 +149,14 @@ def solve_problem(spec: ProgramSpec, inputs: dict, fixed_filters=None) -> dict:
     key = jr.fold_in(jr.fold_in(jr.key(spec.seed), inputs["cell_key"]), inputs["problem"])
     key_operator, key_code = jr.split(key)
     op = build_operator(spec, key_operator, fixed_filters)
-    kind, pool_size, nonnegative, distribution = spec.model
-    model = build_model(
-        kind, inputs["k"], capacity=spec.capacity, nonnegative=nonnegative, pool_size=pool_size
-    )
+    model = build_model(spec, inputs["k"], op.out_shape)
     code = model.sample_sparse(
-        key_code, op.out_shape, distribution=distribution, dtype=jnp.dtype(spec.dtype)
+        key_code, op.out_shape, distribution=spec.model[3], dtype=jnp.dtype(spec.dtype)
     )
     z = code.to_dense()
     x = op.rmv(z)
-    solver = build_solver(spec, inputs["param"], op, x)
+    param = inputs["param"] if spec.static_param is None else spec.static_param
+    solver = spec.solver(param, operator=op, signal=x, model=model)
     # solve prepares the solver itself, on the normalised operator (scale-invariant answers)
     solution = solve(op, x, model, solver, max_steps=inputs["max_steps"], tol=inputs["tol"])
     z_norm, x_norm = scaled_norm(z), scaled_norm(x)  # no underflow of the squares
@@ -203,13 +221,22 @@ def problem_elements(spec: ProgramSpec) -> int:
     """A rough count of the array elements one problem keeps alive (to size blocks)."""
     if spec.problem == "matrix":
         _, m, n = spec.shape
-        elements = m * n + 8 * (m + n)
+        elements, code_shape = m * n + 8 * (m + n), (n,)
+    elif spec.problem == "family":
+        family, params = spec.shape
+        op = family.abstract(params, spec.dtype)
+        code_shape = tuple(op.out_shape)
+        leaves = jax.tree_util.tree_leaves(op)
+        elements = sum(math.prod(leaf.shape) for leaf in leaves if hasattr(leaf, "shape"))
+        elements += 8 * (math.prod(op.in_shape) + math.prod(code_shape))
     else:
-        filter_shape, in_channels, out_channels, input_shape = spec.shape[:4]
-        code = math.prod(input_shape) * out_channels
-        elements = math.prod(filter_shape) * in_channels * out_channels + 8 * code
-    if spec.solver in ("HTP", "CoSaMP") or spec.rip == "eigenvalues":
-        elements += 4 * (2 * spec.capacity) ** 2
+        filter_shape, in_channels, out_channels, input_shape, stride, padding = spec.shape[:6]
+        code_shape = (*conv_output_shape(input_shape, filter_shape, stride, padding), out_channels)
+        elements = math.prod(filter_shape) * in_channels * out_channels
+        elements += 8 * math.prod(input_shape) * out_channels
+    if spec.solver.name in ("HTP", "CoSaMP", "SP") or spec.rip == "eigenvalues":
+        slots = build_model(spec, spec.capacity, code_shape).num_slots(code_shape)
+        elements += 4 * (2 * slots) ** 2
     return elements
 
 

@@ -66,14 +66,17 @@ def test_matrix_grid_in_donoho_tanner_coordinates():
     [
         (("[run]", "[runs]"), "unknown table [runs]"),
         (("stride = 1", "strides = 1"), "unknown key operator.strides"),
-        (('kind = "block"', 'kind = "blocks"'), "model.kind must be one of"),
+        (('kind = "block"', 'kind = "blocks"'), "model.kind must be among"),
         (('padding = "valid"', 'padding = "full"'), "operator.padding must be one of"),
         (('filters = "gaussian"', 'filters = "normal"'), "operator.filters must be one of"),
         (('name = "NIHT"', 'name = "OMP"'), "solver.name must be among"),
         (('name = "NIHT"', 'name = "NIHTT"'), "did you mean 'NIHT'?"),
         (("seeds = 16", "seeds = 0"), "run.seeds must be an integer >= 1"),
         (("seeds = 16", "seeds = [4, 8]"), "run.seeds must be a scalar"),
-        (("k = [1, 2, 4, 8]", "k = [1, 2, 4, 9]"), "k = 9 exceeds the 8 regions"),
+        (
+            ("k = [1, 2, 4, 8]", "k = [1, 2, 4, 9]"),
+            "k=9 is out of range for BlockModel on a code of shape",
+        ),
         (("k = [1, 2, 4, 8]", "k = [1, 1]"), "model.k repeats a value"),
         (("k = [1, 2, 4, 8]", "k = []"), "model.k is an empty list"),
         (("input_shape = [32]", "input_shape = [3]"), "padding='valid' needs"),
@@ -103,14 +106,6 @@ def test_bad_config_sources(tmp_path):
         load_config(bad)
     with pytest.raises(ConfigError, match="exactly one problem table"):
         load_config({"model": {"k": 1}, "run": {"seeds": 1}})
-    with pytest.raises(ConfigError, match="model.kind must be 'topk' with"):
-        load_config(
-            {
-                "matrix": {"n": 8, "delta": 0.5, "rho": 0.5},
-                "model": {"kind": "block"},
-                "run": {"seeds": 1},
-            }
-        )
     with pytest.raises(ConfigError, match="exactly one of k"):
         load_config(CONV.replace("k = [1, 2, 4, 8]", "fraction = 0.01\nk = 1"))
 
@@ -130,7 +125,7 @@ POOLING = CONV.replace('kind = "block"', 'kind = "pooling"\npool_size = 64').rep
     "text, message",
     [
         # codes (28, 8) and (28, 16): a 64-wide window does not fit the 28-wide map
-        (POOLING, r"model.pool_size \(64,\) does not fit the map of spatial shape \(28,\)"),
+        (POOLING, r"model.kind = 'pooling': .*\(64,\) does not fit the map of spatial shape \(28,\)"),
         (
             CONV.replace("max_steps = 200", "max_steps = 1000000000000"),
             r"solver.max_steps must be an integer in \[1, 2147483647\] \(2\*\*31 - 1: step "
@@ -181,7 +176,10 @@ def test_options_that_apply_to_one_of_the_listed_solvers_are_kept():
             "k = [1, 2, 4, 8]", "k = 1"
         )
     )
-    assert [c.derived["pool_size"] for c in config.cells[:2]] == [None, (2,)]
+    assert [dict(c.derived["model_params"]) for c in config.cells[:2]] == [
+        {},
+        {"pool_size": (2,)},
+    ]
 
 
 def test_summaries_that_cannot_fit_in_host_memory_are_refused(tmp_path, monkeypatch):
