@@ -225,7 +225,7 @@ class SuccessRate(Pytree):
 
 
 def success_rate(
-    z_hat: jax.Array, z: jax.Array, *, code_ndim: int, tol=SUCCESS_TOLERANCE
+    z_hat: jax.Array, z: jax.Array, *, code_ndim: int | None = None, tol=SUCCESS_TOLERANCE
 ) -> SuccessRate:
     """The fraction of codes recovered: relative error ``‖ẑ − z‖₂ / ‖z‖₂ < tol``.
 
@@ -236,7 +236,10 @@ def success_rate(
     Args:
         z_hat: ``(*batch, *code)`` recovered codes.
         z: the true codes, the same shape.
-        code_ndim: the number of trailing axes of one code.
+        code_ndim: the number of trailing axes of one code. Default: every axis after the
+            first (a batch of codes along axis 0, as ``recover`` returns for a batch of
+            signals); a 1-D array is one code. Pass it for an unbatched code of several axes
+            or several batch axes.
         tol: the success tolerance (``> 0``; may be traced).
 
     Returns:
@@ -247,6 +250,8 @@ def success_rate(
         ValueError: as :func:`code_error`, or a bad ``tol``.
     """
     z_hat, z = jnp.asarray(z_hat), jnp.asarray(z)
+    if code_ndim is None:
+        code_ndim = max(z.ndim - 1, 1)
     axes = _check_pair(z_hat, z, ("z_hat", "z"), code_ndim, "code_ndim")
     success = is_success(_relative(z, z_hat, axes), tol)
     finite = _all_finite(z_hat, z, axes)

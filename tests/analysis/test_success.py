@@ -109,6 +109,12 @@ def test_success_rate_counts_and_reports():
     # a looser tolerance takes the large-error code in, never the NaN or zero ones
     loose = success_rate(z_hat, z, code_ndim=2, tol=10.0)
     assert int(loose.successes) == 3 and float(loose.rate) == pytest.approx(0.5)
+    # by default, a batch along the first axis (what recover returns for a batch of signals)
+    flat = success_rate(z_hat.reshape(6, 2, 2), z.reshape(6, 2, 2))
+    assert flat == result
+    assert success_rate(z_hat, z).codes == 2  # (2, 3) batch: give code_ndim
+    one = success_rate(z[1:2].reshape(-1), z[1:2].reshape(-1))  # 1-D: one code
+    assert one.codes == 1 and int(one.successes) == 1
 
 
 def test_an_error_equal_to_tol_is_a_failure():
