@@ -24,7 +24,7 @@ from jaxcs.analysis.rip import MAX_EXACT_EIGEN_K, estimate_model_rip
 from jaxcs.analysis.rip_exact import ExactRIP, check_rip_model, exact_model_rip
 from jaxcs.analysis.rip_search import RIPSearch, search_model_rip
 from jaxcs.analysis.rip_upper import RIPUpperBound, model_rip_upper_bound
-from jaxcs.models import count_supports, log_count_lower_bound, support_sizes
+from jaxcs.models import RegionModel, count_supports, log_count_lower_bound, support_sizes
 
 DEFAULT_EXACT_MAX_SUPPORTS = 200_000
 
@@ -80,6 +80,18 @@ class RIPBracket(Pytree):
         }
 
 
+def _support_total(model, code_shape, exact_max_supports: int) -> int | None:
+    """A region model's number of supports to enumerate, or ``None`` when a cheap lower bound
+    already exceeds ``exact_max_supports`` (counts can be astronomical)."""
+    sizes = support_sizes(model, code_shape, all_sizes=model.nonnegative)
+    if all(
+        log_count_lower_bound(model, code_shape, size) <= math.log(exact_max_supports)
+        for size in sizes
+    ):
+        return sum(count_supports(model, code_shape, size) for size in sizes)
+    return None
+
+
 def model_rip_bracket(
     key,
     op,
@@ -100,8 +112,11 @@ def model_rip_bracket(
     Args:
         key: PRNG key (deterministic for a given key).
         op: the layer ``W``.
-        model: a :class:`~jaxcs.RegionModel` with a concrete ``k``; a non-negative one
-            brackets δ over ``z ≥ 0``.
+        model: a sparsity model with a concrete ``k``; a non-negative one brackets δ over
+            ``z ≥ 0``. A region model gets every path; another model (per-channel, joint,
+            one's own) gets the exact path when it enumerates its supports (signed), else
+            the sampled lower end and the support-size Babel bound (no adversarial search:
+            it walks regions).
         num_samples: sampled supports for the lower end.
         search_budget: Gram evaluations of the adversarial search (default ``num_samples``,
             the same budget as sampling; 0 to skip).
@@ -113,20 +128,19 @@ def model_rip_bracket(
         A :class:`RIPBracket`.
     """
     check_key(key)
-    code_shape, _ = check_rip_model(op, model, "model_rip_bracket")
+    code_shape, _ = check_rip_model(op, model, "model_rip_bracket", regions=False)
     num_samples = positive_int(num_samples, "num_samples")
     search_budget = num_samples if search_budget is None else int(search_budget)
     if search_budget < 0:
         raise ValueError(f"search_budget must be >= 0; got {search_budget}")
     exact_max_supports = positive_int(exact_max_supports, "exact_max_supports")
-    sizes = support_sizes(model, code_shape, all_sizes=model.nonnegative)
-    # counts can be astronomical: count exactly only what a cheap lower bound allows
-    total = None
-    if all(
-        log_count_lower_bound(model, code_shape, size) <= math.log(exact_max_supports)
-        for size in sizes
-    ):
-        total = sum(count_supports(model, code_shape, size) for size in sizes)
+    regions = isinstance(model, RegionModel)
+    total = _support_total(model, code_shape, exact_max_supports) if regions else None
+    if not regions and not model.nonnegative:
+        try:  # a model that enumerates its supports (signed: the full ones suffice)
+            total = model.support_count(code_shape)
+        except NotImplementedError:
+            total = None
     if total is not None and total <= exact_max_supports:
         exact = exact_model_rip(op, model, max_supports=exact_max_supports, progress=progress)
         return RIPBracket(
@@ -147,7 +161,7 @@ def model_rip_bracket(
     sampled = float(estimate.delta_lower_bound)
     lower, lower_method = sampled, f"sampled ({estimate.eigen_method})"
     search, search_result = math.nan, None
-    if search_budget and model.num_slots(code_shape) <= MAX_EXACT_EIGEN_K:
+    if regions and search_budget and model.num_slots(code_shape) <= MAX_EXACT_EIGEN_K:
         search_result = search_model_rip(key_search, op, model, search_budget)
         search = float(search_result.delta)
         if search > lower or math.isnan(lower):

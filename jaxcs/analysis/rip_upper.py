@@ -19,6 +19,10 @@ each column's truncation): rows of one filter whose positions see the same patte
 shifts, truncations and pooling regions (interior rows of one window offset, each border row)
 are one class, so the cost is ``O(classes · K² · table size)``, seconds at VGG-16 size. Other
 operators use the dense Gram ``W Wᵀ``, for codes of at most ``DENSE_ROWS_MAX`` entries.
+
+A model that is not a region model (:class:`~jaxcs.PerChannelModel`, :class:`~jaxcs.JointModel`,
+one's own) is bounded by its support size alone: with at most ``s`` non-zeros per code,
+``R_p`` is at most the sum of the ``s − 1`` largest ``|G_pq|``, ``q ≠ p`` (dense Gram).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import numpy as np
 
 from jaxcs._pytree import Pytree, static_field
 from jaxcs.analysis.rip_exact import check_rip_model
-from jaxcs.models import model_regions
+from jaxcs.models import RegionModel, model_regions
 from jaxcs.operators import (
     BorderCorrelationTable,
     ConvOperator,
@@ -49,7 +53,9 @@ class RIPUpperBound(Pytree):
         delta: the certified upper bound on ``δ_k`` (``max(upper_side, lower_side)``).
         upper_side: bound on ``λ_max(G_S) − 1`` over the model.
         lower_side: bound on ``1 − λ_min(G_S)`` (at most 1).
-        method: ``"babel-table"`` (rows from the correlation table) or ``"babel-dense"``.
+        method: ``"babel-table"`` (rows from the correlation table), ``"babel-dense"`` (the
+            dense Gram, region by region) or ``"babel-support"`` (a model that is not a region
+            model: the dense Gram's rows, by support size).
         vacuous: ``delta ≥ 1``: the bound says nothing a positive semi-definite Gram does not.
     """
 
@@ -95,7 +101,7 @@ def _parts(entries: np.ndarray, nonnegative: bool):
     return magnitude, magnitude
 
 
-def _dense_bound(op, model, code_shape, k: int) -> tuple[float, float]:
+def _dense_gram(op, code_shape) -> np.ndarray:
     size = math.prod(code_shape)
     if size > DENSE_ROWS_MAX:
         raise ValueError(
@@ -104,7 +110,12 @@ def _dense_bound(op, model, code_shape, k: int) -> tuple[float, float]:
             "'circular' padding uses its correlation table at any size)"
         )
     gram = restricted_gram(op, jnp.arange(size, dtype=jnp.int32)[None])[0]
-    gram = np.asarray(gram, np.float64)
+    return np.asarray(gram, np.float64)
+
+
+def _dense_bound(op, model, code_shape, k: int) -> tuple[float, float]:
+    gram = _dense_gram(op, code_shape)
+    size = gram.shape[0]
     cells, inside = model_regions(model, code_shape)  # (R, c)
     region_of = np.zeros(size, np.int64)
     region_of[cells[inside]] = np.nonzero(inside)[0]
@@ -113,6 +124,18 @@ def _dense_bound(op, model, code_shape, k: int) -> tuple[float, float]:
     for part in _parts(gram, model.nonnegative):
         per_region = np.max(np.where(inside[None], part[:, cells], 0), axis=-1)  # (N, R)
         sums.append(_top_sum(np.where(own, 0, per_region), k - 1))
+    return _sides(np.diagonal(gram), *sums)
+
+
+def _support_bound(op, model, code_shape, k: int) -> tuple[float, float]:
+    """Any model whose codes of budget ``k`` have at most ``s`` non-zeros (its
+    :meth:`~jaxcs.AbstractSparsityModel.num_slots` at capacity ``k``): ``R_p`` is at most the
+    sum of the ``s − 1`` largest off-diagonal entries of row ``p`` (the Babel function
+    ``μ₁(s − 1)`` with each column's own norm), whatever the model's structure."""
+    gram = _dense_gram(op, code_shape)
+    slots = model.with_budget(k, k).num_slots(code_shape)
+    off = ~np.eye(gram.shape[0], dtype=bool)
+    sums = [_top_sum(np.where(off, part, 0), slots - 1) for part in _parts(gram, model.nonnegative)]
     return _sides(np.diagonal(gram), *sums)
 
 
@@ -208,8 +231,11 @@ def model_rip_upper_bound(op, model, k: int | None = None) -> RIPUpperBound:
     Returns:
         A :class:`RIPUpperBound`.
     """
-    code_shape, model_k = check_rip_model(op, model, "model_rip_upper_bound")
-    k = model_k if k is None else min(int(k), model.num_regions(code_shape))
+    code_shape, model_k = check_rip_model(op, model, "model_rip_upper_bound", regions=False)
+    k = model_k if k is None else min(int(k), model.max_budget(code_shape))
+    if not isinstance(model, RegionModel):
+        upper, lower = _support_bound(op, model, code_shape, k)
+        return _result(upper, lower, "babel-support")
     table = op.gram_table() if isinstance(op, ConvOperator) else None
     if isinstance(table, (CorrelationTable, BorderCorrelationTable)):
         upper, lower = _table_bound(op, model, code_shape, k)
@@ -217,6 +243,10 @@ def model_rip_upper_bound(op, model, k: int | None = None) -> RIPUpperBound:
     else:
         upper, lower = _dense_bound(op, model, code_shape, k)
         method = "babel-dense"
+    return _result(upper, lower, method)
+
+
+def _result(upper: float, lower: float, method: str) -> RIPUpperBound:
     delta = max(upper, lower)
     if not (math.isfinite(upper) and math.isfinite(lower)):
         upper = lower = delta = math.nan

@@ -177,12 +177,23 @@ def test_exact_and_sampled_rip_meet_the_brute_force_delta_on_a_tiny_layer(model)
     assert result.delta == pytest.approx(exact, rel=1e-4)
     estimate = jaxcs.estimate_model_rip(jr.key(4), op, model, 512, method="gram")
     assert float(estimate.delta_lower_bound) == pytest.approx(exact, rel=1e-4)
+    # the bracket: exact when the supports are few, else sampled below, Babel bound above
+    bracket = jaxcs.model_rip_bracket(jr.key(5), op, model)
+    assert bracket.lower_method == "exact" and bracket.lower == bracket.upper
+    assert bracket.upper == pytest.approx(exact, rel=1e-4)
+    bracket = jaxcs.model_rip_bracket(jr.key(5), op, model, num_samples=2, exact_max_supports=1)
+    assert bracket.upper_method == "babel-support" and bracket.search_result is None
+    assert bracket.lower <= exact + 1e-5 and exact <= bracket.upper + 1e-9
+    upper = jaxcs.model_rip_upper_bound(op, model)
+    assert upper.delta == bracket.upper and upper.delta >= exact - 1e-9
+    # over z ≥ 0 the constant is at most the signed one; the bracket still holds it
+    signs = model.replace(nonnegative=True)
+    positive = jaxcs.model_rip_bracket(jr.key(6), op, signs, num_samples=256)
+    assert positive.lower <= exact + 1e-5 and positive.lower <= positive.upper
 
 
 def test_region_walks_name_what_they_need():
     op = _layer()
-    with pytest.raises(TypeError, match="needs a region model"):
-        jaxcs.model_rip_upper_bound(op, JointModel(1))
     with pytest.raises(TypeError, match="needs a region model"):
         jaxcs.search_model_rip(jr.key(0), op, JointModel(1), 64)
     with pytest.raises(TypeError, match="non-negative"):
