@@ -110,6 +110,12 @@ class AbstractSolver(Pytree):
         """
         return None
 
+    def max_nonzeros(self, op, model) -> int:
+        """A static bound on the non-zeros of this solver's codes for ``op`` (the support the
+        implicit derivative of ``mode="while"`` works on: :mod:`jaxcs.solvers.implicit`).
+        Default: the model's :meth:`~jaxcs.AbstractSparsityModel.num_slots`."""
+        return model.num_slots(op.out_shape)
+
     @abc.abstractmethod
     def init(self, op, x, model, aux):
         """The state before the first step, for one problem ``x`` (``op.in_shape``)."""

@@ -8,6 +8,10 @@ A solver says how to take one step (:mod:`jaxcs.solvers.base`); the driver owns 
 - ``mode="scan"``: a fixed-length ``lax.scan`` of ``max_steps`` that records the residual
   history (for sweeps and plots).
 
+Derivatives: in ``mode="scan"`` JAX differentiates the steps as run; in ``mode="while"``,
+forward and reverse, the code carries the implicit derivative of the least-squares solution on
+its support (:mod:`jaxcs.solvers.implicit`).
+
 Under ``vmap`` a finished problem is frozen (its state stops changing) while the others go on,
 and each reports its own status and step count, so batched results equal unbatched ones.
 """
@@ -29,6 +33,7 @@ from jaxcs._validate import (
 )
 from jaxcs.models import AbstractSparsityModel, check_model
 from jaxcs.operators import check_operator
+from jaxcs.solvers import implicit
 from jaxcs.solvers.base import AbstractSolver, StoppingRule
 from jaxcs.solvers.iht import NIHT
 from jaxcs.solvers.solution import Solution
@@ -90,6 +95,9 @@ def solve(
         A :class:`~jaxcs.Solution` without batch axes. Non-finite data stops before the first
         step with status ``NONFINITE``.
     """
+    given = (op, x)
+    if mode == "while":  # no reverse mode through the loop: the derivative is implicit
+        op, x, model, solver, aux = implicit.values_only((op, x, model, solver, aux))
     dtype = jnp.result_type(x)
     x_scale = power_of_two_scale(x)
     if aux is None:
@@ -145,6 +153,9 @@ def solve(
     status = jnp.where(status == Status.RUNNING, Status.MAX_STEPS, status).astype(jnp.int32)
     z = state.iterate() * (x_scale / op_scale).astype(dtype)
     residual_norm = state.residual_norm * x_scale
+    if mode == "while":
+        slots = solver_seen.max_nonzeros(op_seen, model)
+        z, residual_norm = implicit.attach(slots, *given, z, residual_norm)
     budget = jnp.asarray(max_steps, jnp.int32)
     return Solution(z, status, steps, residual_norm, history, max_steps=budget)
 
@@ -212,6 +223,11 @@ def recover(
     A new ``max_steps`` compiles nothing in ``mode="while"`` (it is a traced input; in
     ``mode="scan"`` it is the static length of the recorded history), nor does a new ``tol``,
     ``divergence_factor``, ``stall_window`` or batch of the same size.
+
+    Differentiable in ``x`` and the operator's leaves (``jax.grad``, ``jax.jvp``): in
+    ``mode="while"`` the codes carry the implicit derivative of the least-squares solution on
+    their support (:mod:`jaxcs.solvers.implicit`: exact at a converged run); in ``mode="scan"``
+    JAX differentiates the steps as run.
 
     Returns:
         A :class:`~jaxcs.Solution` with leading axes ``batch``.

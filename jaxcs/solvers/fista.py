@@ -10,6 +10,7 @@ known switches, then an ℓ1 refit restricted to the projected support::
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import jax
@@ -88,6 +89,11 @@ class FISTA(AbstractSolver):
         self.lam = non_negative_number(lam, "lam")
         self.mask = None if mask is None else jnp.asarray(mask, bool)
         self.nonnegative = bool(nonnegative)
+
+    def max_nonzeros(self, op, model) -> int:
+        """The signal size ``m`` (at most the code size): a unique lasso solution has at most
+        ``m`` non-zeros (its columns are linearly independent); the model is not used."""
+        return min(math.prod(op.in_shape), math.prod(op.out_shape))
 
     def prepare(self, op, model) -> jax.Array:
         """The Lipschitz constant ``L = 2‖W‖₂²`` of ``∇f``."""
