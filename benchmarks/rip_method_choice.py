@@ -39,16 +39,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
+from functools import partial
 from pathlib import Path
 
 import jax
 import jax.random as jr
+from harness import interleaved, medians, paired_ratio, save, timed
 
 import jaxcs
 from jaxcs.analysis import rip
-from jaxcs.io import environment, write_json
 
 LAYERS = {
     "fig2": dict(
@@ -124,22 +123,19 @@ def bench_case(layer: str, padding: str, k: int, eigenvalues: bool, rounds: int)
     n = {method: num_samples_for(layer, eigenvalues, chunk[method]) for method in METHODS}
 
     def run(method, seed):
-        start = time.perf_counter()
-        est = jaxcs.estimate_model_rip(
+        return jaxcs.estimate_model_rip(
             jr.key(seed), op, m, n[method], method=method, eigenvalues=eigenvalues, progress=False
         )
-        jax.block_until_ready(est)
-        return time.perf_counter() - start, est
 
     first = {}
     for method in METHODS:
-        first[method], est = run(method, 0)
+        first[method], est = timed(lambda method=method: run(method, 0))
         assert est.method == method and est.eigen_method == eigen
-    per_code = {method: [] for method in METHODS}  # microseconds per code
-    for r in range(rounds):
-        for method in METHODS if r % 2 == 0 else METHODS[::-1]:
-            per_code[method].append(run(method, r + 1)[0] / n[method] * 1e6)
-    median = {method: statistics.median(v) for method, v in per_code.items()}
+    seconds = interleaved({method: partial(run, method) for method in METHODS}, rounds)
+    per_code = {  # microseconds per code
+        method: [t / n[method] * 1e6 for t in seconds[method]] for method in METHODS
+    }
+    median = {method: entry["median"] for method, entry in medians(per_code).items()}
     return {
         "layer": layer,
         "padding": padding,
@@ -152,16 +148,12 @@ def bench_case(layer: str, padding: str, k: int, eigenvalues: bool, rounds: int)
         "code_shape": list(op.out_shape),
         "mv_cost": op.mv_cost(),
         "restricted_gram_cost": op.restricted_gram_cost(capacity),
-        "us_per_code": {
-            method: {"median": median[method], "all": per_code[method]} for method in METHODS
-        },
+        "us_per_code": medians(per_code),
         "first_call_seconds": first,
         "fastest": min(median, key=median.get),
         "gram_over_conv": median["gram"] / median["conv"],
         # per round (the two calls of a round ran back to back): robust to drifting load
-        "gram_over_conv_paired_median": statistics.median(
-            g / c for g, c in zip(per_code["gram"], per_code["conv"], strict=True)
-        ),
+        "gram_over_conv_paired_median": paired_ratio(per_code["gram"], per_code["conv"]),
     } | auto_picks(op, capacity, eigenvalues)
 
 
@@ -202,10 +194,7 @@ def main() -> None:
     parser.add_argument("--picks-only", action="store_true", help="re-derive auto's picks only")
     parser.add_argument("--output", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
-    env = environment()
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"rip_method_choice_{env['backend']}.json"
+    path = Path(args.output) / f"rip_method_choice_{jax.default_backend()}.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
     cases = {case_id(c): c for c in previous.get("cases", [])}
     if args.picks_only:
@@ -233,7 +222,6 @@ def main() -> None:
     now = [regret(c, c["auto_now"]) for c in ordered if "auto_now" in c]
     result = {
         "benchmark": "rip_method_choice",
-        "environment": env,
         "setup": {
             "layers": {name: {k: v for k, v in spec.items()} for name, spec in LAYERS.items()},
             "rounds": sorted({len(c["us_per_code"]["gram"]["all"]) for c in ordered}),
@@ -251,7 +239,7 @@ def main() -> None:
         },
         "cases": ordered,
     }
-    write_json(path, result)
+    save(path, result)
     print(table(ordered))
     print(f"wrote {path}")
 

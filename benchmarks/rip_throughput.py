@@ -32,18 +32,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
+from functools import partial
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+from harness import interleaved, medians, save
 from jax import lax
 
 import jaxcs
-from jaxcs.io import environment
 
 FIG2 = dict(filter_length=5, in_channels=32, out_channels=96, input_size=32, k=10)
 NUMPY_BATCH = 1024  # codes per NumPy batch (fastest of 512 … 8192 on 2 cores)
@@ -150,12 +150,6 @@ def check_references(op, gram: NumpyGram, k: int) -> dict:
     }
 
 
-def rate(fn, samples: int) -> float:
-    start = time.perf_counter()
-    fn()
-    return samples / (time.perf_counter() - start)
-
-
 def bench_rip(rounds: int, quick: bool) -> dict:
     key = jr.key(0)
     w = jaxcs.gaussian_filters(
@@ -207,13 +201,11 @@ def bench_rip(rounds: int, quick: bool) -> dict:
     estimates = {name: run_jaxcs(name, 0) for name in configs}  # compile + warm up
     for name in numpy_runs:
         numpy_runs[name]()
-    rates = {name: [] for name in sizes}
-    for r in range(rounds):
-        for name in numpy_runs:
-            rates[name].append(rate(lambda name=name: run_numpy(name), sizes[name]))
-        for name in configs:
-            rates[name].append(rate(lambda name=name, r=r: run_jaxcs(name, r + 1), sizes[name]))
-    median = {name: statistics.median(v) for name, v in rates.items()}
+    runs = {name: lambda seed, name=name: run_numpy(name) for name in numpy_runs}
+    runs |= {name: partial(run_jaxcs, name) for name in configs}
+    seconds = interleaved(runs, rounds)
+    rates = {name: [sizes[name] / t for t in seconds[name]] for name in runs}
+    median = {name: entry["median"] for name, entry in medians(rates).items()}
     ratios = {}
     for suffix in models:
         ratios[f"gram{suffix}_vs_numpy_gram_batched"] = (
@@ -237,9 +229,7 @@ def bench_rip(rounds: int, quick: bool) -> dict:
         "setup": FIG2 | {"stride": 1, "padding": "valid", "rounds": rounds},
         "samples_per_call": sizes,
         "numpy_batch": NUMPY_BATCH,
-        "samples_per_second": {
-            name: {"median": median[name], "all": v} for name, v in rates.items()
-        },
+        "samples_per_second": medians(rates),
         "ratios": ratios,
         "targets": TARGETS,
         "references_vs_code_ratios_max_relative_difference": check_references(op, gram, k),
@@ -295,20 +285,14 @@ def bench_operator(rounds: int, quick: bool) -> dict:
         "jaxcs_rmv": lambda: ours_rmv(op, z),
     }
     reps = 3 if quick else 10
-    times = {name: [] for name in calls}
     for fn in calls.values():
         jax.block_until_ready(fn())
-    for _ in range(rounds):
-        for name, fn in calls.items():
-            start = time.perf_counter()
-            for _ in range(reps):
-                out = fn()
-            jax.block_until_ready(out)
-            times[name].append((time.perf_counter() - start) / reps)
-    median = {name: statistics.median(v) for name, v in times.items()}
+    repeated = {name: lambda _, fn=fn: [fn() for _ in range(reps)] for name, fn in calls.items()}
+    times = {name: [t / reps for t in v] for name, v in interleaved(repeated, rounds).items()}
+    median = {name: entry["median"] for name, entry in medians(times).items()}
     return {
         "setup": {"input": [batch, 15, 15, 512], "filters": [3, 3, 512, 512], "padding": "same"},
-        "seconds_per_call": {name: {"median": median[name], "all": v} for name, v in times.items()},
+        "seconds_per_call": medians(times),
         "ratio_mv_vs_bare": median["jaxcs_mv"] / median["bare_mv"],
         "ratio_rmv_vs_bare": median["jaxcs_rmv"] / median["bare_rmv"],
         "target_max_ratio": 1.1,
@@ -367,21 +351,18 @@ def main() -> None:
     parser.add_argument("--output", default=str(Path(__file__).parent / "results"))
     parser.add_argument("--tag", default=None, help="file name suffix (default: backend)")
     args = parser.parse_args()
-    env = environment()
     result = {
         "benchmark": "rip_throughput",
-        "environment": env,
         "rip": bench_rip(args.rounds, args.quick),
         "operator": bench_operator(args.rounds, args.quick),
         "memory": bench_memory(args.quick),
         "coherence_vgg": bench_coherence(),
         "quick": args.quick,
     }
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    tag = args.tag or env["backend"]
-    path = out / f"rip_throughput_{tag}{'_quick' if args.quick else ''}.json"
-    path.write_text(json.dumps(result, indent=1))
+    tag = args.tag or jax.default_backend()
+    path = save(
+        Path(args.output) / f"rip_throughput_{tag}{'_quick' if args.quick else ''}.json", result
+    )
     rip, opr = result["rip"], result["operator"]
     print(
         json.dumps(

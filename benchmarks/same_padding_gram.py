@@ -23,17 +23,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
-import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+from harness import interleaved, medians, save, timed
 
 import jaxcs
-from jaxcs.io import environment
 from jaxcs.operators.base import AbstractOperator, mask_gram
 from jaxcs.operators.correlation import decode_support
 
@@ -106,13 +104,11 @@ def bench(rounds: int) -> dict:
         est = jaxcs.estimate_model_rip(
             jr.key(seed), ops[name], model, NUM_SAMPLES, method="gram", eigenvalues=False
         )
-        return jax.block_until_ready(est)
+        return est
 
-    warm = {}
+    warm, first = {}, {}
     for name in ops:
-        start = time.perf_counter()
-        warm[name] = run(name, 0)
-        warm[name + "_first_call_seconds"] = time.perf_counter() - start
+        first[name], warm[name] = timed(lambda name=name: run(name, 0))
     # the two "same" paths give the same Grams (each run above uses its own automatic chunk
     # size, hence its own codes)
     code = model.sample_sparse(jr.key(1), ops["same"].out_shape, (8,))
@@ -122,19 +118,14 @@ def bench(rounds: int) -> dict:
         rtol=1e-4,
         atol=1e-5,
     )
-    times = {name: [] for name in ops}
-    for r in range(rounds):
-        for name in ops:
-            start = time.perf_counter()
-            run(name, r + 1)
-            times[name].append(time.perf_counter() - start)
-    median = {name: statistics.median(v) for name, v in times.items()}
+    times = interleaved({name: lambda seed, name=name: run(name, seed) for name in ops}, rounds)
+    median = {name: entry["median"] for name, entry in medians(times).items()}
     return {
         "setup": LAYER
         | MODEL
         | {"num_samples": NUM_SAMPLES, "method": "gram", "eigenvalues": False, "rounds": rounds},
-        "seconds_per_call": {name: {"median": median[name], "all": v} for name, v in times.items()},
-        "first_call_seconds": {name: warm[name + "_first_call_seconds"] for name in ops},
+        "seconds_per_call": medians(times),
+        "first_call_seconds": first,
         "ratio_same_vs_valid": median["same"] / median["valid"],
         "ratio_overlap_sums_vs_valid": median["same_overlap_sums"] / median["valid"],
         "speedup_same_vs_overlap_sums": median["same_overlap_sums"] / median["same"],
@@ -148,12 +139,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--output", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
-    env = environment()
-    result = {"benchmark": "same_padding_gram", "environment": env, "gram": bench(args.rounds)}
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"same_padding_gram_{env['backend']}.json"
-    path.write_text(json.dumps(result, indent=1))
+    result = {"benchmark": "same_padding_gram", "gram": bench(args.rounds)}
+    path = save(Path(args.output) / f"same_padding_gram_{jax.default_backend()}.json", result)
     gram = result["gram"]
     print(json.dumps({k: v for k, v in gram.items() if k.startswith(("ratio", "speed"))}))
     print(f"wrote {path}")

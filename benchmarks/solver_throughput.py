@@ -96,6 +96,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np  # the only third-party import at module level: the worker has no jaxcs
+from harness import SETTLE_SECONDS, medians, timed  # imports JAX and jaxcs only when called
 
 CLASSIC = dict(M=200, N=1000, K=20)
 FIG2 = dict(filter_length=5, in_channels=32, out_channels=96, input_size=32, k=10)
@@ -142,19 +143,6 @@ def success_summary(Z_hat, Z) -> dict:
 
 def checksum(*arrays) -> list[float]:
     return [float(np.asarray(a, np.float64).sum()) for a in arrays]
-
-
-SETTLE_SECONDS = 0.3
-
-
-def timed(fn, settle: bool = True) -> tuple[float, object]:
-    """Seconds for ``fn()`` and its result; first a short pause, so that the thread pools of
-    the previous measurement (XLA's, BLAS's) are idle and do not compete with this one."""
-    if settle:
-        time.sleep(SETTLE_SECONDS)
-    start = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - start, out
 
 
 # ----------------------------------------------------------------------------- cr-sparse worker
@@ -228,7 +216,7 @@ def crsparse_worker(config: dict) -> None:
         if line.strip() != "round":
             break
         time.sleep(SETTLE_SECONDS)  # the main process has just stopped computing
-        rates = {name: n / timed(lambda name=name: run(name))[0] for name in SOLVERS}
+        rates = {name: n / timed(lambda name=name: run(name), settle=True)[0] for name in SOLVERS}
         send({"problems_per_second": rates})
 
 
@@ -390,10 +378,6 @@ def numpy_sparse_iht(w: np.ndarray, X: np.ndarray, k: int, steps: int) -> np.nda
 
 
 # ----------------------------------------------------------------------------- benchmarks
-def median_table(rates: dict) -> dict:
-    return {name: {"median": statistics.median(v), "all": v} for name, v in rates.items()}
-
-
 class Part:
     """One part of the benchmark: named runs, each ``(fn, problems)``, timed round by round
     (``before_round(rates)`` first, e.g. the cr-sparse worker's round), then
@@ -409,7 +393,7 @@ class Part:
         if self.before_round is not None:
             self.before_round(self.rates)
         for name, (fn, problems) in self.runs.items():
-            t, self.outputs[name] = timed(fn)
+            t, self.outputs[name] = timed(fn, settle=True)
             self.rates[name].append(problems / t)
 
     def close(self) -> None:
@@ -553,7 +537,7 @@ def classic_part(args, B: int, max_steps: int, tol: float) -> Part:
                 "sklearn_single_problems": n_sk,
                 "success": f"relative error of z < {SUCCESS_TOL}",
             },
-            "problems_per_second": median_table({n: v for n, v in rates.items() if None not in v}),
+            "problems_per_second": medians({n: v for n, v in rates.items() if None not in v}),
             "quality": quality_a,
             "comparisons": comparisons,
             "crsparse": {"error": crs.error} if not crs_ok else {"versions": crs.ready["versions"]},
@@ -689,7 +673,7 @@ def fig2_part(args, B: int, S: int, tol: float) -> Part:
                     "normal_sparse_cost": op_b.normal_sparse_cost(k),
                 },
             },
-            "problems_per_second": median_table(rates_b),
+            "problems_per_second": medians(rates_b),
             "quality": quality_b,
             "support_agreement_numpy_dense_batched_vs_jaxcs_fixed": float(
                 np.mean(dense_agree == 1)
