@@ -57,7 +57,7 @@ def _atomic(path: Path, write: Callable[[Path], object]) -> Path:
         except OSError:
             pass
         cause = err.strerror or str(err)
-        hint = _HINTS.get(err.errno)
+        hint = _HINTS.get(err.errno) if err.errno is not None else None
         error = WriteError(f"cannot write {path}: {cause}" + (f" ({hint})" if hint else ""))
         error.errno, error.filename = err.errno, str(path)
         raise error from err

@@ -21,6 +21,7 @@ from typing import Any
 
 import equinox as eqx
 import jax
+import jax.core
 
 
 def static_field(**kwargs: Any) -> Any:

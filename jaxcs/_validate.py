@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 
@@ -162,13 +165,16 @@ def check_dtype_floating(array, name: str) -> None:
         raise ValueError(f"{name} must be a floating array; got dtype {array.dtype}")
 
 
-def check_key(key, name: str = "key"):
+_Key = TypeVar("_Key")
+
+
+def check_key(key: _Key, name: str = "key") -> _Key:
     """``key`` is a ``jax.random`` key: a typed key (``jax.random.key``, shape ``()``) or a raw
     ``uint32 (2,)`` one (``jax.random.PRNGKey``), concrete or traced (a vmapped key is one key
     per call); else a ValueError that says how to make one. Returns ``key``."""
     dtype = getattr(key, "dtype", None)
     shape = getattr(key, "shape", None)
-    if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key) and shape == ():
+    if dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key) and shape == ():
         return key
     if isinstance(key, (jax.Array, np.ndarray)) and dtype == np.uint32 and shape == (2,):
         return key

@@ -79,9 +79,7 @@ def _fig2(args: argparse.Namespace) -> int:
     if not args.no_plot:
         try:
             from jaxcs.plot import plot_fig2
-        except ImportError:  # pragma: no cover - plot.py itself imports lazily
-            plot_fig2 = None
-        try:
+
             png = plot_fig2(result, out / "fig2.png")
             print(f"histograms: {png}")
         except ImportError:

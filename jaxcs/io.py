@@ -27,7 +27,7 @@ def environment() -> dict:
         "cpu_count": os.cpu_count(),
         "backend": jax.default_backend(),
         "devices": [str(d) for d in jax.devices()],
-        "x64": bool(jax.config.jax_enable_x64),
+        "x64": bool(jax.config.read("jax_enable_x64")),
     }
 
 

@@ -261,6 +261,7 @@ def _fig3_figure(result: dict):
     """The Figure of :func:`plot_fig3` (titled, not written)."""
     import matplotlib
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     import numpy as np
 
     setup, ratio = result["setup"], result["ratio_wt"]
@@ -634,7 +635,9 @@ def plot_success_curves(
         cols |= _columns(table, ["error_q05", "error_q95"])
     log = "error" in quantity
     numeric = cols[x].dtype.kind in "iuf"
-    positions = None if numeric else {v: i for i, v in enumerate(sorted(np.unique(cols[x])))}
+    positions: dict = {}  # a categorical axis: each value's position
+    if not numeric:
+        positions = {v: i for i, v in enumerate(sorted(np.unique(cols[x])))}
 
     fig, ax = plt.subplots(figsize=CURVE_SIZE, constrained_layout=True)
     keys = sorted({(s, *(cols[h][i].item() for h in hues)) for i, s in enumerate(cols["solver"])})

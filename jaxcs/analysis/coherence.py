@@ -131,9 +131,10 @@ def _shift_coherence(values: jax.Array, per_axis) -> jax.Array:
         for first_norm, column in ((norm_a, 1), (norm_b, 2)):
             index = [np.array([first_norm]), *[p[column] for p in rest]]
             norms.append(jnp.sqrt(jnp.maximum(diagonal[(slice(None), *np.ix_(*index))], 0)))
+        scale_a, scale_b = norms
         zeros = _outer_and([np.array([zero]), *[p[3] for p in rest]])
         exclude = eye.reshape(eye.shape + (1,) * len(per_axis)) & zeros
-        best = jnp.maximum(best, _normalized_offdiag_max(gram, *norms, exclude))
+        best = jnp.maximum(best, _normalized_offdiag_max(gram, scale_a, scale_b, exclude))
     return best
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import positive_int
@@ -171,7 +172,7 @@ def masked_extremes(
     if not isinstance(code, SparseCode) or jnp.ndim(code.indices) != 2:
         raise ValueError(
             "code must be a SparseCode with (B, s) arrays (a batch of supports); got "
-            f"{type(code).__name__} with indices of shape {jnp.shape(getattr(code, 'indices', ()))}"
+            f"{type(code).__name__} with indices of shape {np.shape(getattr(code, 'indices', ()))}"
         )
     steps = positive_int(steps, "steps")
     indices, mask = code.indices, jnp.asarray(code.mask, bool)

@@ -29,6 +29,7 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -198,7 +199,7 @@ class RIPEstimate(Pytree):
         when computed (exact eigenvalues, or the orthant extremes of a non-negative model),
         else from the random-code ratios (see the module docstring). NaN without any finite
         sample."""
-        if self.eig_min is None:
+        if self.eig_min is None or self.eig_max is None:  # both or neither were computed
             return self.delta_lower_bound_random_z
         return delta_lower_bound_from(self.eig_min.min, self.eig_max.max)
 
@@ -340,7 +341,10 @@ class RIPEstimate(Pytree):
         missing = [name for name in cls.leaf_fields() if name not in fields]
         if missing:
             raise ValueError(f"saved RIPEstimate lacks the fields {missing}")
-        leaves = {name: _decode_field(fields[name], name) for name in cls.leaf_fields()}
+        # by field name: a Statistics, a dict of them, an array or None
+        leaves: dict[str, Any] = {
+            name: _decode_field(fields[name], name) for name in cls.leaf_fields()
+        }
         batch = data.get("batch_shape", list(np.shape(leaves["num_samples"])))
         for name in ("status", "num_samples"):
             array = np.asarray(leaves[name])
@@ -495,10 +499,12 @@ def _decode_field(data, name: str):
             raise ValueError(
                 f"saved RIPEstimate field {name!r} lacks {missing or ['histogram_range']}"
             )
-        leaves = {
+        # JAX arrays, or NumPy arrays of a dtype that JAX would change (float64 with x64 off)
+        leaves: dict[str, Any] = {
             leaf: _decode_array(stats[leaf], f"{name}.{leaf}") for leaf in Statistics.leaf_fields()
         }
-        bounds = tuple(_NONFINITE.get(r, r) for r in data["histogram_range"])
+        # JSON values: numbers, or the strings of _NONFINITE (checked below)
+        bounds: tuple[Any, ...] = tuple(_NONFINITE.get(r, r) for r in data["histogram_range"])
         if (
             len(bounds) != 2
             or not all(isinstance(b, int | float) and not isinstance(b, bool) for b in bounds)
@@ -549,7 +555,10 @@ def gram_entry_cost(op) -> int:
     """Multiply-adds of ``op``'s convolutions that take as long as one element of its
     :meth:`~jaxcs.AbstractOperator.restricted_gram_cost` (a gathered Gram entry):
     :data:`GRAM_ENTRY_COST` by ``op.padding``, else :data:`DEFAULT_GRAM_ENTRY_COST`."""
-    return GRAM_ENTRY_COST.get(getattr(op, "padding", None), DEFAULT_GRAM_ENTRY_COST)
+    padding = getattr(op, "padding", None)
+    if not isinstance(padding, str):
+        return DEFAULT_GRAM_ENTRY_COST
+    return GRAM_ENTRY_COST.get(padding, DEFAULT_GRAM_ENTRY_COST)
 
 
 def sample_cost(
@@ -710,11 +719,10 @@ def estimate_model_rip(
         )
     if eigen_method == "auto":
         eigen_method = choose_eigen_method(op, capacity, lanczos_steps)
-    if not eigenvalues:
-        eigen_method = None
+    eigen_path = eigen_method if eigenvalues else None  # the eigenvalue path that runs, if any
     if method == "auto":
         method = choose_method(
-            op, capacity, eigen_method, full_ratio=bool(full_ratio), lanczos_steps=lanczos_steps
+            op, capacity, eigen_path, full_ratio=bool(full_ratio), lanczos_steps=lanczos_steps
         )
     try:
         lo, hi = (float(r) for r in histogram_range)
@@ -727,11 +735,11 @@ def estimate_model_rip(
             f"histogram_range must be (lo, hi) with hi > lo and bins >= 1; got "
             f"{histogram_range}, bins={bins}"
         )
-    use_gram = method == "gram" or eigen_method == "dense"
-    use_conv = method == "conv" or full_ratio or eigen_method == "lanczos"
+    use_gram = method == "gram" or eigen_path == "dense"
+    use_conv = method == "conv" or full_ratio or eigen_path == "lanczos"
     if chunk_size is None:
         chunk_size = min(
-            _auto_chunk(op, model, use_gram, use_conv, lanczos=eigen_method == "lanczos"),
+            _auto_chunk(op, model, use_gram, use_conv, lanczos=eigen_path == "lanczos"),
             chunk_bucket(num_samples),
         )
     else:
@@ -739,7 +747,7 @@ def estimate_model_rip(
     config = dict(
         method=method,
         eigenvalues=bool(eigenvalues),
-        eigen_method=eigen_method or "dense",
+        eigen_method=eigen_path or "dense",
         lanczos_steps=lanczos_steps,
         full_ratio=bool(full_ratio),
         chunk_size=int(chunk_size),
@@ -751,7 +759,7 @@ def estimate_model_rip(
     )
     if progress is None:
         cost = num_samples * sample_cost(
-            op, capacity, method, eigen_method, lanczos_steps, bool(full_ratio)
+            op, capacity, method, eigen_path, lanczos_steps, bool(full_ratio)
         )
         traced = any(is_traced(leaf) for leaf in jax.tree.leaves(op))
         progress = cost > AUTO_PROGRESS_COST and not traced
@@ -997,6 +1005,7 @@ def _code_ratios(
         if full_ratio:
             out["ratio_wwt_full"] = jnp.linalg.norm(y, axis=-1) / znorm
     if eigenvalues:
+        assert gram is not None  # gathered above whenever eigenvalues are asked for
         if nonnegative:  # only codes z >= 0 are in the model: the orthant's extremes
             eig_min, eig_max = orthant_extremes(gram, z, code.mask)
         else:  # the exact extremes of the used block of every G_S

@@ -20,6 +20,7 @@ import jax.random as jr
 
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import check_key, positive_int
+from jaxcs.analysis.masked_spectrum import DEFAULT_STEPS
 from jaxcs.analysis.rip import MAX_EXACT_EIGEN_K, estimate_model_rip
 from jaxcs.analysis.rip_exact import ExactRIP, check_rip_model, exact_model_rip
 from jaxcs.analysis.rip_search import RIPSearch, search_model_rip
@@ -142,7 +143,7 @@ def model_rip_bracket(
         except NotImplementedError:
             total = None
     if total is not None and total <= exact_max_supports:
-        exact = exact_model_rip(op, model, max_supports=exact_max_supports, progress=progress)
+        exact = exact_model_rip(op, model, max_supports=exact_max_supports, progress=bool(progress))
         return RIPBracket(
             exact.delta,
             exact.delta,
@@ -156,8 +157,10 @@ def model_rip_bracket(
             total,
         )
     key_sample, key_search = jr.split(key)
-    options = {} if lanczos_steps is None else {"lanczos_steps": lanczos_steps}
-    estimate = estimate_model_rip(key_sample, op, model, num_samples, progress=progress, **options)
+    steps = DEFAULT_STEPS if lanczos_steps is None else lanczos_steps  # the estimator's default
+    estimate = estimate_model_rip(
+        key_sample, op, model, num_samples, lanczos_steps=steps, progress=progress
+    )
     sampled = float(estimate.delta_lower_bound)
     lower, lower_method = sampled, f"sampled ({estimate.eigen_method})"
     search, search_result = math.nan, None

@@ -25,6 +25,7 @@ from jaxcs._validate import concrete_int, is_traced, positive_int
 from jaxcs.analysis.statistics import advance_progress, progress_bar
 from jaxcs.analysis.support_spectrum import support_quotient_extremes
 from jaxcs.models import (
+    AbstractSparsityModel,
     RegionModel,
     check_model,
     count_supports,
@@ -49,9 +50,9 @@ class ExtremeSupports(Pytree):
             the orthant extreme of a non-negative model); NaN rows are empty.
     """
 
-    supports: np.ndarray
-    mask: np.ndarray
-    quotients: np.ndarray
+    supports: np.ndarray | jax.Array
+    mask: np.ndarray | jax.Array
+    quotients: np.ndarray | jax.Array
 
 
 class ExactRIP(Pytree):
@@ -199,7 +200,7 @@ def _enumerable(model, code_shape):
 
 def exact_model_rip(
     op,
-    model: RegionModel,
+    model: AbstractSparsityModel,
     *,
     max_supports: int = DEFAULT_MAX_SUPPORTS,
     chunk_size: int | None = None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from itertools import count
+from typing import Protocol, cast
 
 import jax
 import jax.numpy as jnp
@@ -49,7 +50,10 @@ class Statistics(Pytree):
     histogram_range: tuple[float, float] = static_field()
 
     def __post_init__(self):
-        self.histogram_range = tuple(float(r) for r in self.histogram_range)
+        # (lo, hi) as Python floats (the checker cannot tell that the generator gives two)
+        self.histogram_range = cast(
+            "tuple[float, float]", tuple(float(r) for r in self.histogram_range)
+        )
 
     @classmethod
     def of(cls, values, valid=None, *, histogram_range=DEFAULT_RANGE, bins=DEFAULT_BINS):
@@ -172,7 +176,15 @@ def summarize_samples(samples) -> dict:
 
 
 # ------------------------------------------------------------------ progress reporting
-_BARS: dict[int, object] = {}
+class _Bar(Protocol):
+    """What the progress callbacks use of a tqdm bar."""
+
+    def update(self, n: int = 1, /) -> object: ...
+
+    def close(self) -> None: ...
+
+
+_BARS: dict[int, _Bar] = {}
 _BAR_IDS = count(1)
 
 
@@ -284,6 +296,6 @@ def monte_carlo(
         return stats, kept
 
     stats, kept = jax.lax.fori_loop(0, num_chunks, body, (stats0, kept0))
-    if kept is not None:
+    if kept is not None and keep_samples is not None:  # kept0 is set exactly with keep_samples
         kept = {name: v[: int(keep_samples)] for name, v in kept.items()}
     return stats, kept

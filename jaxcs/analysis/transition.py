@@ -28,7 +28,7 @@ _ERFC = np.frompyfunc(math.erfc, 1, 1)
 
 def _gauss_tail(z: np.ndarray) -> np.ndarray:
     """``Φ(−z)`` (standard normal upper tail), accurate in the far tail (erfc, not 1 − erf)."""
-    return 0.5 * _ERFC(np.asarray(z, np.float64) / math.sqrt(2.0)).astype(np.float64)
+    return 0.5 * np.asarray(_ERFC(np.asarray(z, np.float64) / math.sqrt(2.0)), np.float64)
 
 
 def _minimax_rho(z: np.ndarray, delta: np.ndarray, kappa: float) -> np.ndarray:

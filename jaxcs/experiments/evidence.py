@@ -275,6 +275,7 @@ def fig3_rows(
                 key_codes, op, model, num_samples, method="conv", eigenvalues=False,
                 keep_samples=True,
             )  # fmt: skip
+            assert estimate.samples is not None  # keep_samples=True keeps them
             sampled = np.asarray(estimate.samples["ratio_wt"], np.float64)
             lam = algorithm2_lambda(op, x, algorithm2_fraction)
             series = {"sampled": sampled}

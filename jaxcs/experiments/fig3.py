@@ -149,6 +149,7 @@ def run_fig3(
         key_codes, op, model, setup.num_samples, method="conv", eigenvalues=False,
         keep_samples=True, progress=progress,
     )  # fmt: skip
+    assert estimate.samples is not None  # keep_samples=True keeps them
     ratios = np.asarray(estimate.samples["ratio_wt"], np.float64)
     finite = ratios[np.isfinite(ratios)]
     lo, hi = (min(finite.min(), 1.0), max(finite.max(), 1.0)) if finite.size else (0.0, 2.0)

@@ -23,6 +23,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -128,7 +129,7 @@ class ReproduceSetup:
     @classmethod
     def quick(cls, **changes) -> ReproduceSetup:
         """CI sizes: 10 classes, 8-wide networks, few samples (a couple of minutes on 2 cores)."""
-        base = dict(
+        base: dict[str, Any] = dict(
             classes=10, train_per_class=64, test_per_class=24, filter_sizes=(3,), widths=(8,),
             seeds=2, epochs=6, analysis_examples=16, fig3_samples=200, bracket_samples=32,
             algorithm2_examples=4, algorithm2_steps=100, niht_steps=30, decoder_epochs=3,

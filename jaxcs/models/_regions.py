@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from typing import overload
 
 import jax
 import jax.numpy as jnp
@@ -75,7 +76,15 @@ def region_cells(region, spatial: Sequence[int], window: Sequence[int], K: int):
     return code_index(jnp.broadcast_to(channel, inside.shape), positions, spatial, K), inside
 
 
-def to_cells(v: jax.Array, window: tuple[int, ...], fill) -> jax.Array:
+@overload
+def to_cells(v: np.ndarray, window: tuple[int, ...], fill) -> np.ndarray: ...
+
+
+@overload
+def to_cells(v: jax.Array, window: tuple[int, ...], fill) -> jax.Array: ...
+
+
+def to_cells(v, window: tuple[int, ...], fill):
     """``(*spatial, K)`` -> ``(*pooled, prod(window), K)``, partial regions padded with fill.
 
     The channel axis stays last (contiguous), so reductions over a region's cells run along

@@ -81,7 +81,9 @@ class AbstractSparsityModel(Pytree):
 
     # ------------------------------------------------------------------ geometry
     @abc.abstractmethod
-    def check_code_shape(self, code_shape: Sequence[int], name: str = "code_shape"):
+    def check_code_shape(
+        self, code_shape: Sequence[int], name: str = "code_shape"
+    ) -> tuple[int, ...]:
         """Validate a code shape ``(*spatial, K)`` for this model (and a concrete ``k``
         against it); return it as a tuple of ints. Raises a ValueError naming ``name``."""
 

@@ -18,6 +18,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from functools import partial
+from typing import cast
 
 import jax
 import jax.numpy as jnp
@@ -42,10 +43,13 @@ class _PositionModel(AbstractSparsityModel):
     def __init__(self, k, *, capacity: int | None = None, nonnegative: bool = False):
         if k is None:
             raise ValueError(f"{type(self).__name__} needs k (the number of positions)")
-        self.k, self.capacity = budget_and_capacity(k, capacity)
+        budget, self.capacity = budget_and_capacity(k, capacity)
+        self.k = cast("jax.Array | int", budget)  # not None: k is not None
         self.nonnegative = bool(nonnegative)
 
-    def check_code_shape(self, code_shape: Sequence[int], name: str = "code_shape"):
+    def check_code_shape(
+        self, code_shape: Sequence[int], name: str = "code_shape"
+    ) -> tuple[int, ...]:
         code_shape = positive_ints(code_shape, name)
         if len(code_shape) < 1:
             raise ValueError(f"{name} must be (*spatial, K) with positive sizes; got {code_shape}")
@@ -83,6 +87,14 @@ class _PositionModel(AbstractSparsityModel):
     @abc.abstractmethod
     def _draws(self, code_shape) -> int:
         """Independent position draws per code (one per channel, or one)."""
+
+    @abc.abstractmethod
+    def _project(self, v: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """The projection of ``v`` in index form: flat ``(indices, values, used)``."""
+
+    @abc.abstractmethod
+    def _within(self, v: jax.Array) -> jax.Array:
+        """Whether ``v`` meets the budget (a boolean scalar; the sign is checked apart)."""
 
     def _kept(self, v: jax.Array) -> jax.Array:
         """The values a projection keeps, ``(n, K)``."""

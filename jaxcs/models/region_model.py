@@ -148,7 +148,9 @@ class RegionModel(AbstractSparsityModel):
         slots = self.num_slots(code_shape)
         return slots + (self.num_regions(code_shape) if slots > FLOYD_MAX_CAPACITY else 0)
 
-    def check_code_shape(self, code_shape: Sequence[int], name: str = "code_shape"):
+    def check_code_shape(
+        self, code_shape: Sequence[int], name: str = "code_shape"
+    ) -> tuple[int, ...]:
         """Validate a code shape (and a concrete ``k``) for this model; return it as a tuple."""
         code_shape = positive_ints(code_shape, name)
         if len(code_shape) < 1:

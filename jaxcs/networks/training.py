@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -104,7 +104,10 @@ def classifier_train_step(module, learning_rate: float):
 
 def predict(config: NetworkConfig, variables, x, batch_size: int = 512) -> np.ndarray:
     """Class predictions ``(N,)`` (batch norm in inference mode), in batches."""
-    apply = jax.jit(lambda v, xb: jnp.argmax(config.module().apply(v, xb, train=False), -1))
+    # without ``mutable``, flax's ``apply`` returns the output alone (its stub says maybe a pair)
+    apply = jax.jit(
+        lambda v, xb: jnp.argmax(cast(jax.Array, config.module().apply(v, xb, train=False)), -1)
+    )
     x = np.asarray(x)
     return np.concatenate(
         [np.asarray(apply(variables, x[i : i + batch_size])) for i in range(0, len(x), batch_size)]

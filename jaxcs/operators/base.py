@@ -25,7 +25,7 @@ forms (lineax's pattern).
 
 import abc
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -376,6 +376,10 @@ class TransposedOperator(AbstractOperator):
     """
 
     operator: AbstractOperator
+
+    if TYPE_CHECKING:  # the generated __init__: the abstract vars below are properties, not fields
+
+        def __init__(self, operator: AbstractOperator) -> None: ...
 
     @property
     def in_shape(self):

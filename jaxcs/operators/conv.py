@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -462,7 +462,8 @@ class ConvOperator(AbstractOperator):
         check_code(code, self.out_shape)
         if self.padding == "same" or isinstance(table, DenseGram):
             return super().normal_sparse(code, table, scale=scale, onto=onto, add_code=add_code)
-        table = self.gram_table() if table is None else table
+        # not "same": gram_table() is a CorrelationTable
+        table = cast(CorrelationTable, self.gram_table() if table is None else table)
         batch, slots = code.indices.shape[:-1], code.indices.shape[-1]
         dtype = jnp.result_type(
             table.values.dtype, code.values.dtype, *([] if onto is None else [onto.dtype])

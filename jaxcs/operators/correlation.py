@@ -68,7 +68,9 @@ class CorrelationTable(Pytree):
             if self.periods is None:
                 index.append(jnp.clip(delta + R, 0, 2 * R))
                 inside = inside & (jnp.abs(delta) <= R)
-            elif self.folded[axis]:
+                continue
+            assert self.folded is not None  # a circular table (periods) has its folded flags
+            if self.folded[axis]:
                 index.append(jnp.mod(delta, self.periods[axis]))
             else:
                 wrapped = jnp.mod(delta + R, self.periods[axis]) - R
@@ -153,6 +155,7 @@ def correlation_table(op) -> CorrelationTable:
     periods = None
     if op.padding == "circular":
         periods = op.out_spatial
+        assert folded is not None  # table_geometry folds (or not) each axis of a circular table
         for axis, (R, n, fold) in enumerate(zip(radius, periods, folded, strict=True)):
             if fold:  # alias δ and δ ± n: sum them into a table indexed by δ mod n
                 fold_matrix = np.zeros((2 * R + 1, n), dtype=np.float64)

@@ -24,6 +24,7 @@ Notation: ``Φ = Wᵀ`` (``op.rmv``), ``Φᵀ = W`` (``op.mv``), ``𝕄 = model.
 from __future__ import annotations
 
 import abc
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -117,11 +118,11 @@ class AbstractSolver(Pytree):
         return model.num_slots(op.out_shape)
 
     @abc.abstractmethod
-    def init(self, op, x, model, aux):
+    def init(self, op, x, model, aux) -> Any:  # the solver's own state type (module docstring)
         """The state before the first step, for one problem ``x`` (``op.in_shape``)."""
 
     @abc.abstractmethod
-    def step(self, op, x, model, state, aux):
+    def step(self, op, x, model, state, aux) -> Any:
         """The state after one more step."""
 
     def terminate(self, op, x, model, previous, state, aux, rule: StoppingRule) -> jax.Array:

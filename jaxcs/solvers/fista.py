@@ -15,6 +15,7 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import non_negative_number
@@ -81,7 +82,7 @@ class FISTA(AbstractSolver):
         mask: optional ``op.out_shape`` booleans: ``z`` is held at 0 outside (may be traced).
     """
 
-    lam: jax.Array | float
+    lam: jax.Array | float | np.number
     mask: jax.Array | None
     nonnegative: bool = static_field()
 

@@ -31,6 +31,8 @@ Both compute the same ``W r`` up to rounding.
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 import jax
 import jax.numpy as jnp
 
@@ -92,7 +94,7 @@ def prepare_gradient(gradient: str, op, slots: int, table=None) -> GradientTable
     return GradientTable(op.gram_table() if table is None else table, True)
 
 
-def uses_table(aux: GradientTable | None) -> bool:
+def uses_table(aux: GradientTable | None) -> TypeGuard[GradientTable]:
     """Whether ``aux`` (``None``: not prepared, the ``"conv"`` path) asks for the table."""
     return aux is not None and aux.from_table
 

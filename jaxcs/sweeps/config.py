@@ -23,6 +23,7 @@ import math
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -811,7 +812,7 @@ def _describe(params: dict) -> str:
     return ", ".join(f"{k}={jsonable(v)}" for k, v in params.items())
 
 
-def jsonable(value):
+def jsonable(value: Any) -> Any:
     """``value`` with tuples as lists, recursively (for JSON headers)."""
     if isinstance(value, dict):
         return {k: jsonable(v) for k, v in value.items()}

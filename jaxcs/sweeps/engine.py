@@ -36,6 +36,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
@@ -271,7 +272,7 @@ def sweep(
         SweepError: ``output`` holds another grid's results (and not ``overwrite``).
     """
     config = load_config(config)
-    if config.run["dtype"] == "float64" and not jax.config.jax_enable_x64:
+    if config.run["dtype"] == "float64" and not jax.config.read("jax_enable_x64"):
         raise ConfigError(
             "run.dtype = 'float64' needs 64-bit JAX: set JAX_ENABLE_X64=1 (or "
             "jax.config.update('jax_enable_x64', True)) before running"
@@ -433,8 +434,7 @@ def _device_memory(device) -> int | None:
 def _start(config, groups, directory, overwrite, lead) -> dict:
     """The run's header: a new one, or the earlier run's when resuming the same grid."""
     fingerprint = config.fingerprint()
-    path = None if directory is None else directory / "sweep.json"
-    if path is not None and path.exists():
+    if directory is not None and (path := directory / "sweep.json").exists():
         try:
             earlier = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -464,7 +464,7 @@ def _start(config, groups, directory, overwrite, lead) -> dict:
             earlier["devices"] = [str(d) for d in jax.devices()]
             earlier["process_count"] = jax.process_count()
             return earlier
-    elif path is not None and (directory / "blocks").exists():
+    elif directory is not None and (directory / "blocks").exists():
         if not overwrite:
             raise SweepError(
                 f"{directory} holds blocks but no sweep.json (not a jaxcs sweep directory?); "
@@ -504,9 +504,9 @@ def _start(config, groups, directory, overwrite, lead) -> dict:
                 "blocks": _num_blocks(g, per_cell, header["batch"]),
             }
         )
-    if path is not None and lead:
+    if directory is not None and lead:
         directory.mkdir(parents=True, exist_ok=True)
-        write_json(path, header)
+        write_json(directory / "sweep.json", header)
     return header
 
 
@@ -579,6 +579,7 @@ class SweepProgress:
         return done
 
     def _show(self) -> None:
+        assert self.bar is not None  # called only while there is a bar
         self.bar.set_postfix_str(f"cells {self._finished_cells()}/{self.total_cells}")
 
     def update(self, group, blocks, problems: int) -> None:
@@ -777,7 +778,7 @@ def _aggregate(config, groups, store, per_cell, batch, directory):
 
 
 def _problem_rows(base: dict, data: dict, rip) -> list[dict]:
-    names = list(PROBLEM_COLUMNS)
+    names: list[str] = list(PROBLEM_COLUMNS)
     if rip:
         names.append("ratio")
     if rip == "eigenvalues":
@@ -799,7 +800,7 @@ class ProblemWriter:
         self.enabled = enabled
         self.directory = directory
         self._csv = None
-        self._parquet = None
+        self._parquet: Any = None  # None, "pending" (no table yet) or a pyarrow ParquetWriter
 
     def write(self, rows: list[dict]) -> None:
         if not self.enabled or not rows:

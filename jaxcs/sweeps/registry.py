@@ -31,6 +31,7 @@ import difflib
 import functools
 import inspect
 from collections.abc import Callable
+from typing import cast
 
 import jax
 import jax.numpy as jnp
@@ -196,7 +197,8 @@ class _Instance:
 
 class _ModelInstance(_Instance):
     def __call__(self, k, *, capacity, nonnegative):
-        return self.instance.with_budget(k, capacity)
+        model = cast(AbstractSparsityModel, self.instance)  # resolve_model wraps only models
+        return model.with_budget(k, capacity)
 
 
 class _SolverInstance(_Instance):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -24,6 +25,7 @@ class BlockStore:
         self._memory: dict[tuple[int, int], dict] = {}
 
     def _folder(self, group) -> Path:
+        assert self.directory is not None  # callers handle the in-memory store first
         return self.directory / f"g{group.index:03d}-{group.spec.solver}"
 
     def _path(self, group, block: int) -> Path:
@@ -53,7 +55,7 @@ class BlockStore:
         path = self._path(group, block)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, **records)
+        np.savez(tmp, **cast(dict[str, Any], records))  # array names, never allow_pickle
         os.replace(tmp, path)
 
     def read(self, group, block: int) -> dict[str, np.ndarray]:
