@@ -321,7 +321,7 @@ def test_own_objects_in_grids_are_checked_before_anything_runs():
         ({"model": {"kind": EvenPositions(1, 8), "nonnegative": True}}, "keeps its own"),
         ({"solver": {"name": ["NIHT", jaxcs.NIHT()]}}, "repeats a solver name"),
         ({"solver": {"name": "projected-gradien"}}, "did you mean 'projected-gradient'"),
-        ({"solver": {"step_size": 0.5}}, "solver.step_size applies to IHT and HTP only"),
+        ({"solver": {"step_size": 0.5}}, "solver.step_size applies to IHT(, | and )HTP.* only"),
     ]
     for edits, message in cases:
         with pytest.raises(jaxcs.sweeps.ConfigError, match=message):

@@ -394,7 +394,7 @@ def _model_keys(families: list[ModelFamily], table: Mapping) -> dict:
             if takers:
                 kinds = [f.name for f in families]
                 raise ConfigError(
-                    f"model.{key} applies to the {' and '.join(takers)} model only; model.kind "
+                    f"model.{key} applies to the {_listing(takers)} model only; model.kind "
                     f"is {kinds[0] if len(kinds) == 1 else kinds!r} (remove {key}, or set "
                     f'kind = "{takers[0]}")'
                 )
@@ -633,9 +633,14 @@ def _check_solver_keys(table: Mapping, solvers: dict) -> None:
         if not users:
             takers = [f.name for f in registered_families("solver").values() if f.parameter == key]
             raise ConfigError(
-                f"solver.{key} applies to {' and '.join(takers) or 'no listed solver'} only; "
+                f"solver.{key} applies to {_listing(takers) or 'no listed solver'} only; "
                 f"solver.name is {list(solvers)}, which do not use it (remove solver.{key})"
             )
+
+
+def _listing(names: list[str]) -> str:
+    """``"a"``, ``"a and b"``, ``"a, b and c"``."""
+    return " and ".join(filter(None, [", ".join(names[:-1]), names[-1]])) if names else ""
 
 
 def _check_solver_options(options: dict, solvers: dict) -> dict:

@@ -141,7 +141,8 @@ POOLING = CONV.replace('kind = "block"', 'kind = "pooling"\npool_size = 64').rep
         ),
         (
             CONV.replace("max_steps = 200", "max_steps = 200\nstep_size = 0.5"),
-            r"solver.step_size applies to IHT and HTP only; solver.name is \['NIHT'\]",
+            # (and any solver registered with a step_size, e.g. by the README's block)
+            r"solver.step_size applies to IHT(, | and )HTP.* only; solver.name is \['NIHT'\]",
         ),
         (
             CONV.replace("max_steps = 200", "max_steps = 200\nlam = 0.01"),
