@@ -573,7 +573,7 @@ def fig2_part(args, B: int, S: int, tol: float) -> Part:
     fixed = dict(max_steps=S, tol=0.0, mode="scan")
     configs_b = {
         "jaxcs_iht_fixed": (jaxcs.IHT("paper"), exact, fixed),  # gradient="auto": conv here
-        "jaxcs_iht_fixed_table_gradient": (jaxcs.IHT(gradient="table"), exact, fixed),
+        "jaxcs_iht_fixed_table_gradient": (jaxcs.IHT("paper", gradient="table"), exact, fixed),
         "jaxcs_iht_fixed_default_capacity": (jaxcs.IHT("paper"), block, fixed),
         "jaxcs_iht_tol": (jaxcs.IHT("paper"), exact, dict(max_steps=S, tol=tol)),
         "jaxcs_niht_tol": (jaxcs.NIHT(), exact, dict(max_steps=S, tol=tol)),
