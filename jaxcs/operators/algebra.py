@@ -5,8 +5,9 @@
 ``a @ b`` (composition ``W_a W_b``), ``a + b``, ``c * a`` and ``-a`` build them from any two
 operators. A layer whose signal is only partly observed (``y = S x`` with ``x = Wᵀ z``) is
 ``W @ Selection(W.in_shape, rows).T``: codes as before, signals of ``len(rows)`` entries, no
-subclass needed. The dense defaults of :class:`~jaxcs.AbstractOperator` (columns, Grams) apply;
-a scalar multiple keeps its operator's Gram table (``G_S`` scaled by ``c²``).
+subclass needed. The dense defaults of :class:`~jaxcs.AbstractOperator` (columns, Grams) apply,
+except where a Gram follows from the parts: a scalar multiple keeps its operator's Gram table
+(``G_S`` scaled by ``c²``), and a horizontal stack sums its parts' Grams (``G = Σ G_i``).
 """
 
 import math
@@ -239,6 +240,22 @@ class HStack(_Stack):
 
     def rmv(self, z):
         return jnp.concatenate([op.rmv(z) for op in self.operators], axis=-1)
+
+    # ``Φ = Wᵀ`` stacks the parts' ``Φ_i`` by rows, so ``G = ΦᵀΦ = Σ_i G_i``: every part keeps
+    # its own (fast) Gram, e.g. a layer's correlation table.
+    def gram_table(self):
+        """The parts' own :meth:`gram_table`, one per part (a tuple)."""
+        return tuple(op.gram_table() for op in self.operators)
+
+    def restricted_gram(self, support, mask=None, *, table=None):
+        """``G_S = Σ_i G_{i,S}`` from the parts (``table``: this operator's
+        :meth:`gram_table`, or ``None``)."""
+        tables = (None,) * len(self.operators) if table is None else table
+        parts = zip(self.operators, tables, strict=True)
+        return sum(op.restricted_gram(support, mask, table=t) for op, t in parts)
+
+    def restricted_gram_cost(self, k: int) -> int:
+        return sum(op.restricted_gram_cost(k) for op in self.operators)
 
 
 class Selection(AbstractOperator):

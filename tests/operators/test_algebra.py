@@ -84,6 +84,25 @@ def test_scaled_operator_keeps_its_gram_table():
     np.testing.assert_allclose(scales, np.arange(3.0) * float(A.mv(jnp.ones(A.in_shape)).sum()))
 
 
+def test_horizontal_stack_sums_its_parts_grams():
+    """``G_S`` of ``[W₁ W₂]`` from the parts' correlation tables (``Σ G_i``) equals the dense
+    Gram of the stack's matrix, with or without the table, on masked supports."""
+    op = HStack([_conv(11, 2, 3), _conv(12, 3, 3)])
+    table = op.gram_table()
+    assert all(isinstance(t, jaxcs.CorrelationTable) for t in table)
+    w = np.asarray(_matrix(op), np.float64)  # (codes, signals)
+    support = jnp.array([[0, 5, 13, 20], [2, 3, 4, 4]])
+    mask = jnp.array([[True, True, True, True], [True, True, False, False]])
+    for t in (table, None):
+        gram = np.asarray(op.restricted_gram(support, mask, table=t))
+        for b in range(2):
+            rows = np.asarray(support[b])
+            expected = (w[rows] @ w[rows].T) * np.outer(mask[b], mask[b])
+            np.testing.assert_allclose(gram[b], expected, rtol=1e-4, atol=1e-5)
+    estimate = jaxcs.estimate_model_rip(jr.key(13), op, jaxcs.BlockModel(2), 64, method="gram")
+    assert np.isfinite(float(estimate.delta_lower_bound))
+
+
 def test_shapes_that_do_not_fit_are_named():
     with pytest.raises(ValueError, match="must be outer.in_shape"):
         Composed(A, C)
