@@ -1,10 +1,10 @@
 """The package tree is the architecture: imports point down the layer list only, and no private
 name (or internal module) of one sub-package is imported by another.
 
-Layers, bottom first (README, "Architecture"): the shared base (``_pytree``, ``_scale``,
-``_validate``, ``_version``, ``status``), ``operators``, ``models``, ``solvers``, ``analysis``,
-``layers`` / ``data`` / ``networks`` (side by side, none imports another), the machinery
-(``io``), the applications (``experiments``, ``plot``), the console (``cli``). The package
+Layers, bottom first (README, "Architecture"): the shared base (``_progress``, ``_pytree``,
+``_scale``, ``_validate``, ``_version``, ``status``), ``operators``, ``models``, ``solvers``,
+``analysis``, ``layers`` / ``data`` / ``networks`` (side by side, none imports another), the
+machinery (``io``), the applications (``experiments``, ``plot``), the console (``cli``). The package
 ``__init__`` re-exports and defines nothing.
 """
 
@@ -26,6 +26,7 @@ PACKAGE = Path(jaxcs.__file__).parent
 LAYERS = {
     "_files": 0,
     "_lazy": 0,
+    "_progress": 0,
     "_pytree": 0,
     "_scale": 0,
     "_validate": 0,

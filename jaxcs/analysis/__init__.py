@@ -35,9 +35,7 @@ from jaxcs.analysis.small_eigen import extreme_eigenvalues as extreme_eigenvalue
 from jaxcs.analysis.statistics import DEFAULT_BINS as DEFAULT_BINS
 from jaxcs.analysis.statistics import DEFAULT_RANGE as DEFAULT_RANGE
 from jaxcs.analysis.statistics import Statistics as Statistics
-from jaxcs.analysis.statistics import advance_progress as advance_progress
 from jaxcs.analysis.statistics import monte_carlo as monte_carlo
-from jaxcs.analysis.statistics import progress_bar as progress_bar
 from jaxcs.analysis.statistics import summarize_samples as summarize_samples
 from jaxcs.analysis.transition import TransitionFit as TransitionFit
 from jaxcs.analysis.transition import fit_transition as fit_transition

@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcs._files import write_json
+from jaxcs._progress import progress_bar
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import check_choice, check_key, concrete_int, is_traced, positive_int
 from jaxcs.analysis.masked_spectrum import DEFAULT_STEPS, masked_extremes
@@ -45,7 +46,6 @@ from jaxcs.analysis.statistics import (
     DEFAULT_RANGE,
     Statistics,
     monte_carlo,
-    progress_bar,
     summarize_samples,
 )
 from jaxcs.models import AbstractSparsityModel, SparseCode, check_model

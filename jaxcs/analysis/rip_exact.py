@@ -20,9 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxcs._progress import advance_progress, progress_bar
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import concrete_int, is_traced, positive_int
-from jaxcs.analysis.statistics import advance_progress, progress_bar
 from jaxcs.analysis.support_spectrum import support_quotient_extremes
 from jaxcs.models import (
     AbstractSparsityModel,

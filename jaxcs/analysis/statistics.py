@@ -10,14 +10,14 @@ so memory does not grow with ``num_samples`` unless the samples are kept on requ
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import count
-from typing import Protocol, cast
+from typing import cast
 
 import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
+from jaxcs._progress import tick
 from jaxcs._pytree import Pytree, static_field
 
 DEFAULT_RANGE = (0.0, 4.0)
@@ -175,60 +175,6 @@ def summarize_samples(samples) -> dict:
     }
 
 
-# ------------------------------------------------------------------ progress reporting
-class _Bar(Protocol):
-    """What the progress callbacks use of a tqdm bar."""
-
-    def update(self, n: int = 1, /) -> object: ...
-
-    def close(self) -> None: ...
-
-
-_BARS: dict[int, _Bar] = {}
-_BAR_IDS = count(1)
-
-
-def _tick(bar_id, increment):
-    bar = _BARS.get(int(np.max(np.asarray(bar_id))))
-    if bar is not None:  # under vmap every member reports the same increment
-        bar.update(int(np.max(np.asarray(increment))))
-
-
-def advance_progress(bar_id, increment: int) -> None:
-    """Advance the bar of :class:`progress_bar` ``bar_id`` by ``increment`` from the host
-    (a no-op for the id 0 of a disabled bar)."""
-    if bar_id:
-        _tick(bar_id, increment)
-
-
-class progress_bar:
-    """Context manager: a tqdm bar (if installed) that jitted Monte Carlo loops can advance.
-
-    Yields an integer id to pass as ``progress_id``; without tqdm it yields 0 (no reporting).
-    """
-
-    def __init__(self, total: int, desc: str = "", enabled: bool = True, unit: str = "sample"):
-        self.total, self.desc, self.enabled, self.unit = total, desc, enabled, unit
-        self.id = 0
-
-    def __enter__(self) -> int:
-        if not self.enabled:
-            return 0
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            return 0
-        self.id = next(_BAR_IDS)
-        _BARS[self.id] = tqdm(total=self.total, desc=self.desc, unit=self.unit, leave=False)
-        return self.id
-
-    def __exit__(self, *exc):
-        bar = _BARS.pop(self.id, None)
-        if bar is not None:
-            bar.close()
-        return False
-
-
 def monte_carlo(
     key: jax.Array,
     chunk_fn: Callable[[jax.Array], dict[str, jax.Array]],
@@ -292,7 +238,7 @@ def monte_carlo(
             )
         if progress_id is not None:
             increment = jnp.clip(num_samples - c * chunk_size, 0, chunk_size)
-            jax.debug.callback(_tick, progress_id, increment)
+            jax.debug.callback(tick, progress_id, increment)
         return stats, kept
 
     stats, kept = jax.lax.fori_loop(0, num_chunks, body, (stats0, kept0))

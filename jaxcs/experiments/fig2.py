@@ -32,6 +32,7 @@ import jax
 import jax.random as jr
 import numpy as np
 
+from jaxcs._progress import progress_bar
 from jaxcs._validate import positive_int
 from jaxcs.analysis import (
     DEFAULT_BINS,
@@ -40,7 +41,6 @@ from jaxcs.analysis import (
     iht_codes,
     model_rip_upper_bound,
     one_step_reconstruction,
-    progress_bar,
     relative_error,
     sample_model_rip,
     search_model_rip,

@@ -29,13 +29,12 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
+from jaxcs._progress import advance_progress, progress_bar
 from jaxcs.analysis import (
-    advance_progress,
     delta_lower_bound_from,
     estimate_model_rip,
     masked_extremes,
     model_rip_upper_bound,
-    progress_bar,
     summarize_samples,
 )
 from jaxcs.experiments._setup import check_int_fields

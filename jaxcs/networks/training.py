@@ -18,9 +18,9 @@ import jax.random as jr
 import numpy as np
 import optax
 
+from jaxcs._progress import advance_progress, progress_bar
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import check_key, positive_int
-from jaxcs.analysis import advance_progress, progress_bar
 from jaxcs.networks.cnn import NetworkConfig
 
 

@@ -43,6 +43,7 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jaxcs._progress import bar
 from jaxcs.io import environment, write_json
 from jaxcs.models import default_capacity
 from jaxcs.sweeps.config import (
@@ -561,13 +562,10 @@ class SweepProgress:
         self.total_cells = sum(self.cells.values())
         self.bar = None
         if enabled:
-            try:
-                from tqdm.auto import tqdm
-            except ImportError:
-                return
             total = sum(g.num_problems(per_cell) for g in groups)
-            self.bar = tqdm(total=total, initial=initial, desc="sweep", unit="problem")
-            self._show()
+            self.bar = bar(total, initial=initial, desc="sweep", unit="problem")
+            if self.bar is not None:
+                self._show()
 
     def _finished_cells(self) -> int:
         done = 0

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import jaxcs
-import jaxcs.analysis.statistics as mc
+import jaxcs._progress as progress
 from jaxcs import Statistics
 
 RANGE, BINS = (-2.0, 2.0), 16
@@ -234,7 +234,7 @@ def test_monte_carlo_traced_num_samples_compiles_once(assert_no_compiles):
 
 # --------------------------------------------------------------------------- progress
 class _RecordingBars(dict):
-    """``_BARS`` stand-in that remembers every bar the context manager closes."""
+    """``BARS`` stand-in that remembers every bar the context manager closes."""
 
     def __init__(self):
         super().__init__()
@@ -252,26 +252,26 @@ def test_progress_bar_counts_every_sample_of_a_jitted_run():
     run = jax.jit(
         lambda key, n, pid: jaxcs.monte_carlo(key, chunk_fn, n, CHUNK, progress_id=pid)[0]
     )
-    with mc.progress_bar(23, "test") as bar_id:
+    with progress.progress_bar(23, "test") as bar_id:
         assert bar_id > 0
         stats = jax.block_until_ready(run(jr.key(0), 23, bar_id))
         jax.effects_barrier()
-        bar = mc._BARS[bar_id]
+        bar = progress.BARS[bar_id]
         assert bar.total == 23
         assert bar.n == 23  # 4 full chunks + the masked tail of 3
-    assert bar_id not in mc._BARS  # closed and forgotten on exit
+    assert bar_id not in progress.BARS  # closed and forgotten on exit
     assert int(stats["u"].count) == 23
 
 
 def test_progress_disabled_yields_zero():
-    with mc.progress_bar(10, enabled=False) as bar_id:
+    with progress.progress_bar(10, enabled=False) as bar_id:
         assert bar_id == 0
 
 
 def test_estimate_model_rip_progress_reaches_the_total(monkeypatch):
     pytest.importorskip("tqdm")
     bars = _RecordingBars()
-    monkeypatch.setattr(mc, "_BARS", bars)
+    monkeypatch.setattr(progress, "BARS", bars)
     w = jaxcs.gaussian_filters(jr.key(0), (3,), 1, 4)
     op = jaxcs.ConvOperator(w, (6,), 1, "valid")
     est = jaxcs.estimate_model_rip(
