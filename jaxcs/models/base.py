@@ -49,6 +49,16 @@ def default_capacity(k: int) -> int:
     return max(CAPACITY_QUANTUM, -(-int(k) // CAPACITY_QUANTUM) * CAPACITY_QUANTUM)
 
 
+def code_shape_of(code_shape: Sequence[int], name: str = "code_shape") -> tuple[int, ...]:
+    """``code_shape`` as a tuple ``(*spatial, K)`` of positive ints, else a ValueError naming
+    ``name`` (what every model's :meth:`~AbstractSparsityModel.check_code_shape` starts
+    with)."""
+    code_shape = positive_ints(code_shape, name)
+    if len(code_shape) < 1:
+        raise ValueError(f"{name} must be (*spatial, K) with positive sizes; got {code_shape}")
+    return code_shape
+
+
 def budget_and_capacity(k, capacity: int | None):
     """``(k, capacity)`` checked: a budget (an int, an integer array, traced or ``None``) and
     the static capacity, by default :func:`default_capacity` of ``k`` (for an array of ``k``,

@@ -26,10 +26,10 @@ import jax.random as jr
 import numpy as np
 
 from jaxcs._pytree import static_field
-from jaxcs._validate import is_traced, positive_int, positive_ints
+from jaxcs._validate import is_traced, positive_int
 from jaxcs.models._regions import exceeds_capacity
 from jaxcs.models._sampling import FLOYD_MAX_CAPACITY, distinct_floyd, draw_values
-from jaxcs.models.base import AbstractSparsityModel, budget_and_capacity
+from jaxcs.models.base import AbstractSparsityModel, budget_and_capacity, code_shape_of
 from jaxcs.models.sparse_code import SparseCode
 
 
@@ -50,9 +50,7 @@ class _PositionModel(AbstractSparsityModel):
     def check_code_shape(
         self, code_shape: Sequence[int], name: str = "code_shape"
     ) -> tuple[int, ...]:
-        code_shape = positive_ints(code_shape, name)
-        if len(code_shape) < 1:
-            raise ValueError(f"{name} must be (*spatial, K) with positive sizes; got {code_shape}")
+        code_shape = code_shape_of(code_shape, name)
         self.check_budget(code_shape, "positions")
         return code_shape
 

@@ -48,7 +48,7 @@ from jaxcs.models._regions import (
     to_cells,
 )
 from jaxcs.models._sampling import FLOYD_MAX_CAPACITY, distinct_floyd, draw_values
-from jaxcs.models.base import AbstractSparsityModel, budget_and_capacity
+from jaxcs.models.base import AbstractSparsityModel, budget_and_capacity, code_shape_of
 from jaxcs.models.pooling import check_switches, pool_project, pool_project_sparse
 from jaxcs.models.sparse_code import SparseCode
 
@@ -152,9 +152,7 @@ class RegionModel(AbstractSparsityModel):
         self, code_shape: Sequence[int], name: str = "code_shape"
     ) -> tuple[int, ...]:
         """Validate a code shape (and a concrete ``k``) for this model; return it as a tuple."""
-        code_shape = positive_ints(code_shape, name)
-        if len(code_shape) < 1:
-            raise ValueError(f"{name} must be (*spatial, K) with positive sizes; got {code_shape}")
+        code_shape = code_shape_of(code_shape, name)
         self.region_shape(code_shape)
         regions = self.num_regions(code_shape)
         if self.k is None and self.capacity is not None and self.capacity < regions:

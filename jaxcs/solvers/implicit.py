@@ -52,12 +52,12 @@ def _attach_jvp(slots, primals, tangents):
     mask = flat[indices] != 0
     gram = op.restricted_gram(indices, mask)  # zero rows and columns off the support
     gram = gram + jnp.diag(jnp.where(mask, 0, 1).astype(gram.dtype))
-    _, d_phi_z = jax.jvp(lambda o: o.rmv(z), (op,), (d_op,))
+    phi_z, d_phi_z = jax.jvp(lambda o: o.rmv(z), (op,), (d_op,))  # Wᵀz and its change
     d_signal = dx - d_phi_z  # the change of x − Wᵀ z at a fixed z
     rhs = jnp.where(mask, op.mv(d_signal).reshape(-1)[indices], 0)
     dz = jnp.where(mask, jnp.linalg.solve(gram, rhs), 0)
     dz = jnp.zeros_like(flat).at[indices].add(dz).reshape(z.shape)
-    residual = x - op.rmv(z)
+    residual = x - phi_z
     norm = scaled_norm(residual)
     d_residual = d_signal - op.rmv(dz)
     d_norm = jnp.where(norm > 0, jnp.vdot(residual, d_residual) / jnp.where(norm > 0, norm, 1), 0)

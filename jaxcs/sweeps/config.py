@@ -119,7 +119,7 @@ class Cell:
     index: int
     params: dict
     derived: dict
-    solver_columns: tuple[str, ...] = ("max_steps", "tol", "step_size", "lam")
+    solver_columns: tuple[str, ...]
 
     @property
     def k(self) -> int:
@@ -342,7 +342,7 @@ def _parse(config: dict) -> SweepConfig:
         derived = _derive(kind, params, index, families, run["dtype"])
         cells.append(Cell(index, params, derived, solver_columns))
     source = {
-        "problem": kind if kind != "family" else "conv",
+        "problem": kind,
         problem_table: jsonable(sections[problem_table]),
         "model": jsonable(model),
         "solver": jsonable(sections["solver"]) | {"name": list(families["solver"])},
@@ -351,7 +351,6 @@ def _parse(config: dict) -> SweepConfig:
     }
     plugins = _plugins(families)
     if plugins:  # absent for built-in names: their grids keep their fingerprints
-        source["problem"] = kind
         source["plugins"] = plugins
     filters = _filters_files(cells, run["dtype"]) if kind == "conv" else {}
     return SweepConfig(

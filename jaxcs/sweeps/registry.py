@@ -68,6 +68,7 @@ class _Family:
     name: str
     build: Callable
     parameters: dict  # name -> default (REQUIRED: none)
+    takes_optional: bool = False  # build takes the optional argument (dtype, code_shape)
 
     def _token(self):
         return (type(self), self.name, _identity(self.build))
@@ -120,10 +121,10 @@ class OperatorFamily(_Family):
 
     def __init__(self, name: str, build: Callable):
         params = _keyword_parameters(build, 1, ("dtype",), f"operator family {name!r}")
-        super().__init__(name, build, params)
+        super().__init__(name, build, params, _accepts(build, "dtype"))
 
     def __call__(self, key, dtype, **params):
-        if _accepts(self.build, "dtype"):
+        if self.takes_optional:
             params["dtype"] = dtype
         return self.build(key, **params)
 
@@ -144,7 +145,7 @@ class ModelFamily(_Family):
     def __init__(self, name: str, build: Callable):
         special = ("capacity", "nonnegative", "code_shape")
         params = _keyword_parameters(build, 1, special, f"model {name!r}")
-        super().__init__(name, build, params)
+        super().__init__(name, build, params, _accepts(build, "code_shape"))
 
     @property
     def fixed_sign(self) -> bool | None:
@@ -153,7 +154,7 @@ class ModelFamily(_Family):
         return None if instance is None else instance.nonnegative
 
     def __call__(self, k, *, capacity, nonnegative, code_shape, **params):
-        if _accepts(self.build, "code_shape"):
+        if self.takes_optional:
             params["code_shape"] = code_shape
         return self.build(k, capacity=capacity, nonnegative=nonnegative, **params)
 
