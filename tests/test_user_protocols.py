@@ -333,3 +333,13 @@ def test_own_objects_in_grids_are_checked_before_anything_runs():
     with pytest.raises(TypeError, match="must name its grid parameters"):
         jaxcs.sweeps.register_operator("loose", lambda key, **params: None)
     jaxcs.sweeps.register_operator("sensing", sensing_family)  # the same again: no error
+    with pytest.raises(jaxcs.sweeps.RegistryError, match="a key of every solver"):
+        jaxcs.sweeps.register_solver("mine", projected_gradient, parameter="max_steps")
+    with pytest.raises(jaxcs.sweeps.RegistryError, match="an identifier"):
+        jaxcs.sweeps.register_solver("mine", projected_gradient, parameter="step size")
+    with pytest.raises(jaxcs.sweeps.RegistryError, match="non-empty string"):
+        jaxcs.sweeps.register_model("", even_positions)
+    with pytest.raises(jaxcs.sweeps.RegistryError, match="only in case"):
+        jaxcs.sweeps.register_operator("Sensing", sensing_family)
+    with pytest.raises(TypeError, match="positional argument"):
+        jaxcs.sweeps.register_model("keyword-only", lambda *, k: None)
