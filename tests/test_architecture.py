@@ -4,8 +4,9 @@ name (or internal module) of one sub-package is imported by another.
 Layers, bottom first (README, "Architecture"): the shared base (``_progress``, ``_pytree``,
 ``_scale``, ``_validate``, ``_version``, ``status``), ``operators``, ``models``, ``solvers``,
 ``analysis``, ``layers`` / ``data`` / ``networks`` (side by side, none imports another), the
-machinery (``io``), the applications (``experiments``, ``plot``), the console (``cli``). The package
-``__init__`` re-exports and defines nothing.
+machinery (``io``), the sweep engine (``sweeps``), the paper's experiments (``experiments``), the
+figures (``plot``: it reads the sweeps' tables), the console (``cli``). The package ``__init__``
+re-exports and defines nothing.
 """
 
 from __future__ import annotations
@@ -40,10 +41,10 @@ LAYERS = {
     "data": 5,
     "networks": 5,
     "io": 6,
-    "experiments": 7,
     "sweeps": 7,
-    "plot": 7,
-    "cli": 8,
+    "experiments": 8,
+    "plot": 9,
+    "cli": 10,
 }
 
 
