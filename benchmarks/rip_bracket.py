@@ -85,7 +85,7 @@ def enumerable(budget: int) -> list[dict]:
     rows = []
     for name, fshape, M, K, spatial, padding, model in ENUMERABLE:
         w = jaxcs.gaussian_filters(jr.key(1), fshape, M, K)
-        op = jaxcs.ConvOperator(jaxcs.normalize_filters(w), spatial, 1, padding)
+        op = jaxcs.ConvOperator(jaxcs.operators.normalize_filters(w), spatial, 1, padding)
         exact = jaxcs.exact_model_rip(op, model, max_supports=10**7)
         search = jaxcs.search_model_rip(jr.key(0), op, model, budget)
         sampled = jaxcs.estimate_model_rip(jr.key(0), op, model, budget)
@@ -110,7 +110,7 @@ def enumerable(budget: int) -> list[dict]:
 
 def lanczos_vs_dense(dense_sizes, lanczos_sizes, steps: int, quick: bool) -> dict:
     M = K = 64 if quick else 512
-    w = jaxcs.normalize_filters(jaxcs.gaussian_filters(jr.key(0), (3, 3), M, K))
+    w = jaxcs.operators.normalize_filters(jaxcs.gaussian_filters(jr.key(0), (3, 3), M, K))
     op = jaxcs.ConvOperator(w, (15, 15), 1, "same")
     k_fig3 = round(0.239 * 15 * 15 * K)
     dense = []
@@ -142,7 +142,7 @@ def lanczos_vs_dense(dense_sizes, lanczos_sizes, steps: int, quick: bool) -> dic
     for k in lanczos_sizes + [k_fig3]:
         model = jaxcs.PoolingModel((2, 2), k)
         code = model.sample_sparse(jr.key(k), op.out_shape, (4,))
-        run = jax.jit(lambda op, code: jaxcs.masked_extremes(op, code, steps=steps))
+        run = jax.jit(lambda op, code: jaxcs.analysis.masked_extremes(op, code, steps=steps))
         jax.block_until_ready(run(op, code))  # compile
         started = time.perf_counter()
         found = jax.block_until_ready(run(op, code))

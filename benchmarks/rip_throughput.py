@@ -8,8 +8,8 @@ medians). The references are NumPy implementations of the *same* methods:
 - ``numpy_gram_batched`` (the expert reference for the ratios): codes sampled with NumPy
   (Floyd's distinct-block draw, vectorised over the batch), the restricted Grams ``G_S`` of a
   batch gathered in one fancy index from the correlation table ``C[i, i', δ]``
-  (``jaxcs.correlation_table(op).values``, zero-extended to every shift so that the gather needs
-  no mask), then ratios (a) ``sqrt(zᵀ G_S z)/‖z‖`` and (b) ``‖G_S z‖/‖z‖``, batched.
+  (``jaxcs.operators.correlation_table(op).values``, zero-extended to every shift so that the
+  gather needs no mask), then ratios (a) ``sqrt(zᵀ G_S z)/‖z‖`` and (b) ``‖G_S z‖/‖z‖``, batched.
 - ``numpy_eigvalsh_batched`` (the expert reference for exact per-support eigenvalues): the same
   Grams, then one batched ``numpy.linalg.eigvalsh`` and its extremes.
 - ``numpy_dense_matrix``: a weak baseline with the explicit ``Kn × MD`` matrix ``W`` (two
@@ -124,7 +124,7 @@ def numpy_dense_matrix(A: np.ndarray, n: int, K: int, k: int, batch: int, rng):
 
 
 def check_references(op, gram: NumpyGram, k: int) -> dict:
-    """The NumPy references compute the quantities of :func:`jaxcs.code_ratios` on the same
+    """The NumPy references compute the quantities of :func:`jaxcs.analysis.code_ratios` on the same
     codes: the largest relative differences (float32 rounding)."""
     filters, shifts, z = numpy_block_codes(np.random.default_rng(2), 512, gram.K, gram.n, k)
     code = jaxcs.SparseCode(
@@ -133,7 +133,7 @@ def check_references(op, gram: NumpyGram, k: int) -> dict:
         jnp.ones(z.shape, bool),
         tuple(op.out_shape),
     )
-    ours = jaxcs.code_ratios(op, code, eigenvalues=True)
+    ours = jaxcs.analysis.code_ratios(op, code, eigenvalues=True)
     G = gram.grams(filters, shifts)
     gz = np.einsum("bij,bj->bi", G, z)
     znorm = np.linalg.norm(z, axis=1)
@@ -160,7 +160,7 @@ def bench_rip(rounds: int, quick: bool) -> dict:
     models = {"": jaxcs.BlockModel(k), "_capacity_k": jaxcs.BlockModel(k, capacity=k)}
     A = np.asarray(op.as_matrix())
     n, K = op.out_spatial[0], op.out_channels
-    gram = NumpyGram(np.asarray(jaxcs.correlation_table(op).values), n)
+    gram = NumpyGram(np.asarray(jaxcs.operators.correlation_table(op).values), n)
     rng = np.random.default_rng(0)
     scale = 0.1 if quick else 1.0
 

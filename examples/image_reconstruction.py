@@ -44,8 +44,12 @@ def run(size=64, num_filters=4, filter_size=5, steps=200, seed=0):
     solution = jaxcs.recover(op, x, model, jaxcs.NIHT(), max_steps=steps, tol=1e-7)
     many_steps = op.rmv(solution.z)
     errors = {
-        "one IHT step (the layer + tied decoder)": float(jaxcs.relative_error(x, one_step, 3)),
-        f"NIHT, {int(solution.num_steps)} steps": float(jaxcs.relative_error(x, many_steps, 3)),
+        "one IHT step (the layer + tied decoder)": float(
+            jaxcs.analysis.relative_error(x, one_step, 3)
+        ),
+        f"NIHT, {int(solution.num_steps)} steps": float(
+            jaxcs.analysis.relative_error(x, many_steps, 3)
+        ),
     }
     status = jaxcs.Status(int(solution.status)).message
     return x, one_step, many_steps, errors, status

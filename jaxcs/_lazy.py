@@ -44,11 +44,28 @@ def public_submodules(init_file: str | Path) -> list[str]:
     return sorted(n for n in set(found) if not n.startswith("_"))
 
 
+def sub_package_of(name: str, init_file: str | Path, submodules: list[str]) -> str | None:
+    """The public sub-package whose ``__init__`` exports ``name`` (read from its source, so
+    nothing is imported), or None."""
+    folder = Path(init_file).parent
+    for sub in submodules:
+        source = folder / sub / "__init__.py"
+        if not source.is_file():
+            continue
+        for node in ast.parse(source.read_text(encoding="utf-8"), str(source)).body:
+            if isinstance(node, ast.ImportFrom) and any(
+                (alias.asname or alias.name) == name for alias in node.names
+            ):
+                return sub
+    return None
+
+
 def attach(package: str, init_file: str):
     """``(__getattr__, __dir__, __all__)`` for the module ``package`` (PEP 562).
 
     ``__all__`` is the re-exported names plus ``__version__``; ``dir(package)`` lists them and
-    the public sub-packages, never an internal module.
+    the public sub-packages, never an internal module. A name that only a sub-package exports is
+    refused with the path where it lives (``jaxcs.orthant_extremes`` → ``jaxcs.analysis``).
     """
     origin = reexports(init_file)
     submodules = public_submodules(init_file)
@@ -60,7 +77,9 @@ def attach(package: str, init_file: str):
         elif name in submodules:
             value = importlib.import_module(f"{package}.{name}")
         else:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+            home = sub_package_of(name, init_file, submodules)
+            where = f": it is {package}.{home}.{name}" if home else ""
+            raise AttributeError(f"module {package!r} has no attribute {name!r}{where}")
         vars(sys.modules[package])[name] = value  # later lookups skip __getattr__
         return value
 

@@ -27,11 +27,11 @@ def _op():
         (lambda w: jaxcs.ConvOperator(w, (8,), padding="full"), "padding"),
         (lambda w: jaxcs.BlockModel(1).sample(jr.key(0), (4.5, 3)), "code_shape"),
         (lambda w: jaxcs.BlockModel(1).sample(jr.key(0), (4, 3), (-1,)), "batch_shape"),
-        (lambda w: jaxcs.block_sparsify(jnp.ones(4), 2.5), "k"),
-        (lambda w: jaxcs.block_sparsify(jnp.ones(4), -1), "k"),
+        (lambda w: jaxcs.models.block_sparsify(jnp.ones(4), 2.5), "k"),
+        (lambda w: jaxcs.models.block_sparsify(jnp.ones(4), -1), "k"),
         (lambda w: jaxcs.unpool(jnp.ones((2, 1)), jnp.array([[0], [5]]), (2,), (4,)), "switches"),
-        (lambda w: jaxcs.restricted_gram(_op(), jnp.array([[0, 10_000]])), "support"),
-        (lambda w: jaxcs.theorem_3_3_bound(float("nan"), 0.5), "delta"),
+        (lambda w: jaxcs.operators.restricted_gram(_op(), jnp.array([[0, 10_000]])), "support"),
+        (lambda w: jaxcs.analysis.theorem_3_3_bound(float("nan"), 0.5), "delta"),
     ],
 )
 def test_bad_arguments_are_rejected(call, match):
@@ -44,7 +44,11 @@ def test_default_dtypes_follow_x64():
     assert jaxcs.gaussian_filters(jr.key(0), (3,), 2, 4).dtype == jnp.float32
     assert jaxcs.BlockModel(1).sample(jr.key(0), (4, 3)).dtype == jnp.float32
     with jax.enable_x64(True):
-        for make in (jaxcs.gaussian_filters, jaxcs.unit_norm_filters, jaxcs.rademacher_filters):
+        for make in (
+            jaxcs.gaussian_filters,
+            jaxcs.unit_norm_filters,
+            jaxcs.operators.rademacher_filters,
+        ):
             assert make(jr.key(0), (3,), 2, 4).dtype == jnp.float64
         assert jaxcs.BlockModel(1).sample(jr.key(0), (4, 3)).dtype == jnp.float64
 

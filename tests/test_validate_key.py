@@ -20,7 +20,7 @@ def _entry_points():
     return {
         "gaussian_filters": lambda key: jaxcs.gaussian_filters(key, (3,), 2, 4),
         "unit_norm_filters": lambda key: jaxcs.unit_norm_filters(key, (3,), 2, 4),
-        "rademacher_filters": lambda key: jaxcs.rademacher_filters(key, (3,), 2, 4),
+        "rademacher_filters": lambda key: jaxcs.operators.rademacher_filters(key, (3,), 2, 4),
         "sample": lambda key: model.sample(key, op.out_shape),
         "sample_sparse": lambda key: model.sample_sparse(key, op.out_shape),
         "estimate_model_rip": lambda key: jaxcs.estimate_model_rip(key, op, model, 8),

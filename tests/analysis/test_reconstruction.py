@@ -50,7 +50,7 @@ def test_iht_codes_matches_numpy_loop():
         for _ in range(steps):
             b = z + (A @ (x.reshape(-1) - A.T @ z.reshape(-1))).reshape(op.out_shape)
             z = _block_projection_numpy(b, 2)
-        ours = np.asarray(jaxcs.iht_codes(op, x, model, steps))
+        ours = np.asarray(jaxcs.analysis.iht_codes(op, x, model, steps))
         np.testing.assert_allclose(ours, z, rtol=1e-4, atol=1e-5)
 
 
@@ -59,7 +59,7 @@ def test_first_iht_step_is_one_layer():
     op = _operator(jr.key(4))
     x = jr.normal(jr.key(5), (3,) + op.in_shape)
     model = jaxcs.PoolingModel((2,), k=4)
-    z1 = jaxcs.iht_codes(op, x, model, 1)
+    z1 = jaxcs.analysis.iht_codes(op, x, model, 1)
     layer = jax.vmap(model.project)(op.mv(x))
     np.testing.assert_allclose(z1, layer, rtol=1e-6)
 
@@ -71,7 +71,7 @@ def test_iht_recovers_planted_codes():
     model = jaxcs.BlockModel(3)
     z = model.sample(jr.key(7), op.out_shape, (16,))
     x = op.rmv(z)
-    z_hat = jaxcs.iht_codes(op, x, model, 30)
+    z_hat = jaxcs.analysis.iht_codes(op, x, model, 30)
     err = jnp.linalg.norm((z_hat - z).reshape(16, -1), axis=1) / jnp.linalg.norm(
         z.reshape(16, -1), axis=1
     )
@@ -105,7 +105,7 @@ def test_fixed_switches_differ_from_known():
 def test_relative_error_and_nonfinite_reporting():
     x = jnp.array([[3.0, 4.0], [0.0, 0.0], [jnp.nan, 1.0]])
     x_hat = jnp.array([[3.0, 3.0], [0.0, 0.0], [1.0, 1.0]])
-    err = np.asarray(jaxcs.relative_error(x, x_hat, 1))
+    err = np.asarray(jaxcs.analysis.relative_error(x, x_hat, 1))
     np.testing.assert_allclose(err[0], 0.2)
     assert np.isnan(err[1]) and np.isnan(err[2])
 
@@ -113,7 +113,7 @@ def test_relative_error_and_nonfinite_reporting():
 def test_bad_num_steps():
     op = _operator(jr.key(12))
     with pytest.raises(ValueError, match="num_steps"):
-        jaxcs.iht_codes(op, jnp.zeros(op.in_shape), jaxcs.BlockModel(1), 0)
+        jaxcs.analysis.iht_codes(op, jnp.zeros(op.in_shape), jaxcs.BlockModel(1), 0)
 
 
 @pytest.mark.parametrize(
@@ -128,9 +128,9 @@ def test_bad_num_steps():
 )
 def test_relative_error_names_bad_shapes(x_shape, hat_shape, ndim, match):
     with pytest.raises(ValueError, match=match):
-        jaxcs.relative_error(jnp.ones(x_shape), jnp.ones(hat_shape), ndim)
+        jaxcs.analysis.relative_error(jnp.ones(x_shape), jnp.ones(hat_shape), ndim)
     if x_shape == hat_shape and ndim == 3:  # also inside jit: the shapes are static
         with pytest.raises(ValueError, match="signal_ndim"):
-            jax.jit(lambda a, b: jaxcs.relative_error(a, b, 3))(
+            jax.jit(lambda a, b: jaxcs.analysis.relative_error(a, b, 3))(
                 jnp.ones(x_shape), jnp.ones(x_shape)
             )

@@ -50,7 +50,7 @@ def numpy_codes(code):
 
 
 def numpy_ratios(A, code):
-    """Every quantity of :func:`jaxcs.code_ratios`, from the dense ``A`` (float64)."""
+    """Every quantity of :func:`jaxcs.analysis.code_ratios`, from the dense ``A`` (float64)."""
     z, supports = numpy_codes(code)
     out = {name: [] for name in ALL_NAMES}
     for zb, S in zip(z, supports, strict=True):
@@ -70,7 +70,9 @@ def numpy_ratios(A, code):
 def both_methods(op, code):
     """Every quantity by both methods, in one compiled program (compiles dominate the time)."""
     return {
-        method: jaxcs.code_ratios(op, code, method=method, eigenvalues=True, full_ratio=True)
+        method: jaxcs.analysis.code_ratios(
+            op, code, method=method, eigenvalues=True, full_ratio=True
+        )
         for method in ("gram", "conv")
     }
 
@@ -142,11 +144,11 @@ def test_code_ratios_optional_outputs():
     code = BlockModel(2).sample_sparse(jr.key(0), op.out_shape, (3,))
     for method in ("gram", "conv"):
         shapes = jax.eval_shape(
-            lambda op, code, m=method: jaxcs.code_ratios(op, code, method=m), op, code
+            lambda op, code, m=method: jaxcs.analysis.code_ratios(op, code, method=m), op, code
         )
         assert set(shapes) == {"ratio_wt", "ratio_wwt"}
     with pytest.raises(ValueError, match="method"):
-        jaxcs.code_ratios(op, code, method="dense")
+        jaxcs.analysis.code_ratios(op, code, method="dense")
 
 
 F64_CASES = [
@@ -417,7 +419,7 @@ def test_code_ratios_nan_gram_entry_gives_nan_eigenvalues():
     code = jaxcs.SparseCode(
         jnp.array([[2, 7]]), jnp.array([[1.0, 0.5]]), jnp.array([[True, True]]), op.out_shape
     )
-    out = jaxcs.code_ratios(op, code, eigenvalues=True)
+    out = jaxcs.analysis.code_ratios(op, code, eigenvalues=True)
     assert np.isnan(np.asarray(out["eig_min"])).all() and np.isnan(np.asarray(out["eig_max"])).all()
 
 
@@ -535,14 +537,16 @@ def numpy_bound(dk, d2k):
 
 @pytest.mark.parametrize("dk, d2k", [(0.0, 0.0), (0.1, 0.2), (0.05, 0.05), (0.3, 0.9), (0, 0.5)])
 def test_theorem_3_3_bound_values(dk, d2k):
-    assert float(jaxcs.theorem_3_3_bound(dk, d2k)) == pytest.approx(numpy_bound(dk, d2k), 1e-6)
+    assert float(jaxcs.analysis.theorem_3_3_bound(dk, d2k)) == pytest.approx(
+        numpy_bound(dk, d2k), 1e-6
+    )
 
 
 def test_theorem_3_3_bound_arrays_and_jit():
     dk, d2k = np.array([0.0, 0.1, 0.2]), np.array([0.1, 0.1, 0.5])
     expected = [numpy_bound(a, b) for a, b in zip(dk, d2k, strict=True)]
-    np.testing.assert_allclose(jaxcs.theorem_3_3_bound(dk, d2k), expected, rtol=1e-6)
-    jitted = jax.jit(jaxcs.theorem_3_3_bound)
+    np.testing.assert_allclose(jaxcs.analysis.theorem_3_3_bound(dk, d2k), expected, rtol=1e-6)
+    jitted = jax.jit(jaxcs.analysis.theorem_3_3_bound)
     np.testing.assert_allclose(jitted(dk, d2k), expected, rtol=1e-6)
     bad = jitted(jnp.array([0.3, -0.1, 0.1, 0.1]), jnp.array([0.2, 0.2, 1.0, 0.5]))
     np.testing.assert_array_equal(np.isinf(bad), [True, True, True, False])
@@ -554,4 +558,4 @@ def test_theorem_3_3_bound_arrays_and_jit():
 )
 def test_theorem_3_3_bound_rejects_concrete_invalid(dk, d2k):
     with pytest.raises(ValueError, match="delta"):
-        jaxcs.theorem_3_3_bound(dk, d2k)
+        jaxcs.analysis.theorem_3_3_bound(dk, d2k)

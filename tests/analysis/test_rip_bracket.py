@@ -447,7 +447,7 @@ def support_spectra(code, G):
 
 
 SLOTS = 104  # every masked_extremes call below has (4, 104) codes: one compiled program each
-masked_extremes = jax.jit(jaxcs.masked_extremes, static_argnames=("steps", "nonnegative"))
+masked_extremes = jax.jit(jaxcs.analysis.masked_extremes, static_argnames=("steps", "nonnegative"))
 
 
 def random_pooling_codes(seed, code_shape, k: int, *, nonnegative=False, batch=4):

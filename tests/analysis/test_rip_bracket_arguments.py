@@ -49,12 +49,14 @@ WIDE = jaxcs.ConvOperator(jaxcs.gaussian_filters(jr.key(0), (3,), 4, 160), (10,)
         ),
         (lambda: jaxcs.model_rip_upper_bound(OP, "block"), TypeError, "sparsity model"),
         (
-            lambda: jaxcs.masked_extremes(OP, MODEL.sample_sparse(jr.key(0), OP.out_shape)),
+            lambda: jaxcs.analysis.masked_extremes(
+                OP, MODEL.sample_sparse(jr.key(0), OP.out_shape)
+            ),
             ValueError,
             "\\(B, s\\)",
         ),
         (
-            lambda: jaxcs.masked_extremes(
+            lambda: jaxcs.analysis.masked_extremes(
                 OP, MODEL.sample_sparse(jr.key(0), OP.out_shape, (2,)), steps=0
             ),
             ValueError,

@@ -163,9 +163,9 @@ def test_signed_model_keeps_the_eigenvalues():
         out_shape=(6,),
     )
     code = TopKModel(3).sample_sparse(jr.key(3), (6,), (16,))
-    signed = jaxcs.code_ratios(op, code, eigenvalues=True)
-    nonneg = jaxcs.code_ratios(op, code, eigenvalues=True, nonnegative=True)
-    gram = np.asarray(jaxcs.restricted_gram(op, code.indices, code.mask), np.float64)
+    signed = jaxcs.analysis.code_ratios(op, code, eigenvalues=True)
+    nonneg = jaxcs.analysis.code_ratios(op, code, eigenvalues=True, nonnegative=True)
+    gram = np.asarray(jaxcs.operators.restricted_gram(op, code.indices, code.mask), np.float64)
     used = np.asarray(code.mask)
     ev = np.array(
         [np.linalg.eigvalsh(g[np.ix_(m, m)])[[0, -1]] for g, m in zip(gram, used, strict=True)]

@@ -12,7 +12,7 @@ import pytest
 
 import jaxcs
 import jaxcs._progress as progress
-from jaxcs import Statistics
+from jaxcs.analysis import Statistics
 
 RANGE, BINS = (-2.0, 2.0), 16
 EDGES = np.linspace(*RANGE, BINS + 1)
@@ -127,7 +127,7 @@ def test_float32_merging_of_many_chunks_is_accurate():
         return {"v": 1.0 + 0.01 * jr.normal(key, (chunk,))}
 
     key = jr.key(3)
-    stats, _ = jax.jit(lambda k: jaxcs.monte_carlo(k, chunk_fn, chunk * num, chunk))(key)
+    stats, _ = jax.jit(lambda k: jaxcs.analysis.monte_carlo(k, chunk_fn, chunk * num, chunk))(key)
     values = jax.vmap(lambda c: chunk_fn(jr.fold_in(key, c))["v"])(jnp.arange(num))
     values = np.asarray(values, np.float64)
     s = stats["v"]
@@ -190,7 +190,7 @@ def reference_samples(key, num_chunks):
 
 def test_monte_carlo_masks_the_tail_and_keeps_samples():
     key, n = jr.key(11), 23
-    stats, kept = jaxcs.monte_carlo(
+    stats, kept = jaxcs.analysis.monte_carlo(
         key, chunk_fn, n, CHUNK, histogram_range=(0.0, 4.0), bins=8, keep_samples=n
     )
     ref = reference_samples(key, 5)
@@ -205,7 +205,7 @@ def test_monte_carlo_masks_the_tail_and_keeps_samples():
 
 def test_monte_carlo_keep_more_than_num_samples_pads_with_nan():
     key = jr.key(12)
-    _, kept = jaxcs.monte_carlo(key, chunk_fn, 12, CHUNK, keep_samples=17)
+    _, kept = jaxcs.analysis.monte_carlo(key, chunk_fn, 12, CHUNK, keep_samples=17)
     ref = reference_samples(key, 3)
     assert kept["u"].shape == (17,)
     np.testing.assert_array_equal(kept["u"][:12], ref["u"][:12])
@@ -215,14 +215,14 @@ def test_monte_carlo_keep_more_than_num_samples_pads_with_nan():
 def test_monte_carlo_keep_fewer_than_num_samples_is_rejected_or_truncated():
     key = jr.key(13)
     try:
-        _, kept = jaxcs.monte_carlo(key, chunk_fn, 12, CHUNK, keep_samples=6)
+        _, kept = jaxcs.analysis.monte_carlo(key, chunk_fn, 12, CHUNK, keep_samples=6)
     except ValueError:
         return
     np.testing.assert_array_equal(kept["u"], reference_samples(key, 3)["u"][:6])
 
 
 def test_monte_carlo_traced_num_samples_compiles_once(assert_no_compiles):
-    run = jax.jit(lambda key, n: jaxcs.monte_carlo(key, chunk_fn, n, CHUNK)[0])
+    run = jax.jit(lambda key, n: jaxcs.analysis.monte_carlo(key, chunk_fn, n, CHUNK)[0])
     key = jr.key(14)
     first = run(key, 20)
     second = assert_no_compiles(run, key, 37)
@@ -250,7 +250,7 @@ class _RecordingBars(dict):
 def test_progress_bar_counts_every_sample_of_a_jitted_run():
     pytest.importorskip("tqdm")
     run = jax.jit(
-        lambda key, n, pid: jaxcs.monte_carlo(key, chunk_fn, n, CHUNK, progress_id=pid)[0]
+        lambda key, n, pid: jaxcs.analysis.monte_carlo(key, chunk_fn, n, CHUNK, progress_id=pid)[0]
     )
     with progress.progress_bar(23, "test") as bar_id:
         assert bar_id > 0

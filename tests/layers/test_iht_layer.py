@@ -64,7 +64,7 @@ def test_code_is_one_iht_step_from_zero(name, k, relu):
 
     def both(variables, x):
         op = layer_operator(layer, variables, spatial)
-        return layer.apply(variables, x), jaxcs.iht_codes(op, x, model, 1)
+        return layer.apply(variables, x), jaxcs.analysis.iht_codes(op, x, model, 1)
 
     out, iht = run(both, variables, x)
     np.testing.assert_allclose(out.code, iht, rtol=1e-6, atol=1e-6)

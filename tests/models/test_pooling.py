@@ -167,9 +167,11 @@ def test_max_pool_and_pool_project_under_jit_match_eager():
     ref_values, ref_switches = numpy_max_pool(v, (2, 2), nonnegative=False)
     np.testing.assert_array_equal(values, ref_values)
     np.testing.assert_array_equal(switches, ref_switches)
-    project = jax.jit(jaxcs.pool_project, static_argnums=1)
+    project = jax.jit(jaxcs.models.pool_project, static_argnums=1)
     for k in [0, 2, 8]:  # a traced k
-        np.testing.assert_array_equal(project(v, (2, 2), k), jaxcs.pool_project(v, (2, 2), k))
+        np.testing.assert_array_equal(
+            project(v, (2, 2), k), jaxcs.models.pool_project(v, (2, 2), k)
+        )
 
 
 # --------------------------------------------------------------------------- unpool
@@ -194,20 +196,20 @@ def test_unpool_puts_values_at_switches(shape, window):
 
 # --------------------------------------------------------------------------- fixed switches
 def test_fixed_switches_top_left_and_custom_position():
-    np.testing.assert_array_equal(jaxcs.fixed_switches((4, 6), (2, 2)), np.zeros((2, 3, 1)))
+    np.testing.assert_array_equal(jaxcs.models.fixed_switches((4, 6), (2, 2)), np.zeros((2, 3, 1)))
     np.testing.assert_array_equal(
-        jaxcs.fixed_switches((4, 6), (2, 2), (1, 0)), np.full((2, 3, 1), 2)
+        jaxcs.models.fixed_switches((4, 6), (2, 2), (1, 0)), np.full((2, 3, 1), 2)
     )
     # 3x3 map, 2x2 window: the position (1, 1) is clamped in the partial regions
-    got = jaxcs.fixed_switches((3, 3), (2, 2), (1, 1))
+    got = jaxcs.models.fixed_switches((3, 3), (2, 2), (1, 1))
     np.testing.assert_array_equal(got[..., 0], [[3, 2], [1, 0]])
     # 1-D, window 3 on 7: last region has one cell
-    got = jaxcs.fixed_switches((7,), (3,), (2,))
+    got = jaxcs.models.fixed_switches((7,), (3,), (2,))
     np.testing.assert_array_equal(got[..., 0], [2, 2, 0])
     with pytest.raises(ValueError, match="position"):
-        jaxcs.fixed_switches((4, 4), (2, 2), (2, 0))
+        jaxcs.models.fixed_switches((4, 4), (2, 2), (2, 0))
     with pytest.raises(ValueError, match="position"):
-        jaxcs.fixed_switches((4, 4), (2, 2), (0,))
+        jaxcs.models.fixed_switches((4, 4), (2, 2), (0,))
 
 
 @pytest.mark.parametrize("position", [None, (1, 1), (0, 1)], ids=str)
@@ -215,7 +217,7 @@ def test_fixed_switches_top_left_and_custom_position():
 def test_pool_project_fixed_places_pooled_values_at_fixed_positions(shape, window, position):
     v = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
     spatial = shape[:-1]
-    got = jaxcs.pool_project(v, window, switches="fixed", position=position)
+    got = jaxcs.models.pool_project(v, window, switches="fixed", position=position)
     ref_values, _ = numpy_max_pool(v, window, nonnegative=False)
     pos = (0,) * len(window) if position is None else position
     expected = np.zeros_like(v)
@@ -232,7 +234,7 @@ def test_pool_project_fixed_places_pooled_values_at_fixed_positions(shape, windo
 def test_pool_project_fixed_with_k_keeps_largest_regions():
     v = np.zeros((4, 4, 1), np.float32)
     v[1, 1, 0], v[0, 3, 0], v[3, 2, 0], v[2, 0, 0] = 5.0, -4.0, 3.0, 1.0
-    got = np.asarray(jaxcs.pool_project(v, (2, 2), 2, switches="fixed"))
+    got = np.asarray(jaxcs.models.pool_project(v, (2, 2), 2, switches="fixed"))
     expected = np.zeros_like(v)
     expected[0, 0, 0], expected[0, 2, 0] = 5.0, -4.0
     np.testing.assert_array_equal(got, expected)
@@ -248,7 +250,7 @@ def test_pool_project_known_is_block_sparsify_of_max_pool():
             drop[order[:k]] = False
             values = np.where(drop.reshape(values.shape), 0, values)
         expected = numpy_unpool(values, switches, (2, 2), (5, 5))
-        np.testing.assert_array_equal(jaxcs.pool_project(v, (2, 2), k), expected)
+        np.testing.assert_array_equal(jaxcs.models.pool_project(v, (2, 2), k), expected)
 
 
 # --------------------------------------------------------------------------- block_sparsify
@@ -256,23 +258,23 @@ def test_block_sparsify_keeps_k_largest_magnitudes():
     rng = np.random.default_rng(5)
     values = rng.standard_normal((3, 4, 2)).astype(np.float32)
     for k in [0, 1, 5, 24]:
-        got = np.asarray(jaxcs.block_sparsify(values, k))
+        got = np.asarray(jaxcs.models.block_sparsify(values, k))
         order = np.argsort(-np.abs(values).ravel())
         expected = np.zeros(values.size, np.float32)
         expected[order[:k]] = values.ravel()[order[:k]]
         np.testing.assert_array_equal(got, expected.reshape(values.shape))
         assert np.count_nonzero(got) == k
-    np.testing.assert_array_equal(jaxcs.block_sparsify(values, None), values)
+    np.testing.assert_array_equal(jaxcs.models.block_sparsify(values, None), values)
 
 
 def test_block_sparsify_ties_and_traced_k():
     values = jnp.array([1.0, -2.0, 2.0, -1.0, 2.0])
-    np.testing.assert_array_equal(jaxcs.block_sparsify(values, 1), [0, -2, 0, 0, 0])
-    np.testing.assert_array_equal(jaxcs.block_sparsify(values, 2), [0, -2, 2, 0, 0])
-    np.testing.assert_array_equal(jaxcs.block_sparsify(values, 4), [1, -2, 2, 0, 2])
-    f = jax.jit(jaxcs.block_sparsify)
+    np.testing.assert_array_equal(jaxcs.models.block_sparsify(values, 1), [0, -2, 0, 0, 0])
+    np.testing.assert_array_equal(jaxcs.models.block_sparsify(values, 2), [0, -2, 2, 0, 0])
+    np.testing.assert_array_equal(jaxcs.models.block_sparsify(values, 4), [1, -2, 2, 0, 2])
+    f = jax.jit(jaxcs.models.block_sparsify)
     for k in range(6):
-        np.testing.assert_array_equal(f(values, k), jaxcs.block_sparsify(values, k))
+        np.testing.assert_array_equal(f(values, k), jaxcs.models.block_sparsify(values, k))
     np.testing.assert_array_equal(keep_largest(values, 3), [False, True, True, False, True])
 
 
@@ -283,11 +285,11 @@ def test_bad_pool_size_raises():
         with pytest.raises(ValueError, match="pool_size"):
             jaxcs.max_pool(v, window)
         with pytest.raises(ValueError, match="pool_size"):
-            jaxcs.pool_project(v, window)
+            jaxcs.models.pool_project(v, window)
         with pytest.raises(ValueError, match="pool_size"):
             jaxcs.unpool(jnp.ones((2, 2, 2)), jnp.zeros((2, 2, 2), int), window, (4, 4))
         with pytest.raises(ValueError, match="pool_size"):
-            jaxcs.fixed_switches((4, 4), window)
+            jaxcs.models.fixed_switches((4, 4), window)
     with pytest.raises(ValueError, match="pool_size"):
         jaxcs.PoolingModel((0, 2))
     with pytest.raises(ValueError, match="pool_size"):
@@ -299,7 +301,7 @@ def test_bad_pool_size_raises():
 def test_bad_switches_raises():
     v = jnp.ones((4, 4, 2))
     with pytest.raises(ValueError, match="switches"):
-        jaxcs.pool_project(v, (2, 2), switches="argmax")
+        jaxcs.models.pool_project(v, (2, 2), switches="argmax")
     with pytest.raises(ValueError, match="switches"):
         jaxcs.PoolingModel((2, 2)).project(v, switches="random")
 
@@ -309,12 +311,12 @@ def test_keep_largest_top_k_path_equals_sort_path_with_ties():
     rng = np.random.default_rng(3)
     values = jnp.asarray(rng.integers(-3, 4, size=(40,)).astype(np.float32))  # many ties
     for k in range(0, 9):
-        fast = jaxcs.keep_largest(values, k, capacity=8)
-        slow = jaxcs.keep_largest(values, k)
+        fast = jaxcs.models.keep_largest(values, k, capacity=8)
+        slow = jaxcs.models.keep_largest(values, k)
         np.testing.assert_array_equal(fast, slow)
     model = jaxcs.TopKModel(5)  # capacity 8 < 40 entries: the top_k path
     np.testing.assert_array_equal(
-        model.project(values[:, None]), jaxcs.block_sparsify(values, 5)[:, None]
+        model.project(values[:, None]), jaxcs.models.block_sparsify(values, 5)[:, None]
     )
     too_many = jax.jit(lambda k, v: jaxcs.TopKModel(k, capacity=8).project(v))(9, values[:, None])
     assert np.isnan(np.asarray(too_many)).all()

@@ -89,7 +89,7 @@ def test_horizontal_stack_sums_its_parts_grams():
     Gram of the stack's matrix, with or without the table, on masked supports."""
     op = HStack([_conv(11, 2, 3), _conv(12, 3, 3)])
     table = op.gram_table()
-    assert all(isinstance(t, jaxcs.CorrelationTable) for t in table)
+    assert all(isinstance(t, jaxcs.operators.CorrelationTable) for t in table)
     w = np.asarray(_matrix(op), np.float64)  # (codes, signals)
     support = jnp.array([[0, 5, 13, 20], [2, 3, 4, 4]])
     mask = jnp.array([[True, True, True, True], [True, True, False, False]])

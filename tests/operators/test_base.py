@@ -80,7 +80,7 @@ def test_user_operator_normal_sparse_default(circulant):
     z = np.asarray(code.to_dense(), np.float64).reshape(-1)
     expected = (W @ W.T @ z).reshape(N, 1)
     onto = jnp.ones((N, 1))
-    for table in (None, jaxcs.gram_table(op)):
+    for table in (None, jaxcs.operators.gram_table(op)):
         np.testing.assert_allclose(op.normal_sparse(code, table), expected, atol=1e-5)
         fused = op.normal_sparse(code, table, scale=-2.0, onto=onto, add_code=True)
         np.testing.assert_allclose(fused, 1 - 2 * expected + z.reshape(N, 1), atol=1e-5)
@@ -108,15 +108,15 @@ def test_user_operator_restricted_gram_coherence_and_norm(circulant):
     op, W = circulant
     support = jnp.array([[0, 5, 9], [3, 4, 31]])
     mask = jnp.array([[True, True, False], [True, True, True]])
-    gram = jaxcs.restricted_gram(op, support, mask)
+    gram = jaxcs.operators.restricted_gram(op, support, mask)
     for b in range(2):
         cols = W[np.asarray(support[b])]  # columns of Φ = Wᵀ are rows of W
         expected = cols @ cols.T * np.outer(mask[b], mask[b])
         np.testing.assert_allclose(gram[b], expected, atol=1e-5)
-    table = jaxcs.gram_table(op)
-    assert isinstance(table, jaxcs.DenseGram)
+    table = jaxcs.operators.gram_table(op)
+    assert isinstance(table, jaxcs.operators.DenseGram)
     np.testing.assert_allclose(
-        jaxcs.restricted_gram(op, support, mask, table=table), gram, atol=1e-5
+        jaxcs.operators.restricted_gram(op, support, mask, table=table), gram, atol=1e-5
     )
     normalized = W / np.linalg.norm(W, axis=1, keepdims=True)
     cos = np.abs(normalized @ normalized.T) - np.eye(N)
@@ -163,7 +163,7 @@ def test_transposed_operator_works_everywhere():
     w = jaxcs.gaussian_filters(jr.key(5), (3,), 2, 8)
     conv = jaxcs.ConvOperator(w, (16,))
     op = conv.T  # W' = Wᵀ: signals are conv codes (14, 8), codes are conv signals (16, 2)
-    assert isinstance(op, jaxcs.TransposedOperator) and op.T is conv
+    assert isinstance(op, jaxcs.operators.TransposedOperator) and op.T is conv
     A = np.asarray(conv.as_matrix(), np.float64).T  # the matrix of op
     np.testing.assert_allclose(op.as_matrix(), A, atol=1e-6)
     assert bool(jaxcs.check_adjoint(op, jr.key(0)))
@@ -174,7 +174,9 @@ def test_transposed_operator_works_everywhere():
     np.testing.assert_allclose(sol.z, z, atol=1e-4)
     support = jnp.array([0, 7, 30])
     cols = A[np.asarray(support)]
-    np.testing.assert_allclose(jaxcs.restricted_gram(op, support), cols @ cols.T, atol=1e-5)
+    np.testing.assert_allclose(
+        jaxcs.operators.restricted_gram(op, support), cols @ cols.T, atol=1e-5
+    )
     normalized = A / np.linalg.norm(A, axis=1, keepdims=True)
     cos = np.abs(normalized @ normalized.T) - np.eye(len(A))
     np.testing.assert_allclose(jaxcs.coherence(op, shifts=True), cos.max(), rtol=1e-4)

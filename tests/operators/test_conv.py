@@ -193,7 +193,7 @@ def test_transpose(in_spatial, filter_shape, stride, padding, M, K):
     x = rng.standard_normal(op.in_shape).astype(np.float32)
     z = rng.standard_normal(op.out_shape).astype(np.float32)
     T = op.T
-    assert isinstance(T, jaxcs.TransposedOperator)
+    assert isinstance(T, jaxcs.operators.TransposedOperator)
     assert T.in_shape == op.out_shape and T.out_shape == op.in_shape
     np.testing.assert_array_equal(T.mv(z), op.rmv(z))
     np.testing.assert_array_equal(T.rmv(x), op.mv(x))
@@ -258,7 +258,11 @@ def test_public_example():
     assert op.as_matrix().shape == (28 * 96, 32 * 32)
 
 
-FILTER_MAKERS = [jaxcs.gaussian_filters, jaxcs.unit_norm_filters, jaxcs.rademacher_filters]
+FILTER_MAKERS = [
+    jaxcs.gaussian_filters,
+    jaxcs.unit_norm_filters,
+    jaxcs.operators.rademacher_filters,
+]
 # One filter geometry for all constructor tests: eager dispatch compiles each shape once.
 FSHAPE, FM, FK = (3, 2), 4, 6
 
@@ -269,7 +273,7 @@ def test_unit_norm_and_rademacher_filters():
     norms = np.linalg.norm(np.asarray(w, np.float64).reshape(-1, FK), axis=0)
     np.testing.assert_allclose(norms, 1.0, rtol=1e-6)
     assert len(np.unique(np.asarray(w))) == w.size  # still random, not a constant
-    r = np.asarray(jaxcs.rademacher_filters(jax.random.key(2), FSHAPE, FM, FK))
+    r = np.asarray(jaxcs.operators.rademacher_filters(jax.random.key(2), FSHAPE, FM, FK))
     assert r.shape == FSHAPE + (FM, FK) and r.dtype == np.float32
     np.testing.assert_allclose(np.abs(r), 1 / math.sqrt(FM * math.prod(FSHAPE)), rtol=1e-6)
     assert (r > 0).any() and (r < 0).any()
@@ -282,7 +286,7 @@ def test_unit_norm_and_rademacher_filters():
 def test_normalize_filters_keeps_zero_filter():
     w = np.zeros((3, 2, 2), np.float32)
     w[..., 0] = 2.0
-    out = np.asarray(jaxcs.normalize_filters(w))
+    out = np.asarray(jaxcs.operators.normalize_filters(w))
     np.testing.assert_allclose(out[..., 0], 1 / math.sqrt(6), rtol=1e-6)
     np.testing.assert_array_equal(out[..., 1], 0.0)
 
@@ -432,11 +436,11 @@ def test_conv_operator_from_flax_matches_apply(kernel_size, strides, padding, in
     M, K = 2, 3
     conv, variables, x = flax_conv_and_op(kernel_size, strides, padding, M, K, in_spatial)
     expected = np.asarray(conv.apply(variables, x))
-    op = jaxcs.conv_operator_from_flax(variables, in_spatial, module=conv)
+    op = jaxcs.operators.conv_operator_from_flax(variables, in_spatial, module=conv)
     assert op.padding == padding.lower()
     np.testing.assert_allclose(op.mv(x), expected, rtol=1e-5, atol=1e-5)
     # Without the module, stride and padding come from the arguments.
-    op2 = jaxcs.conv_operator_from_flax(
+    op2 = jaxcs.operators.conv_operator_from_flax(
         variables["params"]["kernel"], in_spatial, stride=strides, padding=padding.lower()
     )
     np.testing.assert_allclose(op2.mv(x), expected, rtol=1e-5, atol=1e-5)
@@ -444,7 +448,9 @@ def test_conv_operator_from_flax_matches_apply(kernel_size, strides, padding, in
 
 def test_conv_operator_from_flax_module_overrides_arguments():
     conv, variables, x = flax_conv_and_op((3,), 2, "SAME", 2, 3, (8,))
-    op = jaxcs.conv_operator_from_flax(variables, (8,), module=conv, stride=1, padding="valid")
+    op = jaxcs.operators.conv_operator_from_flax(
+        variables, (8,), module=conv, stride=1, padding="valid"
+    )
     assert op.stride == (2,) and op.padding == "same"
     np.testing.assert_allclose(op.mv(x), conv.apply(variables, x), rtol=1e-5, atol=1e-5)
 
@@ -469,12 +475,12 @@ def test_conv_operator_from_flax_never_guesses_the_geometry():
     x = jnp.ones((1, 16, 16, 2))
     variables = conv.init(jax.random.key(0), x)
     with pytest.raises(ValueError, match="module=.*padding="):
-        jaxcs.conv_operator_from_flax(variables, (16, 16))
+        jaxcs.operators.conv_operator_from_flax(variables, (16, 16))
     with pytest.raises(ValueError, match="module=.*padding="):
         jaxcs.ConvOperator.from_flax(variables, (16, 16))
     op = jaxcs.ConvOperator.from_flax(variables, (16, 16), module=conv)
     assert op.out_shape == conv.apply(variables, x).shape[1:] == (16, 16, 4)
-    explicit = jaxcs.conv_operator_from_flax(variables, (16, 16), padding="same")
+    explicit = jaxcs.operators.conv_operator_from_flax(variables, (16, 16), padding="same")
     assert explicit.out_shape == (16, 16, 4) and explicit.stride == (1, 1)
 
 
@@ -483,16 +489,16 @@ def test_conv_operator_from_flax_params_nesting():
     bias = np.asarray(variables["params"]["bias"])
     expected = np.asarray(conv.apply(variables, x)) - bias  # W is the linear part
     for params in (variables, variables["params"], variables["params"]["kernel"]):
-        op = jaxcs.conv_operator_from_flax(params, (9,), module=conv)
+        op = jaxcs.operators.conv_operator_from_flax(params, (9,), module=conv)
         np.testing.assert_allclose(op.mv(x), expected, rtol=1e-5, atol=1e-5)
     wrapper_vars = _Wrapper().init(jax.random.key(1), x)  # {'params': {'Conv_0': {...}}}
     expected = _Wrapper().apply(wrapper_vars, x) - wrapper_vars["params"]["Conv_0"]["bias"]
-    op = jaxcs.conv_operator_from_flax(wrapper_vars, (9,), padding="valid")
+    op = jaxcs.operators.conv_operator_from_flax(wrapper_vars, (9,), padding="valid")
     np.testing.assert_allclose(op.mv(x), expected, rtol=1e-5, atol=1e-5)
     two = _TwoLayers().init(jax.random.key(2), x)
     with pytest.raises(ValueError, match="params"):
-        jaxcs.conv_operator_from_flax(two, (9,), padding="valid")
-    op = jaxcs.conv_operator_from_flax(two["params"]["Conv_1"], (7,), padding="valid")
+        jaxcs.operators.conv_operator_from_flax(two, (9,), padding="valid")
+    op = jaxcs.operators.conv_operator_from_flax(two["params"]["Conv_1"], (7,), padding="valid")
     assert op.filters.shape == (3, 2, 3)
 
 
@@ -510,7 +516,7 @@ def test_conv_operator_from_flax_rejects_unsupported_modules(kwargs, match):
     _, variables, _ = flax_conv_and_op((3,), 1, "VALID", 2, 3, (9,))
     module = nn.Conv(features=3, kernel_size=(3,), use_bias=False, **kwargs)
     with pytest.raises(ValueError, match=match):
-        jaxcs.conv_operator_from_flax(variables, (9,), module=module)
+        jaxcs.operators.conv_operator_from_flax(variables, (9,), module=module)
 
 
 # --------------------------------------------------------------------------- MatrixOperator
@@ -850,7 +856,7 @@ def test_normal_sparse_table_choice_nan_and_checks():
         assert np.all(np.isnan(out[0])) and np.all(np.isfinite(out[1]))
         with pytest.raises(ValueError, match="out_shape"):
             op.normal_sparse(jaxcs.TopKModel(1).project_sparse(jnp.arange(7.0)))
-    assert isinstance(matrix.gram_table(), jaxcs.DenseGram)
+    assert isinstance(matrix.gram_table(), jaxcs.operators.DenseGram)
     assert matrix.normal_sparse_cost(4) is None and matrix.mv_cost() == 12 * 5
     assert conv.normal_sparse_cost(4) == 4 * 5 * 3 + 7 * 3 and conv.mv_cost() == 7 * 3 * 2 * 3
     same, _ = make_op((9,), (3,), 1, "same", 2, 3)

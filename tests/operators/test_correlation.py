@@ -105,8 +105,8 @@ def test_correlation_table_matches_brute_force(
 ):
     op, _ = random_op(in_spatial, filter_shape, stride, padding, M, K, dtype)
     expected, radius = numpy_table(op.filters, stride)
-    table = jaxcs.correlation_table(op)
-    assert isinstance(table, jaxcs.CorrelationTable)
+    table = jaxcs.operators.correlation_table(op)
+    assert isinstance(table, jaxcs.operators.CorrelationTable)
     assert tuple(table.radius) == radius
     assert table.periods is None
     assert table.values.shape == (K, K) + tuple(2 * R + 1 for R in radius)
@@ -137,7 +137,7 @@ def test_circular_table_is_the_aliased_brute_force(in_spatial, filter_shape, str
     strides = as_tuple(stride, len(in_spatial))
     periods = tuple(D // t for D, t in zip(in_spatial, strides, strict=True))
     folded = tuple(n <= 2 * R for n, R in zip(periods, radius, strict=True))
-    table = jaxcs.correlation_table(op)
+    table = jaxcs.operators.correlation_table(op)
     assert tuple(table.periods) == periods
     assert tuple(table.folded) == folded
     np.testing.assert_allclose(
@@ -147,7 +147,7 @@ def test_circular_table_is_the_aliased_brute_force(in_spatial, filter_shape, str
 
 def test_correlation_table_rejects_matrix_operator():
     with pytest.raises(TypeError, match="op"):
-        jaxcs.correlation_table(jaxcs.MatrixOperator(np.ones((2, 3), np.float32)))
+        jaxcs.operators.correlation_table(jaxcs.MatrixOperator(np.ones((2, 3), np.float32)))
 
 
 # --------------------------------------------------------------------------- restricted Gram
@@ -194,7 +194,7 @@ def numpy_gram(A, support):
     return np.einsum("...an,...bn->...ab", rows, rows)
 
 
-_gram_jit = jax.jit(jaxcs.restricted_gram)
+_gram_jit = jax.jit(jaxcs.operators.restricted_gram)
 
 
 @pytest.mark.parametrize(GRAM_ARGS, GRAM_PARAMS)
@@ -241,7 +241,7 @@ def test_restricted_gram_eager(in_spatial, filter_shape, stride, padding, M, K, 
     op, rng = random_op(in_spatial, filter_shape, stride, padding, M, K, seed=6)
     A = dense_reference(op.filters, in_spatial, stride, padding)
     support = random_supports(rng, math.prod(op.out_shape))
-    gram = jaxcs.restricted_gram(op, support)
+    gram = jaxcs.operators.restricted_gram(op, support)
     np.testing.assert_allclose(np.asarray(gram), numpy_gram(A, support), rtol=2e-5, atol=2e-5)
 
 
@@ -306,9 +306,11 @@ def test_restricted_gram_matrix_operator(dtype, dense_reference):
 def test_restricted_gram_rejects_bad_support(support):
     op, _ = random_op((7,), (3,), 1, "valid", 2, 3)
     with pytest.raises(ValueError, match="support"):
-        jaxcs.restricted_gram(op, support)
+        jaxcs.operators.restricted_gram(op, support)
     with pytest.raises(ValueError, match="support"):
-        jaxcs.restricted_gram(jaxcs.MatrixOperator(np.ones((15, 14), np.float32)), support)
+        jaxcs.operators.restricted_gram(
+            jaxcs.MatrixOperator(np.ones((15, 14), np.float32)), support
+        )
 
 
 def test_restricted_gram_fig2_size(dense_reference):
@@ -344,17 +346,17 @@ def test_gram_table_dense_gram_gives_the_same_restricted_grams(dtype):
     support = rng.integers(0, 12, size=(3, 5))
     mask = rng.random((3, 5)) < 0.8
     np.testing.assert_allclose(
-        jaxcs.restricted_gram(op, support, mask, table=table),
+        jaxcs.operators.restricted_gram(op, support, mask, table=table),
         _gram_jit(op, support, mask),
         **TOL[dtype],
     )
     np.testing.assert_allclose(
-        jaxcs.restricted_gram(op, support, table=table),
+        jaxcs.operators.restricted_gram(op, support, table=table),
         numpy_gram(M_.astype(np.float64), support),
         **TOL[dtype],
     )
     conv, _ = random_op((6,), (3,), 1, "valid", 2, 2, dtype)
-    assert isinstance(gram_table(conv), jaxcs.CorrelationTable)
+    assert isinstance(gram_table(conv), jaxcs.operators.CorrelationTable)
     same, _ = random_op((6,), (3,), 1, "same", 2, 2, dtype)
     assert isinstance(gram_table(same), BorderCorrelationTable)
     # any operator has a table: the transposed one gets the dense default of the base class
@@ -399,7 +401,7 @@ def test_border_table_gives_the_whole_dense_gram(
         table = gram_table(op)
         return (
             table,
-            jaxcs.restricted_gram(op, support, table=table),
+            jaxcs.operators.restricted_gram(op, support, table=table),
             *restricted_gram_pairs(op, support, table=table),
         )
 
@@ -417,7 +419,7 @@ def test_border_table_interior_boxes_are_the_correlation_table():
     shift), so interior pairs read the same entries as ``"valid"`` would."""
     op, _ = random_op((9, 8), (3, 4), (1, 2), "same", 2, 3)
     table = border_correlation_table(op)
-    C = np.asarray(jaxcs.correlation_table(op).values)
+    C = np.asarray(jaxcs.operators.correlation_table(op).values)
     interior = []
     for geometry in table.axes:
         j = np.arange(geometry.shifts)
@@ -436,7 +438,9 @@ def test_border_table_interior_boxes_are_the_correlation_table():
         border_correlation_table(random_op((9,), (3,), 1, "valid", 1, 1)[0])
     # the full-overlap table of a "same" layer would give wrong border entries: refused
     with pytest.raises(ValueError, match="BorderCorrelationTable"):
-        jaxcs.restricted_gram(op, np.array([0, 1]), table=jaxcs.correlation_table(op))
+        jaxcs.operators.restricted_gram(
+            op, np.array([0, 1]), table=jaxcs.operators.correlation_table(op)
+        )
 
 
 @pytest.mark.parametrize(

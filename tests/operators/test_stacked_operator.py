@@ -61,7 +61,7 @@ def test_stacked_matrix_operator_is_refused():
 
 def test_stacked_operator_under_a_transpose_is_refused():
     ops = stack([conv(k) for k in KEYS]).T
-    assert isinstance(ops, jaxcs.TransposedOperator)
+    assert isinstance(ops, jaxcs.operators.TransposedOperator)
     with pytest.raises(ValueError, match=re.escape("op.operator.filters has shape (3, 3, 2, 4)")):
         estimate(ops, jaxcs.TopKModel(2))
 

@@ -82,7 +82,7 @@ def test_algorithm2_recovers_planted_codes():
     op = jaxcs.ConvOperator(w, (32,), padding="valid")
     model = jaxcs.BlockModel(5)
     z_true = model.sample(jr.key(1), op.out_shape, (4,))
-    result = jaxcs.algorithm2(op, op.rmv(z_true), model, 0.005)
+    result = jaxcs.solvers.algorithm2(op, op.rmv(z_true), model, 0.005)
     for b in range(4):
         assert bool(model.contains(result.z_model[b]))
         assert np.all(np.asarray(result.z[b])[np.asarray(result.z_model[b]) == 0] == 0)
@@ -98,7 +98,7 @@ def test_algorithm2_nonnegative_codes():
     op = jaxcs.ConvOperator(w, (12,), padding="valid")
     model = jaxcs.PoolingModel((2,), nonnegative=True)
     x = jr.normal(jr.key(3), op.in_shape)
-    result = jaxcs.algorithm2(op, x, model, 0.1, max_steps=200)
+    result = jaxcs.solvers.algorithm2(op, x, model, 0.1, max_steps=200)
     assert np.all(np.asarray(result.z) >= 0) and np.all(np.asarray(result.z_init) >= 0)
 
 
@@ -137,7 +137,7 @@ def test_algorithm2_reports_both_stages(small):
     w = jaxcs.gaussian_filters(jr.key(0), (3,), 4, 8)
     op = jaxcs.ConvOperator(w, (12,), padding="valid")
     x = jr.normal(jr.key(1), (2,) + op.in_shape)
-    starved = jaxcs.algorithm2(op, x, jaxcs.BlockModel(3), 0.05, max_steps=2)
+    starved = jaxcs.solvers.algorithm2(op, x, jaxcs.BlockModel(3), 0.05, max_steps=2)
     assert starved.init_status.tolist() == [jaxcs.Status.MAX_STEPS] * 2
     assert starved.status.tolist() == [jaxcs.Status.MAX_STEPS] * 2
 

@@ -193,7 +193,7 @@ def test_cosamp_float32_beyond_the_measurements_succeeds_as_numpy_lstsq(optimize
 
     def rate(estimates):
         errors = np.linalg.norm(estimates - z, axis=1) / np.linalg.norm(z, axis=1)
-        return np.mean(errors < jaxcs.SUCCESS_TOLERANCE)
+        return np.mean(errors < jaxcs.analysis.SUCCESS_TOLERANCE)
 
     def se(p):
         return np.sqrt(max(p * (1 - p), 1 / problems) / problems)

@@ -628,7 +628,7 @@ def test_table_gradient_equals_conv_gradient(name):
     table, conv = GRADIENT_SOLVERS[name]("table"), GRADIENT_SOLVERS[name]("conv")
     aux_table, aux_conv = table.prepare(op, model), conv.prepare(op, model)
     gradient = aux_table.gradient if name == "htp" else aux_table
-    assert gradient.from_table and isinstance(gradient.table, jaxcs.CorrelationTable)
+    assert gradient.from_table and isinstance(gradient.table, jaxcs.operators.CorrelationTable)
     assert not (aux_conv.gradient if name == "htp" else aux_conv).from_table
     # the table path carries W x in its state, the convolution path nothing new
     state_table = table.init(op, x[0], model, aux_table)
