@@ -10,20 +10,6 @@ from pathlib import Path
 from jaxcs.cli.arguments import COUNT, _HelpFormatter
 
 
-def run(args: argparse.Namespace) -> int:
-    from jaxcs.experiments import bench, format_bench
-    from jaxcs.io import write_json
-
-    record = bench(problems_per_solver=args.problems, max_steps=args.max_steps)
-    print(format_bench(record))
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = write_json(out / f"bench_{record['environment']['backend']}_{stamp}.json", record)
-    print(f"saved: {path}")
-    return 0
-
-
 def add_parser(sub) -> None:
     parser = sub.add_parser(
         "bench",
@@ -36,3 +22,17 @@ def add_parser(sub) -> None:
     parser.add_argument("--max-steps", type=COUNT, default=300, help="step budget per problem")
     parser.add_argument("--output", default="results", help="directory for bench_*.json")
     parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from jaxcs.experiments import bench, format_bench
+    from jaxcs.io import write_json
+
+    record = bench(problems_per_solver=args.problems, max_steps=args.max_steps)
+    print(format_bench(record))
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = write_json(out / f"bench_{record['environment']['backend']}_{stamp}.json", record)
+    print(f"saved: {path}")
+    return 0

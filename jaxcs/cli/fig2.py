@@ -9,6 +9,36 @@ import time
 from pathlib import Path
 
 from jaxcs.cli.arguments import COUNT, INDEX, _output_flags, _subcommand
+from jaxcs.cli.figures import draw_or_skip
+from jaxcs.plot import plot_fig2
+
+
+def add_parser(sub) -> None:
+    parser = _subcommand(
+        sub,
+        "fig2",
+        "reproduce the paper's Fig. 2 (1-D model-RIP and one-step reconstruction)",
+        "Reproduce Fig. 2 of Gilbert et al. (IJCAI 2017): random 1-D Gaussian filters, "
+        "block-sparse codes, the ratios of Theorem 3.1 and one-step IHT reconstruction, with "
+        "the bracket of delta_k. Writes OUTPUT/fig2.json (rewritten after every round, so an "
+        "interrupted run keeps its completed samples) and OUTPUT/fig2.png.",
+    )
+    parser.add_argument("--output", default="results", help="directory for fig2.json and fig2.png")
+    parser.add_argument("--num-samples", type=COUNT, default=20_000, help="random codes")
+    parser.add_argument("--k", type=COUNT, default=10, help="non-zero blocks per code")
+    parser.add_argument("--seed", type=INDEX, default=0, help="seed of jax.random.key")
+    parser.add_argument("--iht-steps", type=COUNT, default=10, help="steps of the IHT variant")
+    parser.add_argument(
+        "--checkpoint-every",
+        type=COUNT,
+        default=5_000,
+        help="samples per round; fig2.json is rewritten after each round",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing fig2.json in --output"
+    )
+    _output_flags(parser, "fig2.png")
+    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,40 +81,5 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     print(f"Fig. 2 ({result['completed_samples']} samples, {elapsed:.1f} s): {json_path}")
     print(format_fig2(result))
-    if not args.no_plot:
-        try:
-            from jaxcs.plot import plot_fig2
-
-            png = plot_fig2(result, out / "fig2.png")
-            print(f"histograms: {png}")
-        except ImportError:
-            print("histograms: skipped (install the 'plot' extra: pip install 'jaxcs[plot]')")
+    draw_or_skip(args.no_plot, "histograms", lambda: plot_fig2(result, out / "fig2.png"))
     return 0
-
-
-def add_parser(sub) -> None:
-    parser = _subcommand(
-        sub,
-        "fig2",
-        "reproduce the paper's Fig. 2 (1-D model-RIP and one-step reconstruction)",
-        "Reproduce Fig. 2 of Gilbert et al. (IJCAI 2017): random 1-D Gaussian filters, "
-        "block-sparse codes, the ratios of Theorem 3.1 and one-step IHT reconstruction, with "
-        "the bracket of delta_k. Writes OUTPUT/fig2.json (rewritten after every round, so an "
-        "interrupted run keeps its completed samples) and OUTPUT/fig2.png.",
-    )
-    parser.add_argument("--output", default="results", help="directory for fig2.json and fig2.png")
-    parser.add_argument("--num-samples", type=COUNT, default=20_000, help="random codes")
-    parser.add_argument("--k", type=COUNT, default=10, help="non-zero blocks per code")
-    parser.add_argument("--seed", type=INDEX, default=0, help="seed of jax.random.key")
-    parser.add_argument("--iht-steps", type=COUNT, default=10, help="steps of the IHT variant")
-    parser.add_argument(
-        "--checkpoint-every",
-        type=COUNT,
-        default=5_000,
-        help="samples per round; fig2.json is rewritten after each round",
-    )
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace an existing fig2.json in --output"
-    )
-    _output_flags(parser, "fig2.png")
-    parser.set_defaults(run=run)

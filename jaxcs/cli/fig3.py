@@ -9,6 +9,40 @@ import time
 from pathlib import Path
 
 from jaxcs.cli.arguments import COUNT, INDEX, _existing_file, _output_flags, _subcommand
+from jaxcs.cli.figures import draw_or_skip
+from jaxcs.plot import plot_fig3
+
+
+def add_parser(sub) -> None:
+    parser = _subcommand(
+        sub,
+        "fig3",
+        "the paper's Fig. 3 layer: model-RIP ratios, Lanczos eigenvalues, the delta bracket",
+        "The model-RIP of a VGG-16 conv(5,2)-sized layer (3x3, 512 -> 512, 15x15 maps, 2x2 "
+        "pooling, 23.9 % non-zeros): ratio histogram, extreme eigenvalues of sampled supports "
+        "by Lanczos, and the bracket of delta_k. About a minute on 2 CPU cores at full size.",
+    )
+    parser.add_argument("--output", default="results", help="directory for fig3.json and fig3.png")
+    parser.add_argument(
+        "--filters",
+        type=_existing_file,
+        default=None,
+        help="a kernel (f, f, M, K): .npy, .npz or Flax .msgpack (default: Gaussian filters)",
+    )
+    parser.add_argument("--quick", action="store_true", help="CI sizes (16 channels, 8x8 maps)")
+    parser.add_argument("--num-samples", type=COUNT, default=None, help="codes (default 1000)")
+    parser.add_argument(
+        "--eigen-supports", type=COUNT, default=None, help="supports for Lanczos (default 16)"
+    )
+    parser.add_argument(
+        "--lanczos-steps", type=COUNT, default=None, help="Lanczos steps per support (default 24)"
+    )
+    parser.add_argument("--seed", type=INDEX, default=None, help="seed (default 0)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing fig3.json in --output"
+    )
+    _output_flags(parser, "fig3.png")
+    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,43 +87,5 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     print(f"Fig. 3 layer (k = {setup.k}, {elapsed:.1f} s): {json_path}")
     print(format_fig3(result))
-    if not args.no_plot:
-        try:
-            from jaxcs.plot import plot_fig3
-
-            print(f"figure: {plot_fig3(result, out / 'fig3.png')}")
-        except ImportError:
-            print("figure: skipped (install the 'plot' extra: pip install 'jaxcs[plot]')")
+    draw_or_skip(args.no_plot, "figure", lambda: plot_fig3(result, out / "fig3.png"))
     return 0
-
-
-def add_parser(sub) -> None:
-    parser = _subcommand(
-        sub,
-        "fig3",
-        "the paper's Fig. 3 layer: model-RIP ratios, Lanczos eigenvalues, the delta bracket",
-        "The model-RIP of a VGG-16 conv(5,2)-sized layer (3x3, 512 -> 512, 15x15 maps, 2x2 "
-        "pooling, 23.9 % non-zeros): ratio histogram, extreme eigenvalues of sampled supports "
-        "by Lanczos, and the bracket of delta_k. About a minute on 2 CPU cores at full size.",
-    )
-    parser.add_argument("--output", default="results", help="directory for fig3.json and fig3.png")
-    parser.add_argument(
-        "--filters",
-        type=_existing_file,
-        default=None,
-        help="a kernel (f, f, M, K): .npy, .npz or Flax .msgpack (default: Gaussian filters)",
-    )
-    parser.add_argument("--quick", action="store_true", help="CI sizes (16 channels, 8x8 maps)")
-    parser.add_argument("--num-samples", type=COUNT, default=None, help="codes (default 1000)")
-    parser.add_argument(
-        "--eigen-supports", type=COUNT, default=None, help="supports for Lanczos (default 16)"
-    )
-    parser.add_argument(
-        "--lanczos-steps", type=COUNT, default=None, help="Lanczos steps per support (default 24)"
-    )
-    parser.add_argument("--seed", type=INDEX, default=None, help="seed (default 0)")
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace an existing fig3.json in --output"
-    )
-    _output_flags(parser, "fig3.png")
-    parser.set_defaults(run=run)

@@ -26,10 +26,6 @@ def _plot_directory(directory: Path, command: str) -> int:
     return 0
 
 
-def run(args: argparse.Namespace) -> int:
-    return _plot_directory(Path(args.directory), "jaxcs plot")
-
-
 def add_parser(sub) -> None:
     parser = _subcommand(
         sub,
@@ -39,3 +35,7 @@ def add_parser(sub) -> None:
     )
     parser.add_argument("directory", help="a directory written by jaxcs sweep")
     parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return _plot_directory(Path(args.directory), "jaxcs plot")

@@ -30,44 +30,6 @@ def _initialize_distributed(args: argparse.Namespace) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.x64:
-        import jax
-
-        jax.config.update("jax_enable_x64", True)
-    _initialize_distributed(args)
-    from jaxcs.sweeps import ConfigError, SweepError, load_config, sweep
-
-    for module in args.imports:  # they register the grid's own families (jaxcs.sweeps)
-        try:
-            importlib.import_module(module)
-        except ImportError as err:
-            print(f"jaxcs sweep: --import {module}: {err}", file=sys.stderr)
-            return 2
-    try:
-        config = load_config(args.config)
-        result = sweep(
-            config,
-            args.output,
-            overwrite=args.overwrite,
-            progress=not args.no_progress,
-            compile_cache=args.compile_cache,
-        )
-    except (ConfigError, SweepError) as err:
-        print(f"jaxcs sweep: {err}", file=sys.stderr)
-        return 2
-    if result.rows:
-        out = Path(args.output)
-        print(
-            f"{len(result.rows)} rows ({len(config.cells)} cells × {len(config.solvers)} "
-            f"solver(s), {config.problems_per_cell} problems each) in "
-            f"{result.header['last_run']['seconds']:.1f} s: {out / 'results.csv'}"
-        )
-        if args.plot:
-            return _plot_directory(out, "jaxcs sweep")
-    return 0
-
-
 def add_parser(sub) -> None:
     parser = _subcommand(
         sub,
@@ -111,3 +73,41 @@ def add_parser(sub) -> None:
     hosts.add_argument("--num-processes", type=COUNT, default=None, help="number of processes")
     hosts.add_argument("--process-id", type=INDEX, default=None, help="this process's index")
     parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.x64:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    _initialize_distributed(args)
+    from jaxcs.sweeps import ConfigError, SweepError, load_config, sweep
+
+    for module in args.imports:  # they register the grid's own families (jaxcs.sweeps)
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            print(f"jaxcs sweep: --import {module}: {err}", file=sys.stderr)
+            return 2
+    try:
+        config = load_config(args.config)
+        result = sweep(
+            config,
+            args.output,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+            compile_cache=args.compile_cache,
+        )
+    except (ConfigError, SweepError) as err:
+        print(f"jaxcs sweep: {err}", file=sys.stderr)
+        return 2
+    if result.rows:
+        out = Path(args.output)
+        print(
+            f"{len(result.rows)} rows ({len(config.cells)} cells × {len(config.solvers)} "
+            f"solver(s), {config.problems_per_cell} problems each) in "
+            f"{result.header['last_run']['seconds']:.1f} s: {out / 'results.csv'}"
+        )
+        if args.plot:
+            return _plot_directory(out, "jaxcs sweep")
+    return 0
