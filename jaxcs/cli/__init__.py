@@ -12,8 +12,13 @@ import argparse
 import sys
 
 from jaxcs._version import __version__
-from jaxcs.cli import bench, fig2, fig3, plot, reproduce, sweep
 from jaxcs.cli.arguments import _HelpFormatter
+from jaxcs.cli.bench import add_parser as add_bench
+from jaxcs.cli.fig2 import add_parser as add_fig2
+from jaxcs.cli.fig3 import add_parser as add_fig3
+from jaxcs.cli.plot import add_parser as add_plot
+from jaxcs.cli.reproduce import add_parser as add_reproduce
+from jaxcs.cli.sweep import add_parser as add_sweep
 
 DESCRIPTION = (
     "jaxcs: compressive sensing with convolutional operators (Gilbert et al., 'Towards "
@@ -30,12 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"jaxcs {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    fig2.add_parser(sub)
-    fig3.add_parser(sub)
-    reproduce.add_parser(sub)
-    sweep.add_parser(sub)
-    plot.add_parser(sub)
-    bench.add_parser(sub)
+    for add_command in (add_fig2, add_fig3, add_reproduce, add_sweep, add_plot, add_bench):
+        add_command(sub)  # in this order in --help
     return parser
 
 
