@@ -274,7 +274,7 @@ def fit_transitions(
 
     Args:
         table: a column table, any mapping of column name to a 1-D array-like of one common
-            length (a dict of NumPy arrays, a pandas DataFrame, :func:`jaxcs.plot.read_table`).
+            length (a dict of NumPy arrays, a pandas DataFrame, :func:`jaxcs.sweeps.read_table`).
         by: the column whose every value gets its own fit, or ``None`` for one fit per group.
         x: the swept column.
         success, trials: the columns of success and problem counts.

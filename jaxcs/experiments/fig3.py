@@ -219,3 +219,19 @@ def _bracket(op, model, result: dict) -> dict:
         "upper_vacuous": upper_value is None or not upper_value < 1,
         "upper_sides": sides,
     }
+
+
+def format_fig3(result: dict) -> str:
+    """A Fig. 3 result as text: the ``‖Wᵀz‖/‖z‖`` statistics and the δ_k bracket, each end
+    with the method that gave it."""
+    ratio, bracket = result["ratio_wt"], result["delta_bracket"]
+    lines = [
+        f"‖Wᵀz‖/‖z‖ over {ratio['count']} codes: mean {ratio['mean']:.4f}, std "
+        f"{ratio['std']:.4f}, range [{ratio['min']:.4f}, {ratio['max']:.4f}]"
+    ]
+    upper = "none" if bracket["upper"] is None else f"{bracket['upper']:.3f}"
+    how = bracket["upper_method"].split(" (")[0] + (", vacuous" if bracket["upper_vacuous"] else "")
+    lines.append(
+        f"delta_k bracket: [{bracket['lower']:.3f} ({bracket['lower_method']}), {upper} ({how})]"
+    )
+    return "\n".join(lines)

@@ -345,6 +345,17 @@ def write_report(results: dict, directory: str | Path, *, figures: dict | None =
     return report
 
 
+def format_comparison(report: dict) -> str:
+    """One line per compared table or figure of :func:`write_report`'s result: whether it
+    agrees with the paper (``agrees``, ``differs``, or ``see report`` where no verdict is
+    automatic)."""
+    lines = []
+    for name, found in report["comparison"].items():
+        verdict = {True: "agrees", False: "differs", None: "see report"}[found["agrees"]]
+        lines.append(f"  {name:<12} {verdict}")
+    return "\n".join(lines)
+
+
 def _markdown(report: dict) -> str:
     setup, task, env = report["setup"], report["task"], report["environment"]
     cmp = report["comparison"]

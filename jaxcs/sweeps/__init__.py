@@ -7,8 +7,6 @@ operator family, sparsity model and solver (:func:`register_operator`, :func:`re
 :func:`register_solver`), or, from Python, hold them directly.
 """
 
-from jaxcs.sweeps.benchmark import bench as bench
-from jaxcs.sweeps.benchmark import format_bench as format_bench
 from jaxcs.sweeps.config import Cell as Cell
 from jaxcs.sweeps.config import ConfigError as ConfigError
 from jaxcs.sweeps.config import SweepConfig as SweepConfig
@@ -18,6 +16,7 @@ from jaxcs.sweeps.engine import SweepError as SweepError
 from jaxcs.sweeps.engine import SweepResult as SweepResult
 from jaxcs.sweeps.engine import plan as plan
 from jaxcs.sweeps.engine import sweep as sweep
+from jaxcs.sweeps.reader import read_table as read_table
 from jaxcs.sweeps.registry import ModelFamily as ModelFamily
 from jaxcs.sweeps.registry import OperatorFamily as OperatorFamily
 from jaxcs.sweeps.registry import RegistryError as RegistryError

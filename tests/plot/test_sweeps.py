@@ -17,8 +17,8 @@ from jaxcs.plot import (  # noqa: E402
     plot_rip_ratios,
     plot_success_curves,
     plot_sweep,
-    read_table,
 )
+from jaxcs.sweeps import read_table  # noqa: E402
 
 # 120 dpi: a small multiple is 4.5 × 3.75 in = 540 × 450 px, a single panel 6.4 × 4.2 in.
 PANEL_PX = (450, 540)
@@ -128,25 +128,7 @@ def test_missing_columns_are_named(tmp_path, plot, table, kwargs, column):
     assert not list(tmp_path.iterdir())
 
 
-# --------------------------------------------------------------------------- CSV files
-def test_read_table_types_columns(tmp_path):
-    path = tmp_path / "t.csv"
-    path.write_text("solver,k,rate,shape,ratio\nIHT,1,0.5,3x3,\nNIHT,2,1,5x5,1.25\n")
-    table = read_table(path)
-    assert table["solver"].tolist() == ["IHT", "NIHT"] and table["solver"].dtype.kind == "U"
-    assert table["k"].dtype == np.int64 and table["k"].tolist() == [1, 2]
-    assert table["rate"].dtype == np.float64 and table["rate"].tolist() == [0.5, 1.0]
-    assert table["shape"].tolist() == ["3x3", "5x5"]
-    assert np.isnan(table["ratio"][0]) and table["ratio"][1] == 1.25
-
-
-def test_read_table_rejects_ragged_rows(tmp_path):
-    path = tmp_path / "t.csv"
-    path.write_text("a,b\n1,2\n3\n")
-    with pytest.raises(ValueError, match="t.csv:3"):
-        read_table(path)
-
-
+# --------------------------------------------------------------------------- sweep directories
 def test_plot_sweep_classical_with_problems(tmp_path):
     """Two solvers: two phase panels; three values of k: three histogram panels."""
     table = classical_table()

@@ -1,13 +1,16 @@
 """``jaxcs bench``: a record per standard problem and solver, readable as a table."""
 
+import importlib
 import json
 
 from jaxcs.cli import main
-from jaxcs.sweeps import bench, format_bench
+from jaxcs.experiments import bench, format_bench
 
 
 def test_bench_record_and_cli(tmp_path, capsys, monkeypatch):
-    from jaxcs.sweeps import benchmark
+    benchmark = importlib.import_module(
+        "jaxcs.experiments.bench"
+    )  # the module: the name is bench()
 
     assert set(benchmark.PROBLEMS) == {"fig2_conv", "gaussian_200x1000"}
     small = {  # the same two kinds of problem at test sizes (compile time)
@@ -27,7 +30,7 @@ def test_bench_record_and_cli(tmp_path, capsys, monkeypatch):
         assert r["num_steps_mean"] <= 3 and r["compile_seconds"] > 0
     text = format_bench(record)
     assert "fig2_conv" in text and "NIHT" in text and "problems/s" in text
-    monkeypatch.setattr("jaxcs.sweeps.bench", lambda **kw: record)
+    monkeypatch.setattr("jaxcs.experiments.bench", lambda **kw: record)
     assert main(["bench", "--output", str(tmp_path)]) == 0
     (saved,) = tmp_path.glob("bench_cpu_*.json")
     assert json.loads(saved.read_text())["results"] == record["results"]

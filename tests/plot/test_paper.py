@@ -15,14 +15,10 @@ pytest.importorskip("matplotlib")
 from matplotlib.figure import Figure  # noqa: E402
 
 from jaxcs.experiments.fig2 import Fig2Setup, run_fig2  # noqa: E402
-from jaxcs.plot import (  # noqa: E402
-    _histogram_view,
-    plot_fig2,
-    plot_fig3,
-    plot_reproduce_fig3,
-)
+from jaxcs.plot import plot_fig2, plot_fig3, plot_reproduce_fig3  # noqa: E402
+from jaxcs.plot.style import _histogram_view  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # a small Fig. 2 run (about 12 s on two cores): the same code path and result as the default
 TINY_FIG2 = dict(
     filter_length=3, in_channels=8, out_channels=16, input_size=12, k=3,
