@@ -22,9 +22,9 @@ import numpy as np
 import optax
 
 from jaxcs._validate import check_key, positive_int
+from jaxcs.experiments.networks.cnn import POOL, block_operator
+from jaxcs.experiments.networks.training import run_epochs
 from jaxcs.models import max_pool, unpool
-from jaxcs.networks.cnn import POOL, block_operator
-from jaxcs.networks.training import run_epochs
 
 BATCH_NORM_EPSILON = 1e-5  # flax.linen.BatchNorm's default
 
@@ -54,7 +54,7 @@ def tied_decode(config, variables, blocks: Sequence[dict], level: int, pooled: j
     pixels with the network's own weights.
 
     Args:
-        config: the network's :class:`~jaxcs.networks.NetworkConfig`.
+        config: the network's :class:`~jaxcs.experiments.networks.NetworkConfig`.
         variables: its variables.
         blocks: :meth:`SmallCNN.activations` of the inputs being decoded (for the switches).
         level: ``1 ≤ level ≤ depth``; the estimate has block ``level − 1``'s pooled shape.
