@@ -5,7 +5,7 @@ Measured side by side in one run, interleaved round by round after a warm-up cal
 each (machines are shared and noisy; each figure is the median over rounds, the ratios are of
 those medians; every timed call ends in ``jax.block_until_ready``):
 
-1. ``training_step``: :func:`jaxcs.networks.make_train_step` for
+1. ``training_step``: :func:`jaxcs.experiments.networks.make_train_step` for
    ``NetworkConfig((32, 32, 32), 3, 18)`` at learning rate 1e-3 on one batch of 64 × 32 × 32 × 3,
    against the rival an expert would write, ``FlaxRival``: the same architecture with plain
    ``flax.linen.Conv(padding="SAME")`` + ReLU + ``BatchNorm`` + ``nn.max_pool`` + ``Dense`` and
@@ -13,8 +13,8 @@ those medians; every timed call ends in ``jax.block_until_ready``):
    gradient reaches the convolutions) against the learned one. Targets: jaxcs / Flax ≥ 0.9;
    frozen faster than learned.
 2. ``parts``: on the analysed network of ``ReproduceSetup()`` (width 32, 3 blocks, 32 × 32
-   patches, filter size 3), untrained (:func:`jaxcs.networks.initialize`), its activations on
-   64 random normal inputs, each block's ``W`` as :func:`jaxcs.experiments.evidence.
+   patches, filter size 3), untrained (:func:`jaxcs.experiments.networks.initialize`), its
+   activations on 64 random normal inputs, each block's ``W`` as :func:`jaxcs.experiments.evidence.
    layer_operators` builds it (``"same"``, unit-norm filters), and ``k`` = 60 % of the block's
    2 × 2 regions (the layer's measured ``k`` of a real run is of that order). Per block:
 
@@ -64,10 +64,15 @@ import numpy as np
 
 from jaxcs.analysis import estimate_model_rip, model_rip_bracket, one_step_reconstruction
 from jaxcs.experiments import evidence
+from jaxcs.experiments.networks import (
+    NetworkConfig,
+    classifier_train_step,
+    initialize,
+    make_train_step,
+)
 from jaxcs.experiments.reproduce import ReproduceSetup
 from jaxcs.io import environment, write_json
 from jaxcs.models import PoolingModel, project_ray
-from jaxcs.networks import NetworkConfig, classifier_train_step, initialize, make_train_step
 from jaxcs.solvers import NIHT, algorithm2, recover
 
 POOL = (2, 2)

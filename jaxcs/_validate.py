@@ -138,8 +138,8 @@ def check_pool_size(pool_size, spatial, name: str = "pool_size") -> tuple[int, .
     A window that does not divide the map leaves a partial last region (ceil mode), as
     documented; one *larger* than the map would leave nothing but a partial region, silently,
     and is a ValueError naming the axis, the window and the map size. An empty axis (size 0)
-    has no region at all and is let through (``jaxcs.networks`` crops a 1-wide map to 0 before
-    pooling it, as ``nn.max_pool``'s ``"VALID"`` padding does).
+    has no region at all and is let through (``jaxcs.experiments.networks`` crops a 1-wide map
+    to 0 before pooling it, as ``nn.max_pool``'s ``"VALID"`` padding does).
     """
     pool_size = positive_ints(pool_size, name)
     spatial = tuple(int(n) for n in spatial)

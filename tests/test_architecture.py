@@ -3,10 +3,11 @@ name (or internal module) of one sub-package is imported by another.
 
 Layers, bottom first (README, "Architecture"): the shared base (``_progress``, ``_pytree``,
 ``_scale``, ``_validate``, ``_version``, ``status``), ``operators``, ``models``, ``solvers``,
-``analysis``, ``layers`` / ``data`` / ``networks`` (side by side, none imports another), the
-machinery (``io``), the sweep engine (``sweeps``), the paper's experiments (``experiments``), the
-figures (``plot``: it reads the sweeps' tables), the console (``cli``). The package ``__init__``
-re-exports and defines nothing.
+``analysis``, the Flax layers (``layers``), the machinery (``io``: provenance, result files, the
+arrays a user brings), the sweep engine (``sweeps``), the paper's experiments with their
+scaffolding (``experiments``: its data and networks below it), the figures (``plot``: it reads
+the sweeps' tables), the console (``cli``). The package ``__init__`` re-exports and defines
+nothing.
 """
 
 from __future__ import annotations
@@ -38,8 +39,6 @@ LAYERS = {
     "solvers": 3,
     "analysis": 4,
     "layers": 5,
-    "data": 5,
-    "networks": 5,
     "io": 6,
     "sweeps": 7,
     "experiments": 8,

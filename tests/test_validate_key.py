@@ -11,7 +11,7 @@ import pytest
 
 import jaxcs
 from jaxcs._validate import check_key
-from jaxcs.networks import NetworkConfig, initialize
+from jaxcs.experiments.networks import NetworkConfig, initialize
 
 
 def _entry_points():

@@ -1,8 +1,8 @@
 """The paper's evidence beyond Fig. 2 (Tables 1–4, Fig. 3, Theorem 3.3), one function per table.
 
-Each function takes trained networks (:mod:`jaxcs.networks`) and arrays, and returns a list of
-JSON-ready row objects; :mod:`jaxcs.experiments.reproduce` runs them as resumable stages and
-writes the report. Conventions, for every layer-wise quantity:
+Each function takes trained networks (:mod:`jaxcs.experiments.networks`) and arrays, and returns
+a list of JSON-ready row objects; :mod:`jaxcs.experiments.reproduce` runs them as resumable
+stages and writes the report. Conventions, for every layer-wise quantity:
 
 - Block ``i``'s ``W`` is its filters with ``"same"`` padding on the block's input maps, each
   filter normalised to unit norm (the paper's step size 1, Theorem 3.1's normalisation).
@@ -35,8 +35,8 @@ from jaxcs.analysis import (
     summarize_samples,
     theorem_3_3_bound,
 )
+from jaxcs.experiments.networks import block_kernel, block_operator, tied_decode
 from jaxcs.models import PoolingModel, TopKModel
-from jaxcs.networks import block_kernel, block_operator, tied_decode
 from jaxcs.operators import ConvOperator, gaussian_filters, normalize_filters
 from jaxcs.solvers import NIHT, algorithm2, recover
 

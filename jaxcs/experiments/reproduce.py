@@ -5,7 +5,8 @@ finishes, and Table 1 after every trained network, so an interrupted run resumes
 stopped; a directory written by a different setup is refused):
 
 1. ``table1``: the CNN grid (depths × filter sizes × widths × seeds), random frozen filters vs
-   learned, trained on the patch task (:func:`jaxcs.data.patch_task`, the CIFAR-10 stand-in).
+   learned, trained on the patch task (:func:`jaxcs.experiments.data.patch_task`, the CIFAR-10
+   stand-in).
    The *analysed network* (deepest, first filter size, widest, seed 0) and its random twin are
    saved (``DIR/networks/*.msgpack``) for the stages after it.
 2. ``table2``: sparsity after ReLU and pooling; 3. ``table4``: coherence (and VGG-16 sizes);
@@ -30,19 +31,17 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
-from jaxcs.data import (
+from jaxcs.experiments import evidence
+from jaxcs.experiments._stage_schema import check_stage, read_json
+from jaxcs.experiments.data import (
     BUNDLED_IMAGES,
     digits_task,
     load_bundled_images,
-    load_flax_params,
     patch_task,
-    save_flax_params,
     standardize,
 )
-from jaxcs.experiments import evidence
-from jaxcs.experiments._stage_schema import check_stage, read_json
-from jaxcs.io import environment, write_json
-from jaxcs.networks import NetworkConfig, train_decoder, train_network
+from jaxcs.experiments.networks import NetworkConfig, train_decoder, train_network
+from jaxcs.io import environment, load_flax_params, save_flax_params, write_json
 
 STAGES = ("table1", "table2", "table4", "fig3", "table3", "theorem_3_3")
 
@@ -51,11 +50,11 @@ STAGES = ("table1", "table2", "table4", "fig3", "table3", "theorem_3_3")
 class ReproduceSetup:
     """Every size and seed of a ``jaxcs reproduce`` run; ``quick()`` is CI-sized.
 
-    Data: ``classes`` bundled images (:data:`jaxcs.data.BUNDLED_IMAGES`, in order), downscaled
-    to ``short_side``, ``train_per_class`` / ``test_per_class`` patches of ``patch_size`` from
-    disjoint rows (``dataset="digits"``: scikit-learn's digits instead). Table 1's grid:
-    ``depths × filter_sizes × widths × seeds``, Adam for ``epochs``. The analysed network is
-    ``(max(depths), filter_sizes[0], widths[-1])`` at seed 0.
+    Data: ``classes`` bundled images (:data:`jaxcs.experiments.data.BUNDLED_IMAGES`, in order),
+    downscaled to ``short_side``, ``train_per_class`` / ``test_per_class`` patches of
+    ``patch_size`` from disjoint rows (``dataset="digits"``: scikit-learn's digits instead).
+    Table 1's grid: ``depths × filter_sizes × widths × seeds``, Adam for ``epochs``. The
+    analysed network is ``(max(depths), filter_sizes[0], widths[-1])`` at seed 0.
     """
 
     dataset: str = "patches"

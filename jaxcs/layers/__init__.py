@@ -8,3 +8,4 @@ from jaxcs.layers.iht_layer import LayerOutput as LayerOutput
 from jaxcs.layers.iht_layer import decode_layer as decode_layer
 from jaxcs.layers.iht_layer import layer_operator as layer_operator
 from jaxcs.layers.plus_minus import plus_minus_filters as plus_minus_filters
+from jaxcs.layers.tied_decoder import decode_backwards as decode_backwards

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxcs.layers.iht_layer import IHTLayer, LayerOutput, _over_batch, _pool_size, decode_layer
+from jaxcs.layers.tied_decoder import decode_backwards
 from jaxcs.models import unpool
 
 
@@ -126,12 +127,13 @@ def decode_stack(
 
     1. ``u = h_L``, the last layer's code (``results[-1].code``, or ``code`` if given), shape
        ``(*batch, *out_spatial_L, K_L)``.
-    2. For ``i = L, …, 1``: ``y = W_iᵀ u`` (:func:`~jaxcs.layers.decode_layer`), shape
-       ``(*batch, *in_spatial_i, M_i)``. For ``i > 1``, ``y`` has the shape of layer ``i−1``'s
-       pooled map and stands in for it: ``u = unpool(y, results[i−2].switches)`` puts each
-       value back at the position that layer ``i−1``'s max pooling recorded (every region,
-       including regions that layer ``i−1``'s budget ``k`` zeroed: the budget acted on the
-       encoder's values, not on these). For ``i = 1``, ``x̂ = y``.
+    2. For ``i = L, …, 1`` (:func:`~jaxcs.layers.decode_backwards`): ``y = W_iᵀ u``
+       (:func:`~jaxcs.layers.decode_layer`), shape ``(*batch, *in_spatial_i, M_i)``. For
+       ``i > 1``, ``y`` has the shape of layer ``i−1``'s pooled map and stands in for it:
+       ``u = unpool(y, results[i−2].switches)`` puts each value back at the position that
+       layer ``i−1``'s max pooling recorded (every region, including regions that layer
+       ``i−1``'s budget ``k`` zeroed: the budget acted on the encoder's values, not on these).
+       For ``i = 1``, ``x̂ = y``.
 
     ReLU switch rule: a region of layer ``i−1`` whose conv values were all ``≤ 0`` (pooled
     value 0 under ``relu=True``) still has a switch, the argmax of its pre-ReLU values (the
@@ -169,27 +171,32 @@ def decode_stack(
             f"results must hold one LayerOutput per layer ({len(layers)}); got {len(results)}"
         )
     d = len(layers[0].kernel_size)
-    u = results[-1].code if code is None else jnp.asarray(code)
-    y = u
-    for i in reversed(range(len(layers))):
-        if i == 0:
-            layer_in = in_spatial
-        else:
-            layer_in = tuple(results[i - 1].pooled.shape[-d - 1 : -1])
-        y = decode_layer(layers[i], _layer_params(params, i), u, layer_in)
-        if i > 0:
-            switches = jnp.asarray(results[i - 1].switches)
+
+    def transpose(i: int):  # layer i's code -> its input
+        layer_in = in_spatial if i == 0 else tuple(results[i - 1].pooled.shape[-d - 1 : -1])
+        return lambda u: decode_layer(layers[i], _layer_params(params, i), u, layer_in)
+
+    def unpool_at_switches(i: int):  # layer i + 1's decoded input -> layer i's code
+        def unpool_layer(y):
+            switches = jnp.asarray(results[i].switches)
             if y.shape != switches.shape:
                 raise ValueError(
-                    f"results[{i - 1}].switches has shape {switches.shape}, but layer {i}'s "
+                    f"results[{i}].switches has shape {switches.shape}, but layer {i + 1}'s "
                     f"decoded map has shape {y.shape} (batch axes of code and results differ?)"
                 )
-            pool_size = _pool_size(layers[i - 1])
-            out_spatial = tuple(results[i - 1].code.shape[-d - 1 : -1])
-            u = _over_batch(
+            pool_size = _pool_size(layers[i])
+            out_spatial = tuple(results[i].code.shape[-d - 1 : -1])
+            return _over_batch(
                 lambda v, s, w=pool_size, n=out_spatial: unpool(v, s, w, n), [y, switches], d + 1
             )
-    return y
+
+        return unpool_layer
+
+    return decode_backwards(
+        results[-1].code if code is None else jnp.asarray(code),
+        [transpose(i) for i in range(len(layers))],
+        [unpool_at_switches(i) for i in range(len(layers) - 1)],
+    )
 
 
 __all__ = ["IHTEncoder", "decode_stack"]

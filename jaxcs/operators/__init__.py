@@ -19,7 +19,7 @@ from jaxcs.operators.border import BorderCorrelationTable as BorderCorrelationTa
 from jaxcs.operators.border import border_correlation_table as border_correlation_table
 from jaxcs.operators.conv import ConvOperator as ConvOperator
 from jaxcs.operators.conv import conv_operator_from_flax as conv_operator_from_flax
-from jaxcs.operators.conv import conv_output_shape as conv_output_shape
+from jaxcs.operators.conv_geometry import conv_output_shape as conv_output_shape
 from jaxcs.operators.correlation import CorrelationTable as CorrelationTable
 from jaxcs.operators.correlation import correlation_table as correlation_table
 from jaxcs.operators.correlation import gram_table as gram_table

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcs._pytree import Pytree, static_field
-from jaxcs.operators.correlation import box_correlations, gather_entries
+from jaxcs.operators.correlation import box_correlations, gather_entries, overlap_box
 
 
 class BorderAxis(NamedTuple):
@@ -88,8 +88,7 @@ def border_axis(length: int, stride: int, size: int, shifts: int, pads: tuple[in
     boxes: dict[tuple[int, int, int], int] = {}
     key_map = np.zeros((2 * R + 1, (lo + 1) * (hi + 1)), np.int64)
     for delta in range(-R, R + 1):
-        offset = stride * delta
-        u, v = max(0, -offset), min(length, length - offset)
+        u, v, offset = overlap_box(length, stride, delta)
         for a, b in classes:
             start, stop = max(u, a), min(v, length - b)
             box = (start, stop, offset) if start < stop else (0, 0, 0)  # one empty box

@@ -8,17 +8,21 @@ Every method accepts any number of leading batch axes.
 
 The filters are the leaf; shapes, stride and padding are static, so ``jax.vmap`` over a stack
 of operators (many random filter draws) is one batched computation.
+
+The layer's geometry is in :mod:`~jaxcs.operators.conv_geometry`, the kernels of its sparse
+fast paths in :mod:`~jaxcs.operators.conv_sparse`, the other frameworks' layouts in
+:mod:`~jaxcs.operators.conv_import`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from functools import partial
 from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 from jaxcs._pytree import static_field
@@ -38,6 +42,14 @@ from jaxcs.operators.base import (
     mask_gram,
 )
 from jaxcs.operators.border import BorderCorrelationTable, border_correlation_table
+from jaxcs.operators.conv_geometry import (
+    conv_output_shape,
+    dimension_numbers,
+    fold,
+    padded_length,
+)
+from jaxcs.operators.conv_import import find_kernel, flax_geometry, layout_hint, torch_filters
+from jaxcs.operators.conv_sparse import add_gram_windows, scatter_filters
 from jaxcs.operators.correlation import (
     CorrelationTable,
     correlation_table,
@@ -48,59 +60,6 @@ from jaxcs.operators.correlation import (
 )
 
 SPARSE_FRACTION = 8  # rmv_sparse scatters while slots ≤ code size / 8, else convolves
-
-
-def conv_output_shape(
-    in_spatial: Sequence[int],
-    filter_shape: Sequence[int],
-    stride: Sequence[int],
-    padding: str,
-) -> tuple[int, ...]:
-    """Spatial shape of ``W x`` (the number of shifts ``n`` per axis).
-
-    ``"valid"``: ``n = floor((D − l)/t) + 1`` (Flax's and PyTorch's ``VALID``; when ``t`` does
-    not divide ``D − l`` the last ``(D − l) mod t`` inputs of the axis are seen by no filter,
-    and ``Wᵀ`` is zero there); ``"circular"``: ``n = D/t`` with ``D`` a multiple of ``t``;
-    ``"same"``: ``n = ceil(D/t)``.
-
-    Raises:
-        ValueError: naming ``in_spatial``/``stride`` when the filter is longer than a valid
-            input, or a circular input is not a multiple of the stride.
-    """
-    padding = check_padding(padding)
-    out = []
-    for axis, (D, l, t) in enumerate(zip(in_spatial, filter_shape, stride, strict=True)):
-        if padding == "valid":
-            if D < l:
-                raise ValueError(
-                    f"padding='valid' needs the filter no longer than the input on every axis; "
-                    f"axis {axis}: in_spatial D={D} < filter l={l} (use padding='same')"
-                )
-            out.append((D - l) // t + 1)
-        elif padding == "circular":
-            if D % t:
-                raise ValueError(
-                    f"padding='circular' needs the input size to be a multiple of the stride; "
-                    f"axis {axis}: in_spatial D={D}, stride t={t}"
-                )
-            out.append(D // t)
-        else:  # "same"
-            out.append(-(-D // t))
-    return tuple(out)
-
-
-def _spec(ndim: int) -> tuple[str, str, str]:
-    spatial = "DHW"[-ndim:] if ndim <= 3 else "".join(chr(ord("a") + i) for i in range(ndim))
-    return "N" + spatial + "C", spatial + "IO", "N" + spatial + "C"
-
-
-def _layout_hint(shape, in_spatial) -> str:
-    """What a filter larger than the input suggests: a kernel in another layout."""
-    return (
-        f"filters of shape {tuple(shape)} read as (*filter_spatial, M, K) have a filter larger "
-        f"than the input {in_spatial}: a kernel in another layout? PyTorch's (K, M, *filter): "
-        f"ConvOperator.from_torch; Keras/Flax (*filter, M, K): ConvOperator.from_keras"
-    )
 
 
 class ConvOperator(AbstractOperator):
@@ -167,14 +126,14 @@ class ConvOperator(AbstractOperator):
         larger = any(f > d for f, d in zip(fshape, in_spatial, strict=True))
         if larger and not large_filters and padding != "valid":
             raise ValueError(
-                f"{_layout_hint(filters.shape, in_spatial)}; a filter larger than the input on "
+                f"{layout_hint(filters.shape, in_spatial)}; a filter larger than the input on "
                 f"purpose: large_filters=True"
             )
         try:
             conv_output_shape(in_spatial, fshape, stride, padding)  # validates
         except ValueError as error:
             if larger:  # "valid" padding: never possible, but say what the shape suggests
-                raise ValueError(f"{error}; {_layout_hint(filters.shape, in_spatial)}") from None
+                raise ValueError(f"{error}; {layout_hint(filters.shape, in_spatial)}") from None
             raise
         if padding == "same":
             pads = tuple(lax.padtype_to_pads(in_spatial, fshape, stride, "SAME"))
@@ -204,14 +163,7 @@ class ConvOperator(AbstractOperator):
         ``padding=0``) or ``"same"`` (its ``padding="same"``); other keyword arguments as for the
         constructor. The bias is not part of ``W``.
         """
-        weight = jnp.asarray(weight)
-        if weight.ndim < 3:
-            raise ValueError(
-                f"weight must have PyTorch's layout (K, M, *filter_spatial), rank >= 3; got "
-                f"shape {tuple(weight.shape)}"
-            )
-        filters = jnp.moveaxis(weight, (0, 1), (-1, -2))
-        return cls(filters, in_spatial, stride, padding, **kwargs)
+        return cls(torch_filters(weight), in_spatial, stride, padding, **kwargs)
 
     @classmethod
     def from_keras(
@@ -272,11 +224,6 @@ class ConvOperator(AbstractOperator):
         are those of the filters' trailing axes: only extra leading axes are refused)."""
         return {"filters": self.filter_shape + (self.in_channels, self.out_channels)}
 
-    def _padded_size(self, axis: int) -> int:
-        lo, hi = self.pads[axis]
-        extra = self.filter_shape[axis] - 1 if self.padding == "circular" else 0
-        return self.in_spatial[axis] + lo + hi + extra
-
     # ----------------------------------------------------------------------------- apply
     def mv(self, x: jax.Array) -> jax.Array:
         """``W x``: one convolutional layer without bias.
@@ -303,7 +250,7 @@ class ConvOperator(AbstractOperator):
             self.filters.astype(dtype),
             window_strides=self.stride,
             padding=self.pads,
-            dimension_numbers=_spec(self.ndim),
+            dimension_numbers=dimension_numbers(self.ndim),
             precision=self.precision,
         )
         return y.reshape(batch + self.out_shape)
@@ -336,7 +283,8 @@ class ConvOperator(AbstractOperator):
             zip(self.filter_shape, self.stride, self.out_spatial, strict=True)
         ):
             lo, hi = self.pads[axis]
-            extra = self._padded_size(axis) - ((n - 1) * t + l)
+            padded = padded_length(self.in_spatial[axis], (lo, hi), l, self.padding)
+            extra = padded - ((n - 1) * t + l)
             if self.padding == "circular":
                 pads.append((l - 1, l - 1 + extra))
             else:  # crop the zero padding of "same" (negative padding crops)
@@ -347,12 +295,12 @@ class ConvOperator(AbstractOperator):
             window_strides=(1,) * self.ndim,
             padding=pads,
             lhs_dilation=self.stride,
-            dimension_numbers=_spec(self.ndim),
+            dimension_numbers=dimension_numbers(self.ndim),
             precision=self.precision,
         )
         if self.padding == "circular":
             for axis, D in enumerate(self.in_spatial):
-                x = _fold(x, axis + 1, D)
+                x = fold(x, axis + 1, D)
         return x.reshape(batch + self.in_shape)
 
     def rmv_sparse(self, code) -> jax.Array:
@@ -388,48 +336,12 @@ class ConvOperator(AbstractOperator):
             return x + sign * self.rmv(code.to_dense())
         dtype = jnp.result_type(self.filters.dtype, code.values.dtype, x.dtype)
         values = sign * code.used_values().astype(dtype)
-        flat = jax.vmap(self._place)(
+        flat = jax.vmap(partial(scatter_filters, self))(
             x.reshape((-1,) + self.in_shape).astype(dtype),
             code.indices.reshape(-1, slots),
             values.reshape(-1, slots),
         )
         return flat.reshape(batch + self.in_shape)
-
-    def _place(self, x: jax.Array, indices: jax.Array, values: jax.Array) -> jax.Array:
-        """One code's ``x + Σ_s values_s · (filter of slot s at its shift)``: a scatter-add of
-        ``(*l, M)`` windows into ``x`` padded as :meth:`mv` pads it, then cropped or folded."""
-        K, d = self.out_channels, self.ndim
-        shift = jnp.unravel_index(indices // K, self.out_spatial)
-        starts = jnp.stack([t * j for t, j in zip(self.stride, shift, strict=True)], axis=-1)
-        filters = jnp.moveaxis(self.filters, -1, 0).astype(values.dtype)  # (K, *l, M)
-        windows = values.reshape((-1,) + (1,) * (d + 1)) * filters[indices % K]
-        pads = [
-            (lo, self._padded_size(a) - D - lo)
-            for a, ((lo, _), D) in enumerate(zip(self.pads, self.in_spatial, strict=True))
-        ]
-        # a NaN value spoils the whole signal: folded into the copy of x the scatter needs anyway
-        x = x + jnp.where(jnp.any(jnp.isnan(values)), jnp.nan, 0).astype(x.dtype)
-        padded = jnp.pad(x, pads + [(0, 0)]) if any(p != (0, 0) for p in pads) else x
-        numbers = lax.ScatterDimensionNumbers(
-            update_window_dims=tuple(range(1, d + 2)),
-            inserted_window_dims=(),
-            scatter_dims_to_operand_dims=tuple(range(d)),
-        )
-        # every window of a valid index lies inside the padded signal (t·j + l ≤ padded size);
-        # FILL_OR_DROP: whatever the indices, nothing is written outside it
-        padded = lax.scatter_add(
-            padded, starts, windows, numbers, mode=lax.GatherScatterMode.FILL_OR_DROP
-        )
-        if self.padding == "circular":
-            for axis, D in enumerate(self.in_spatial):
-                padded = _fold(padded, axis, D)
-        else:  # "same" crops its zero padding ("valid" has none)
-            padded = padded[
-                tuple(
-                    slice(lo, lo + D) for (lo, _), D in zip(self.pads, self.in_spatial, strict=True)
-                )
-            ]
-        return padded
 
     # ----------------------------------------------------------------------------- W Wᵀ
     def normal_sparse(
@@ -478,7 +390,9 @@ class ConvOperator(AbstractOperator):
         scale = jnp.asarray(scale, dtype)
 
         def place(onto, indices, values):
-            return self._add_windows(table.offsets, windows, onto, indices, values, scale, add_code)
+            return add_gram_windows(
+                self, table.offsets, windows, onto, indices, values, scale, add_code
+            )
 
         args = (onto.astype(dtype), code.indices, code.used_values().astype(dtype))
         if not batch:  # one code (as inside a solver's vmap): no batch axis to map over
@@ -489,40 +403,6 @@ class ConvOperator(AbstractOperator):
             args[2].reshape(-1, slots),
         )
         return flat.reshape(batch + self.out_shape)
-
-    def _add_windows(self, offsets, windows, onto, indices, values, scale, add_code):
-        """One code's ``onto + Σ_s scale · values_s · windows[i_s]`` (``+ values_s`` at the
-        window cell of ``δ = 0``, ``add_code``), each window added in place at ``j_s`` into
-        ``onto`` padded to ``(*(n + table_shape − 1), K)`` (window cell ``w`` lands at shift
-        ``j_s + w − offsets``), then cropped (``"valid"``) or folded mod ``n``
-        (``"circular"``)."""
-        K, spatial = self.out_channels, self.out_spatial
-        extent = tuple(windows.shape[1:-1])
-        shifts = jnp.unravel_index(indices // K, spatial)
-        filters = indices % K
-        # a NaN value spoils the whole result, as it does for mv(rmv_sparse(code))
-        onto = onto + jnp.where(jnp.any(jnp.isnan(values)), jnp.nan, 0).astype(onto.dtype)
-        pads = [(o, e - 1 - o) for o, e in zip(offsets, extent, strict=True)] + [(0, 0)]
-        padded = jnp.pad(onto, pads)
-        center = np.zeros(extent + (1,), bool)
-        center[tuple(offsets)] = True
-
-        def add(s, padded):
-            window = (scale * values[s]) * windows[filters[s]]  # (*extent, K)
-            if add_code:
-                window = window + jnp.where(center & (jnp.arange(K) == filters[s]), values[s], 0)
-            start = tuple(j[s] for j in shifts) + (jnp.zeros((), shifts[0].dtype),)
-            # in bounds: j_s + extent ≤ n + extent − 1 on every axis
-            current = lax.dynamic_slice(padded, start, extent + (K,))
-            return lax.dynamic_update_slice(padded, current + window, start)
-
-        # unrolled for the few slots of a model-sparse code, a loop beyond (program size)
-        padded = lax.fori_loop(0, len(indices), add, padded, unroll=max(1, min(len(indices), 16)))
-        if self.padding == "circular":
-            for axis, (n, o) in enumerate(zip(spatial, offsets, strict=True)):
-                padded = jnp.roll(_fold(padded, axis, n), -o, axis=axis)
-            return padded
-        return padded[tuple(slice(o, o + n) for n, o in zip(spatial, offsets, strict=True))]
 
     def mv_cost(self) -> int:
         """``n · l · M · K`` multiply-adds (the convolution, ``n = prod(out_spatial)``)."""
@@ -585,38 +465,6 @@ class ConvOperator(AbstractOperator):
         return table_gram_pairs(self._gram_table(table), i, j, mask)
 
 
-def _fold(x: jax.Array, axis: int, period: int) -> jax.Array:
-    """Sum ``x`` along ``axis`` modulo ``period``: the adjoint of wrap padding."""
-    size = x.shape[axis]
-    reps = -(-size // period)
-    widths = [(0, 0)] * x.ndim
-    widths[axis] = (0, reps * period - size)
-    x = jnp.pad(x, widths)
-    x = x.reshape(x.shape[:axis] + (reps, period) + x.shape[axis + 1 :])
-    return x.sum(axis=axis)
-
-
-def _find_kernel(params: Any) -> jax.Array:
-    if hasattr(params, "shape"):
-        return params
-    if isinstance(params, Mapping):
-        if "kernel" in params:
-            return params["kernel"]
-        found = [v for v in params.values() if isinstance(v, Mapping) or hasattr(v, "shape")]
-        kernels = []
-        for value in found:
-            try:
-                kernels.append(_find_kernel(value))
-            except ValueError:
-                pass
-        if len(kernels) == 1:
-            return kernels[0]
-    raise ValueError(
-        "params must be a kernel array or a Flax params tree holding exactly one 'kernel' "
-        "(for a tree with several layers, pass the layer's own subtree)"
-    )
-
-
 def conv_operator_from_flax(
     params: Any,
     in_spatial: Sequence[int],
@@ -645,28 +493,8 @@ def conv_operator_from_flax(
             :class:`ConvOperator` does not define (Flax's ``"CIRCULAR"`` is centered, ours starts at
             offset 0).
     """
-    kernel = jnp.asarray(_find_kernel(params))
-    if module is not None:
-        for attr in ("input_dilation", "kernel_dilation"):
-            value = getattr(module, attr, 1)
-            if value not in (None, 1) and set(positive_ints(value, attr, kernel.ndim - 2)) != {1}:
-                raise ValueError(f"module.{attr}={value!r} is not supported (must be 1)")
-        if getattr(module, "feature_group_count", 1) != 1:
-            raise ValueError("module.feature_group_count must be 1")
-        stride = 1 if module.strides is None else module.strides
-        pad = module.padding
-        if not isinstance(pad, str) or pad.upper() not in ("VALID", "SAME"):
-            raise ValueError(
-                f"module.padding={pad!r} is not supported: use 'VALID' or 'SAME' (Flax's "
-                "'CIRCULAR' is centered; build ConvOperator(..., padding='circular') yourself)"
-            )
-        padding = pad.lower()
-    elif padding is None:
-        raise ValueError(
-            "conv_operator_from_flax needs the layer's geometry: pass module= (the nn.Conv, "
-            "whose strides and padding are read) or padding= ('valid', 'same' or 'circular') "
-            "and stride=; nn.Conv's own default is padding='SAME', stride 1"
-        )
+    kernel = jnp.asarray(find_kernel(params))
+    stride, padding = flax_geometry(module, kernel.ndim - 2, stride, padding)
     return ConvOperator(kernel, in_spatial, stride=1 if stride is None else stride, padding=padding)
 
 

@@ -147,8 +147,8 @@ def correlation_table(op) -> CorrelationTable:
         )
     fshape, stride = op.filter_shape, op.stride
     radius, folded = table_geometry(fshape, stride, op.out_spatial, op.padding)
-    boxes = [  # the taps s with s + t·δ also in [0, l), per shift δ
-        [(max(0, -t * d), min(l, l - t * d), t * d) for d in range(-R, R + 1)]
+    boxes = [
+        [overlap_box(l, t, d) for d in range(-R, R + 1)]
         for l, t, R in zip(fshape, stride, radius, strict=True)
     ]
     values = box_correlations(op.filters, boxes)
@@ -165,6 +165,14 @@ def correlation_table(op) -> CorrelationTable:
                     jnp.tensordot(values, fold_matrix, axes=([2 + axis], [0])), -1, 2 + axis
                 )
     return CorrelationTable(values, radius, periods, folded)
+
+
+def overlap_box(length: int, stride: int, delta: int) -> tuple[int, int, int]:
+    """``(start, stop, offset)``: the taps ``s ∈ [start, stop)`` of a filter of ``length`` taps
+    whose tap ``s + offset`` is in range too, for columns ``delta`` strides apart
+    (``offset = t·δ``): one axis of the overlap box of :func:`box_correlations`."""
+    offset = stride * delta
+    return max(0, -offset), min(length, length - offset), offset
 
 
 def box_correlations(filters: jax.Array, boxes) -> jax.Array:

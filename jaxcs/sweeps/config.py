@@ -29,7 +29,7 @@ import numpy as np
 
 from jaxcs._validate import PADDINGS
 from jaxcs.analysis import SUCCESS_TOLERANCE
-from jaxcs.data import read_array
+from jaxcs.io import read_array
 from jaxcs.models import DISTRIBUTIONS, AbstractSparsityModel, default_capacity
 from jaxcs.operators import AbstractOperator, conv_output_shape
 from jaxcs.sweeps.registry import (

@@ -1,9 +1,14 @@
-"""Bundled images and digits (jaxcs.data.images): shapes, dtypes, ranges, resizing."""
+"""Bundled images and digits (jaxcs.experiments.data.images): shapes, dtypes, ranges, resizing."""
 
 import numpy as np
 import pytest
 
-from jaxcs.data import BUNDLED_IMAGES, load_bundled_image, load_bundled_images, load_digits
+from jaxcs.experiments.data import (
+    BUNDLED_IMAGES,
+    load_bundled_image,
+    load_bundled_images,
+    load_digits,
+)
 
 pytest.importorskip("skimage")
 pytest.importorskip("sklearn")

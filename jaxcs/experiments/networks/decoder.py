@@ -1,10 +1,10 @@
 """Decoders from a block's pooled activations back to pixels.
 
 - :func:`tied_decode`: the network's own weights read backwards (the paper's tied-weight
-  decoder): for each block, from the top down, undo batch norm (a per-channel affine map),
-  unpool at the block's max-pooling switches, and apply ``Wᵀ`` (the transposed convolution with
-  the block's raw filters; no bias, no ReLU), as :func:`jaxcs.decode_stack` does for an
-  :class:`~jaxcs.IHTEncoder`.
+  decoder, :func:`jaxcs.layers.decode_backwards`): for each block, from the top down, undo
+  batch norm (a per-channel affine map), unpool at the block's max-pooling switches, and apply
+  ``Wᵀ`` (the transposed convolution with the block's raw filters; no bias, no ReLU), as
+  :func:`jaxcs.decode_stack` does for an :class:`~jaxcs.IHTEncoder`.
 - :class:`PixelDecoder` / :func:`train_decoder`: a small convolutional decoder trained for the
   job with Optax (mean squared error), for comparison.
 """
@@ -22,9 +22,10 @@ import numpy as np
 import optax
 
 from jaxcs._validate import check_key, positive_int
+from jaxcs.experiments.networks.cnn import POOL, block_operator
+from jaxcs.experiments.networks.training import run_epochs
+from jaxcs.layers import decode_backwards
 from jaxcs.models import max_pool, unpool
-from jaxcs.networks.cnn import POOL, block_operator
-from jaxcs.networks.training import run_epochs
 
 BATCH_NORM_EPSILON = 1e-5  # flax.linen.BatchNorm's default
 
@@ -54,7 +55,7 @@ def tied_decode(config, variables, blocks: Sequence[dict], level: int, pooled: j
     pixels with the network's own weights.
 
     Args:
-        config: the network's :class:`~jaxcs.networks.NetworkConfig`.
+        config: the network's :class:`~jaxcs.experiments.networks.NetworkConfig`.
         variables: its variables.
         blocks: :meth:`SmallCNN.activations` of the inputs being decoded (for the switches).
         level: ``1 ≤ level ≤ depth``; the estimate has block ``level − 1``'s pooled shape.
@@ -66,19 +67,28 @@ def tied_decode(config, variables, blocks: Sequence[dict], level: int, pooled: j
     level = positive_int(level, "level")
     if level > len(blocks):
         raise ValueError(f"level must be in [1, {len(blocks)}]; got {level}")
-    u = jnp.asarray(pooled)
-    for b in reversed(range(level)):
-        a, c = batch_norm_affine(variables, b, config)
-        relu = (u - c) / jnp.where(a == 0, 1.0, a)
-        normalized = blocks[b]["normalized"]
-        switches = pooling_switches(normalized)
-        # nn.max_pool ("VALID") drops an odd last row/column: unpool onto the even part,
-        # then zero-pad back to the block's full map
-        (height, width), even = normalized.shape[1:3], tuple(2 * n for n in switches.shape[1:3])
-        code = jax.vmap(lambda v, s, even=even: unpool(v, s, POOL, even))(relu, switches)
-        code = jnp.pad(code, ((0, 0), (0, height - even[0]), (0, width - even[1]), (0, 0)))
-        u = block_operator(variables, b, blocks[b]["input"].shape[1:3]).rmv(code)
-    return u
+
+    def transpose(b: int):  # block b's code -> its input
+        return lambda code: block_operator(variables, b, blocks[b]["input"].shape[1:3]).rmv(code)
+
+    def unpool_at_switches(b: int):  # block b's pooled map -> its code
+        def unpool_block(u):
+            a, c = batch_norm_affine(variables, b, config)
+            relu = (u - c) / jnp.where(a == 0, 1.0, a)
+            normalized = blocks[b]["normalized"]
+            switches = pooling_switches(normalized)
+            # nn.max_pool ("VALID") drops an odd last row/column: unpool onto the even part,
+            # then zero-pad back to the block's full map
+            (height, width) = normalized.shape[1:3]
+            even = tuple(2 * n for n in switches.shape[1:3])
+            code = jax.vmap(lambda v, s, even=even: unpool(v, s, POOL, even))(relu, switches)
+            return jnp.pad(code, ((0, 0), (0, height - even[0]), (0, width - even[1]), (0, 0)))
+
+        return unpool_block
+
+    unpools = [unpool_at_switches(b) for b in range(level)]
+    top = unpools[-1](jnp.asarray(pooled))
+    return decode_backwards(top, [transpose(b) for b in range(level)], unpools[:-1])
 
 
 class PixelDecoder(nn.Module):

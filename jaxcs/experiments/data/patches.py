@@ -122,7 +122,7 @@ def patch_task(
     Args:
         key: a JAX PRNG key (``jax.random.key(s)`` or ``jax.random.PRNGKey(s)``).
         images: name → float ``(H, W, C)`` (same ``C`` for all); default
-            :func:`~jaxcs.data.load_bundled_images` (18 images, short side 256).
+            :func:`~jaxcs.experiments.data.load_bundled_images` (18 images, short side 256).
         patch_size: ``P``.
         train_per_class, test_per_class: patches per class in each split.
         split: fraction of rows in the training region, in ``(0, 1)``.
@@ -144,7 +144,7 @@ def patch_task(
     if not is_int(gap) or gap < 0:
         raise ValueError(f"gap must be None or an int >= 0; got {gap!r}")
     if images is None:
-        from jaxcs.data.images import load_bundled_images
+        from jaxcs.experiments.data.images import load_bundled_images
 
         images = load_bundled_images()
     images = _check_images(images)
@@ -178,8 +178,8 @@ def patch_task(
 
 
 def digits_task(key: jax.Array, *, test_fraction: float = 0.25) -> PatchTask:
-    """scikit-learn's 8×8 digits (:func:`~jaxcs.data.load_digits`) split into train / test,
-    stratified: from each digit's samples, ``round(test_fraction * count)`` drawn with
+    """scikit-learn's 8×8 digits (:func:`~jaxcs.experiments.data.load_digits`) split into
+    train / test, stratified: from each digit's samples, ``round(test_fraction * count)`` drawn with
     ``fold_in(key, digit)`` go to test. Samples are ``(8, 8, 1)``, ``split = 1 - test_fraction``.
 
     Raises:
@@ -188,7 +188,7 @@ def digits_task(key: jax.Array, *, test_fraction: float = 0.25) -> PatchTask:
     """
     key = check_key(key)
     test_fraction = _check_fraction(test_fraction, "test_fraction")
-    from jaxcs.data.images import load_digits
+    from jaxcs.experiments.data.images import load_digits
 
     images, labels = load_digits()
     class_key, shuffle_key = jr.split(key)

@@ -9,8 +9,8 @@ import jax
 import numpy as np
 import pytest
 
-from jaxcs.networks import NetworkConfig, SmallCNN, block_kernel, block_operator
-from jaxcs.networks.training import initialize
+from jaxcs.experiments.networks import NetworkConfig, SmallCNN, block_kernel, block_operator
+from jaxcs.experiments.networks.training import initialize
 
 SHAPE = (8, 8, 2)
 BATCH = 5

@@ -1,4 +1,5 @@
-"""Patch classification tasks (jaxcs.data.patches): determinism, balance, disjoint regions."""
+"""Patch classification tasks (jaxcs.experiments.data.patches): determinism, balance, disjoint
+regions."""
 
 import dataclasses
 import math
@@ -7,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxcs.data import PatchTask, digits_task, patch_task, standardize
+from jaxcs.experiments.data import PatchTask, digits_task, patch_task, standardize
 
 pytest.importorskip("skimage")
 pytest.importorskip("sklearn")
@@ -17,7 +18,7 @@ KW = dict(patch_size=12, train_per_class=40, test_per_class=15)
 
 @pytest.fixture(scope="module")
 def images():
-    from jaxcs.data import load_bundled_images
+    from jaxcs.experiments.data import load_bundled_images
 
     return load_bundled_images(["astronaut", "camera", "coins", "china"], short_side=64)
 

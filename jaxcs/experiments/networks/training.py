@@ -21,11 +21,11 @@ import optax
 from jaxcs._progress import advance_progress, progress_bar
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import check_key, positive_int
-from jaxcs.networks.cnn import NetworkConfig
+from jaxcs.experiments.networks.cnn import NetworkConfig
 
 
 class TrainedNetwork(Pytree):
-    """A trained :class:`~jaxcs.networks.SmallCNN`.
+    """A trained :class:`~jaxcs.experiments.networks.SmallCNN`.
 
     Attributes:
         variables: ``{"params", "batch_stats"}``.
@@ -165,7 +165,7 @@ def train_network(
     learning_rate: float = 1e-3,
     progress: bool = False,
 ) -> TrainedNetwork:
-    """Train ``config`` on ``task`` (a :class:`~jaxcs.data.PatchTask`) with Adam.
+    """Train ``config`` on ``task`` (a :class:`~jaxcs.experiments.data.PatchTask`) with Adam.
 
     Deterministic for ``key``: it seeds the initialisation and each epoch's shuffle (the last
     incomplete batch of an epoch is dropped, so every step has one shape and one program).

@@ -1,9 +1,9 @@
-"""User-supplied arrays and Flax variables (jaxcs.data.arrays): shapes, scaling, refusals."""
+"""User-supplied arrays, kernels and Flax variables (jaxcs.io.arrays): shapes, scaling, refusals."""
 
 import numpy as np
 import pytest
 
-from jaxcs.data import load_flax_params, load_image_array, load_labelled_arrays, save_flax_params
+from jaxcs.io import load_flax_params, load_image_array, load_labelled_arrays, save_flax_params
 
 RNG = np.random.default_rng(0)
 
@@ -163,3 +163,60 @@ def test_flax_params_refusals(tmp_path):
     save_flax_params(tmp_path / "p.msgpack", {"params": {"w": np.ones(2)}})
     with pytest.raises(ValueError, match="not Flax variables matching target"):
         load_flax_params(tmp_path / "p.msgpack", {"params": {"other": np.ones(2)}})
+
+
+def test_load_kernel_from_user_files(tmp_path):
+    import flax.serialization
+    import numpy as np
+    import pytest
+
+    from jaxcs.io import load_kernel
+
+    kernel = np.arange(3 * 3 * 2 * 4, dtype=np.float32).reshape(3, 3, 2, 4)
+    np.save(tmp_path / "k.npy", kernel)
+    np.savez(tmp_path / "named.npz", kernel=kernel, other=kernel[0])
+    np.savez(tmp_path / "single.npz", w=kernel)
+    np.savez(tmp_path / "two.npz", a=kernel, b=kernel)
+    variables = {"params": {"Conv_0": {"kernel": kernel, "bias": np.zeros(4, np.float32)}}}
+    (tmp_path / "layer.msgpack").write_bytes(flax.serialization.to_bytes(variables))
+    two = {"params": {"Conv_0": {"kernel": kernel}, "Conv_1": {"kernel": kernel}}}
+    (tmp_path / "two.msgpack").write_bytes(flax.serialization.to_bytes(two))
+    for name in ("k.npy", "named.npz", "single.npz", "layer.msgpack"):
+        np.testing.assert_array_equal(load_kernel(tmp_path / name), kernel)
+    with pytest.raises(ValueError, match="single array"):
+        load_kernel(tmp_path / "two.npz")
+    with pytest.raises(ValueError, match="exactly one 'kernel'"):
+        load_kernel(tmp_path / "two.msgpack")
+    with pytest.raises(ValueError, match=".npy, .npz or .msgpack"):
+        load_kernel(tmp_path / "k.txt")
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match=r"objects\.npy: holds Python objects"):  # not unpickled
+        load_kernel(tmp_path / "objects.npy")
+
+
+def test_load_kernel_names_the_file_and_what_it_is(tmp_path):
+    """A text file is called what it is, with its path (it was called "pickled", without a
+    path); a pickle is refused without unpickling, and so is a broken msgpack."""
+    import pickle
+
+    import pytest
+
+    from jaxcs.io import load_kernel
+
+    for name in ("text.npy", "text.npz", "text.msgpack"):
+        (tmp_path / name).write_text("0.1 0.2 0.3\n")
+    (tmp_path / "pickled.npy").write_bytes(pickle.dumps({"kernel": [1.0]}))
+    cases = {
+        "text.npy": "not a NumPy .npy file",
+        "text.npz": "not an .npz file",
+        "text.msgpack": "not Flax msgpack variables",
+        "pickled.npy": "not a NumPy .npy file",
+    }
+    for name, what in cases.items():
+        path = tmp_path / name
+        with pytest.raises(ValueError, match=f"^{path}: {what}") as info:
+            load_kernel(path)
+        if name.startswith("text"):
+            assert "pickled data" not in str(info.value) and "(object)" not in str(info.value)
+    with pytest.raises(FileNotFoundError, match="missing.npy"):
+        load_kernel(tmp_path / "missing.npy")

@@ -1,4 +1,4 @@
-"""Run provenance and result files: the machine and versions of a run, atomic writes."""
+"""Run provenance: the machine and the library versions of a run, for every JSON jaxcs writes."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 import jax
 import numpy as np
 
-from jaxcs._files import write_json as write_json
 from jaxcs._version import __version__
-from jaxcs.data import load_kernel as load_kernel
 
 
 def environment() -> dict:

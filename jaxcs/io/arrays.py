@@ -140,8 +140,7 @@ def load_flax_params(path: str | Path, target=None):
 
 
 def load_kernel(path: str | Path) -> np.ndarray:
-    """A convolution kernel ``(*filter_spatial, M, K)`` from a file a user brings (also
-    :func:`jaxcs.io.load_kernel`).
+    """A convolution kernel ``(*filter_spatial, M, K)`` from a file a user brings.
 
     ``.npy``: the array itself. ``.npz``: its array named ``kernel``, else its only array.
     ``.msgpack``: Flax variables or params saved with ``flax.serialization.to_bytes`` (or

@@ -1,4 +1,5 @@
-"""Optional dependencies of :mod:`jaxcs.data`, imported only when a loader needs them."""
+"""Optional dependencies of :mod:`jaxcs.experiments.data`, imported only when a loader needs
+them."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ def require(module: str):
         top = module.partition(".")[0]
         package = _PACKAGES.get(top, top)
         raise ImportError(
-            f"jaxcs.data needs {package} for this loader ({module} could not be imported); "
+            f"jaxcs.experiments.data needs {package} for this loader ({module} could not be "
+            f"imported); "
             f'install it with: pip install "jaxcs[reproduce]"'
         ) from err

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxcs.networks.training import initialize
+from jaxcs.experiments.networks.training import initialize
 
 
 def _random_variables(config, shape, seed: int):

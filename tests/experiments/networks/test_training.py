@@ -11,7 +11,13 @@ import jax.random as jr
 import numpy as np
 import pytest
 
-from jaxcs.networks import NetworkConfig, SmallCNN, initialize, run_epochs, train_network
+from jaxcs.experiments.networks import (
+    NetworkConfig,
+    SmallCNN,
+    initialize,
+    run_epochs,
+    train_network,
+)
 
 N = 32
 SHAPE = (8, 8, 3)

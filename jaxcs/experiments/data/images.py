@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from jaxcs._validate import check_choice, positive_int
-from jaxcs.data._optional import require
+from jaxcs.experiments.data._optional import require
 
 _SKIMAGE = (
     "astronaut",

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxcs.networks import (
+from jaxcs.experiments.networks import (
     NetworkConfig,
     PixelDecoder,
     SmallCNN,
