@@ -17,12 +17,12 @@ import jax.random as jr
 import jaxcs
 
 
-def sweep(key, draws: int, ks, num_samples: int, filter_length=5, M=32, K=96, D=32):
+def sweep(key, draws: int, ks, num_samples: int, filter_shape=(5,), M=32, K=96, D=32):
     """δ lower bounds, shape ``(draws, len(ks))``, for Gaussian filters (Theorem 3.1 scaling)."""
     k_filters, k_codes = jr.split(key)
 
     def make_op(k):
-        return jaxcs.ConvOperator(jaxcs.gaussian_filters(k, (filter_length,), M, K), (D,))
+        return jaxcs.ConvOperator(jaxcs.gaussian_filters(k, filter_shape, M, K), (D,))
 
     ops = jax.vmap(make_op)(jr.split(k_filters, draws))
     models = jaxcs.BlockModel(jnp.asarray(ks), capacity=max(ks))

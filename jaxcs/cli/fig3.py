@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             filters_name = str(args.filters)
             if kernel.ndim == 4:  # the layer's sizes come from the kernel
                 changes |= dict(
-                    filter_size=kernel.shape[0],
+                    filter_shape=tuple(kernel.shape[:2]),
                     in_channels=kernel.shape[2],
                     out_channels=kernel.shape[3],
                 )

@@ -1,8 +1,10 @@
-"""The checks every experiment setup shares: integer fields with a lower bound, a 32-bit seed."""
+"""The checks every experiment setup shares: integer fields with a lower bound, a 32-bit seed,
+shapes as tuples, and the keywords renamed to follow the glossary refused by their new name."""
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 
 
 def check_int_fields(setup, *, zero_allowed: tuple[str, ...] = ("seed",), skip=()) -> None:
@@ -19,3 +21,43 @@ def check_int_fields(setup, *, zero_allowed: tuple[str, ...] = ("seed",), skip=(
             raise ValueError(f"{field.name} must be >= {low}; got {value}")
     if getattr(setup, "seed", 0) >= 2**32:
         raise ValueError(f"seed must be < 2**32; got {setup.seed}")
+
+
+def shape_field(setup, name: str, ndim: int) -> None:
+    """Normalise the shape field ``name`` of the frozen dataclass ``setup`` to a tuple of
+    ``ndim`` ints ``≥ 1`` (an int ``n`` means ``(n,) * ndim``); else a ValueError naming it."""
+    value = getattr(setup, name)
+    shape = (value,) * ndim if isinstance(value, int) and not isinstance(value, bool) else value
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        shape = None
+    if (
+        shape is None
+        or len(shape) != ndim
+        or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape)
+    ):
+        raise ValueError(f"{name} must be {ndim} int(s) >= 1 (or one int for all); got {value!r}")
+    object.__setattr__(setup, name, shape)
+
+
+def refuse_renamed(**renamed: str):
+    """A class decorator for a setup dataclass: a keyword renamed to follow the glossary
+    (``old="new"``) is refused with a TypeError that names the new one."""
+
+    def decorate(cls):
+        init = cls.__init__
+
+        def __init__(self, *args, **kwargs):
+            old = sorted(set(kwargs) & set(renamed))
+            if old:
+                names = ", ".join(f"{o} is now {renamed[o]}" for o in old)
+                raise TypeError(f"{cls.__name__}: {names} (the README's glossary)")
+            init(self, *args, **kwargs)
+
+        __init__.__doc__ = init.__doc__
+        __init__.__signature__ = inspect.signature(init)  # type: ignore[attr-defined]
+        cls.__init__ = __init__
+        return cls
+
+    return decorate

@@ -46,21 +46,23 @@ from jaxcs.analysis import (
     search_model_rip,
     summarize_samples,
 )
-from jaxcs.experiments._setup import check_int_fields
+from jaxcs.experiments._setup import check_int_fields, refuse_renamed, shape_field
 from jaxcs.models import BlockModel, SparseCode
 from jaxcs.operators import ConvOperator, gaussian_filters, normalize_filters
 
 MAIN_QUANTITIES = ("ratio_wt", "ratio_wwt", "recon_error")
 
 
+@refuse_renamed(filter_length="filter_shape", input_size="in_spatial")
 @dataclasses.dataclass(frozen=True)
 class Fig2Setup:
-    """The paper's Fig. 2 setup; every field can be changed from the CLI."""
+    """The paper's Fig. 2 setup (1-D: ``filter_shape = (l,)``, ``in_spatial = (D,)``; an int is
+    read as a 1-tuple)."""
 
-    filter_length: int = 5
+    filter_shape: tuple[int] = (5,)
     in_channels: int = 32
     out_channels: int = 96
-    input_size: int = 32
+    in_spatial: tuple[int] = (32,)
     stride: int = 1
     k: int = 10
     num_samples: int = 20_000
@@ -69,7 +71,9 @@ class Fig2Setup:
     checkpoint_every: int = 5_000
 
     def __post_init__(self):
-        check_int_fields(self)
+        shape_field(self, "filter_shape", 1)
+        shape_field(self, "in_spatial", 1)
+        check_int_fields(self, skip=("filter_shape", "in_spatial"))
         if self.k > self.out_channels:
             raise ValueError(
                 f"k must be <= out_channels (one non-zero per filter block); got k={self.k}, "
@@ -78,8 +82,8 @@ class Fig2Setup:
 
     def operator(self, key: jax.Array) -> ConvOperator:
         """``W`` with Gaussian filters ``N(0, 1/(l·M))`` (Theorem 3.1), valid padding."""
-        w = gaussian_filters(key, (self.filter_length,), self.in_channels, self.out_channels)
-        return ConvOperator(w, (self.input_size,), stride=self.stride, padding="valid")
+        w = gaussian_filters(key, self.filter_shape, self.in_channels, self.out_channels)
+        return ConvOperator(w, self.in_spatial, stride=self.stride, padding="valid")
 
 
 def _variant_names(k: int, iht_steps: int, out_channels: int) -> dict[str, str]:

@@ -37,21 +37,23 @@ from jaxcs.analysis import (
     model_rip_upper_bound,
     summarize_samples,
 )
-from jaxcs.experiments._setup import check_int_fields
+from jaxcs.experiments._setup import check_int_fields, refuse_renamed, shape_field
 from jaxcs.models import PoolingModel
 from jaxcs.operators import ConvOperator, gaussian_filters, normalize_filters
 
 EIGEN_CHUNK = 4  # supports per Lanczos call (its basis is steps × chunk × k floats)
 
 
+@refuse_renamed(filter_size="filter_shape", map_size="in_spatial")
 @dataclasses.dataclass(frozen=True)
 class Fig3Setup:
-    """The Fig. 3 setup; ``quick()`` is a CI-sized version."""
+    """The Fig. 3 setup (2-D: ``filter_shape``, ``in_spatial``; an int ``n`` is read as
+    ``(n, n)``); ``quick()`` is a CI-sized version."""
 
-    filter_size: int = 3
+    filter_shape: tuple[int, int] = (3, 3)
     in_channels: int = 512
     out_channels: int = 512
-    map_size: int = 15
+    in_spatial: tuple[int, int] = (15, 15)
     pool_size: int = 2
     nonzero_fraction: float = 0.239
     num_samples: int = 1000
@@ -60,11 +62,19 @@ class Fig3Setup:
     seed: int = 0
 
     def __post_init__(self):
-        check_int_fields(self, zero_allowed=("seed", "eigen_supports"), skip=("nonzero_fraction",))
+        shape_field(self, "filter_shape", 2)
+        shape_field(self, "in_spatial", 2)
+        check_int_fields(
+            self,
+            zero_allowed=("seed", "eigen_supports"),
+            skip=("nonzero_fraction", "filter_shape", "in_spatial"),
+        )
         value = self.nonzero_fraction
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"nonzero_fraction must be a number; got {value!r}")
-        regions = math.ceil(self.map_size / self.pool_size) ** 2 / self.map_size**2
+        regions = math.prod(math.ceil(d / self.pool_size) for d in self.in_spatial) / math.prod(
+            self.in_spatial
+        )
         if not 0 < self.nonzero_fraction <= regions:
             raise ValueError(
                 f"nonzero_fraction must be in (0, {regions:.4f}] (at most one non-zero per "
@@ -74,32 +84,30 @@ class Fig3Setup:
     @classmethod
     def quick(cls, **changes) -> Fig3Setup:
         """A CI-sized version: 16 → 16 channels, 8 × 8 maps, 100 codes, 4 Lanczos supports."""
-        base = dict(in_channels=16, out_channels=16, map_size=8, num_samples=100)
+        base = dict(in_channels=16, out_channels=16, in_spatial=(8, 8), num_samples=100)
         return cls(**(base | {"eigen_supports": 4, "lanczos_steps": 16} | changes))
 
     @property
     def k(self) -> int:
-        """Non-zeros per code: the fraction of the code's ``map_size² · K`` entries."""
-        return max(1, round(self.nonzero_fraction * self.map_size**2 * self.out_channels))
+        """Non-zeros per code: the fraction of the code's ``prod(in_spatial) · K`` entries."""
+        return max(1, round(self.nonzero_fraction * math.prod(self.in_spatial) * self.out_channels))
 
     def model(self) -> PoolingModel:
         return PoolingModel((self.pool_size,) * 2, self.k)
 
     def operator(self, key: jax.Array, kernel=None) -> ConvOperator:
         """``W`` with normalised filters: Gaussian from ``key``, or ``kernel``
-        ``(f, f, M, K)``."""
-        shape = (self.filter_size, self.filter_size, self.in_channels, self.out_channels)
+        ``(*filter_shape, M, K)``."""
+        shape = (*self.filter_shape, self.in_channels, self.out_channels)
         if kernel is None:
             kernel = gaussian_filters(key, shape[:2], self.in_channels, self.out_channels)
         kernel = jnp.asarray(kernel)
         if kernel.shape != shape:
             raise ValueError(
-                f"filters must have shape {shape} (filter, filter, M, K) for this setup; got "
+                f"filters must have shape {shape} (*filter_shape, M, K) for this setup; got "
                 f"{kernel.shape}"
             )
-        return ConvOperator(
-            normalize_filters(kernel), (self.map_size,) * 2, stride=1, padding="same"
-        )
+        return ConvOperator(normalize_filters(kernel), self.in_spatial, stride=1, padding="same")
 
 
 def _peak_memory_mib() -> float:

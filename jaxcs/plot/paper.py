@@ -120,13 +120,17 @@ def _fig2_figure(result: dict):
         _legend_on_top(ax, top)
     setup = result["setup"]
     title = (
-        f"Fig. 2: l×M×K = {setup['filter_length']}×{setup['in_channels']}×"
-        f"{setup['out_channels']}, D = {setup['input_size']}, k = {setup['k']}, "
+        f"Fig. 2: l×M×K = {_times(setup['filter_shape'])}×{setup['in_channels']}×"
+        f"{setup['out_channels']}, D = {_times(setup['in_spatial'])}, k = {setup['k']}, "
         f"{result['completed_samples']} sampled codes z ∈ ℳ_k (Uniform[−1, 1] non-zeros)\n"
         + _fig2_delta_text(result)
     )
     fig.suptitle(title, fontsize=10)
     return fig
+
+
+def _times(shape) -> str:
+    return "×".join(str(n) for n in shape)
 
 
 def plot_fig2(result: dict, path: str | Path) -> Path:
@@ -249,8 +253,8 @@ def _fig3_figure(result: dict):
     ax.set_yticks([])
     ax.set_xlabel("δ_k (model-RIP constant)" + (", log scale" if ax.get_xscale() == "log" else ""))
     title = (
-        f"Fig. 3 layer: {setup['filter_size']}×{setup['filter_size']}, M = {setup['in_channels']}"
-        f", K = {setup['out_channels']}, {setup['map_size']}×{setup['map_size']} maps, "
+        f"Fig. 3 layer: {_times(setup['filter_shape'])}, M = {setup['in_channels']}"
+        f", K = {setup['out_channels']}, {_times(setup['in_spatial'])} maps, "
         f"{setup['pool_size']}×{setup['pool_size']} pooling, k = {setup['k']} "
         f"({100 * setup['nonzero_fraction']:.1f} % non-zeros), {setup['filters']} filters"
     )

@@ -113,7 +113,7 @@ def test_cli_writes_json_and_png(tmp_path, capsys):
     data = json.loads((tmp_path / "fig2.json").read_text())
     for name in ("ratio_wt", "ratio_wwt", "recon_error"):
         assert {"mean", "std", "min", "max", "q01", "q50", "q99"} <= set(data["quantities"][name])
-    assert data["setup"]["filter_length"] == 5 and data["setup"]["k"] == 10
+    assert data["setup"]["filter_shape"] == [5] and data["setup"]["k"] == 10
     assert data["environment"]["jax"]
     out = capsys.readouterr().out
     assert "ratio_wt" in out and "recon_error" in out
@@ -144,8 +144,15 @@ def test_cli_bad_arguments(tmp_path, capsys):
 
 
 def test_setup_validation():
-    with pytest.raises(ValueError, match="filter_length"):
-        Fig2Setup(filter_length=0)
+    with pytest.raises(ValueError, match="filter_shape"):
+        Fig2Setup(filter_shape=(0,))
+    with pytest.raises(ValueError, match="filter_shape must be 1 int"):
+        Fig2Setup(filter_shape=(5, 5))
+    with pytest.raises(
+        TypeError, match="filter_length is now filter_shape, input_size is now in_spatial"
+    ):
+        Fig2Setup(filter_length=5, input_size=32)
+    assert Fig2Setup(filter_shape=7, in_spatial=[40]).operator(jr.key(0)).in_shape == (40, 32)
     with pytest.raises(ValueError, match="seed"):
         Fig2Setup(seed=-1)
 

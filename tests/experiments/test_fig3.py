@@ -2,13 +2,14 @@
 
 import json
 
+import jax.random as jr
 import numpy as np
 import pytest
 
 from jaxcs.cli import main
 from jaxcs.experiments.fig3 import Fig3Setup, run_fig3
 
-TINY = dict(in_channels=8, out_channels=8, map_size=6, num_samples=40, eigen_supports=5)
+TINY = dict(in_channels=8, out_channels=8, in_spatial=(6, 6), num_samples=40, eigen_supports=5)
 
 
 @pytest.fixture(scope="module")
@@ -84,5 +85,11 @@ def test_cli_fig3_quick_and_no_silent_overwrite(tmp_path, capsys):
 def test_setup_validation():
     with pytest.raises(ValueError, match="nonzero_fraction"):
         Fig3Setup(nonzero_fraction=0.5)  # more than one non-zero per 2×2 region
-    with pytest.raises(ValueError, match="map_size"):
-        Fig3Setup(map_size=0)
+    with pytest.raises(ValueError, match="in_spatial"):
+        Fig3Setup(in_spatial=0)
+    with pytest.raises(TypeError, match="filter_size is now filter_shape"):
+        Fig3Setup(filter_size=3)
+    with pytest.raises(TypeError, match="map_size is now in_spatial"):
+        Fig3Setup.quick(map_size=8)
+    setup = Fig3Setup.quick(filter_shape=(3, 1), in_spatial=(6, 5))
+    assert setup.operator(jr.key(0)).in_shape == (6, 5, 16) and setup.k == round(0.239 * 30 * 16)

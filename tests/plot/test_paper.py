@@ -21,7 +21,7 @@ from jaxcs.plot.style import _histogram_view  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 # a small Fig. 2 run (about 12 s on two cores): the same code path and result as the default
 TINY_FIG2 = dict(
-    filter_length=3, in_channels=8, out_channels=16, input_size=12, k=3,
+    filter_shape=(3,), in_channels=8, out_channels=16, in_spatial=(12,), k=3,
     num_samples=200, checkpoint_every=200, iht_steps=1,
 )  # fmt: skip
 
