@@ -33,6 +33,9 @@ DEFAULT_GRAM_ENTRY_COST = 100  # other operators: a plain gather, as "valid" (no
 
 
 def auto_chunk(op, model, use_gram: bool, use_conv: bool, lanczos: bool = False) -> int:
+    """Codes per chunk whose temporaries fit :data:`CHUNK_BUDGET` elements (sampling, and the
+    restricted Gram and the two convolutions where they run), at most :data:`MAX_CHUNK`, and
+    :data:`LANCZOS_MAX_CHUNK` on the Lanczos path."""
     code_shape = tuple(op.out_shape)
     per_sample = model.sampling_cost(code_shape)
     if use_gram:

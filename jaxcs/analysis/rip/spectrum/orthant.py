@@ -84,7 +84,7 @@ def orthant_extremes(gram, start, mask=None, *, steps: int = ORTHANT_STEPS):
 
     Returns:
         ``(q_min, q_max)``, each ``(B,)``; meaningless for a non-finite ``G`` (``eigh`` does
-        not propagate NaN: :func:`code_ratios` reports those supports as NaN).
+        not propagate NaN: :func:`~jaxcs.analysis.code_ratios` reports those supports as NaN).
     """
     dtype = gram.dtype
     used = jnp.ones(start.shape, bool) if mask is None else jnp.asarray(mask, bool)
