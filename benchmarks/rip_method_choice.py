@@ -22,7 +22,7 @@ codes count, which would otherwise charge a method for codes it never reports. E
 records the operator's cost
 figures (``mv_cost``, ``restricted_gram_cost``) and which method ``method="auto"`` picks:
 ``auto_before`` (the former rule, ``"gram"`` while the capacity is ≤ 256) and ``auto_now``
-(:func:`jaxcs.analysis.rip.choose_method`, the cost model calibrated on this file's results).
+(:func:`jaxcs.analysis.rip.cost.choose_method`, the cost model calibrated on this file's results).
 
 Results merge into ``benchmarks/results/rip_method_choice_<backend>.json`` (by case), so the
 grid can be run in parts that each stay short::

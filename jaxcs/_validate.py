@@ -112,9 +112,12 @@ def concrete_int(value) -> int | None:
 PADDINGS = ("valid", "circular", "same")
 
 
-def check_choice(value, allowed: tuple, name: str):
-    """``value`` if it is one of ``allowed``, else a ValueError naming ``name``."""
-    if isinstance(value, bool) or value not in allowed:
+def check_choice(value, allowed: tuple | list, name: str):
+    """``value`` if it is one of ``allowed``, else a ValueError naming ``name``, the allowed
+    values and ``value``. A bool is a choice only where ``allowed`` holds that bool itself
+    (``True == 1``: it is no stand-in for an int or any other value)."""
+    is_bool = isinstance(value, bool)
+    if not (any(value is choice for choice in allowed) if is_bool else value in allowed):
         raise ValueError(f"{name} must be one of {allowed}; got {value!r}")
     return value
 

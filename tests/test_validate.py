@@ -85,3 +85,14 @@ def test_statistics_without_finite_samples_are_nan():
     assert np.isnan(summary["delta_lower_bound"]) and np.isnan(
         summary["delta_lower_bound_random_z"]
     )
+
+
+def test_check_choice_takes_a_bool_only_where_it_is_a_choice():
+    from jaxcs._validate import check_choice
+
+    assert check_choice(True, (False, True, "interior"), "shifts") is True
+    assert check_choice("interior", (False, True, "interior"), "shifts") == "interior"
+    with pytest.raises(ValueError, match=r"n must be one of \(1, 2\); got True"):
+        check_choice(True, (1, 2), "n")
+    with pytest.raises(ValueError, match=r"key must be one of \['a', None\]; got 'b'"):
+        check_choice("b", ["a", None], "key")

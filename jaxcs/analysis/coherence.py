@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxcs._validate import check_choice
 from jaxcs.operators import (
     AbstractOperator,
     BorderCorrelationTable,
@@ -162,8 +163,7 @@ def coherence(op, shifts: bool | str = False) -> jax.Array:
         ValueError: ``shifts`` not one of ``False``, ``True``, ``"interior"``.
         TypeError: a shift-aware coherence asked of a filter array.
     """
-    if shifts not in SHIFTS:  # False and True are choices here: not check_choice
-        raise ValueError(f"shifts must be one of {SHIFTS}; got {shifts!r}")
+    check_choice(shifts, SHIFTS, "shifts")
     if not isinstance(op, AbstractOperator):
         if shifts:
             raise TypeError(

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import jaxcs
-from jaxcs.analysis.rip import (
+from jaxcs.analysis.rip.cost import (
     DEFAULT_GRAM_ENTRY_COST,
     GRAM_ENTRY_COST,
     choose_method,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import jaxcs
-from jaxcs.analysis.rip_upper import _dense_bound, _table_bound
+from jaxcs.analysis.rip.upper import _dense_bound, _table_bound
 
 
 def dense_reference(op, model, k):

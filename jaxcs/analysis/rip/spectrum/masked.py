@@ -22,8 +22,9 @@ Krylov space does not give.
 A **non-negative** model counts only codes ``z ≥ 0``, whose extremes the signed eigenvectors can
 overstate: there the quotient is pushed by projected power steps ``z ← P₊(A z)`` (maximum) and
 ``z ← P₊(c z − A z)`` (minimum, ``c`` above the spectrum), every iterate a code of the model, the
-best quotient kept (as :func:`jaxcs.orthant_extremes` does on dense Grams); the residuals are then
-NaN (no accuracy statement).
+best quotient kept (the ascent of :func:`~jaxcs.analysis.rip.spectrum.orthant.orthant_ascent`,
+which :func:`jaxcs.orthant_extremes` runs on dense Grams); the residuals are then NaN (no accuracy
+statement).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import numpy as np
 
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import positive_int
+from jaxcs.analysis.rip.spectrum.orthant import orthant_ascent, unit
 from jaxcs.models import SparseCode
 
 DEFAULT_STEPS = 32
@@ -70,10 +72,13 @@ def masked_normal(op, indices, mask):
     return apply
 
 
+def _spread(mask, dtype):
+    """The unit code spread evenly over the used slots: where a zero vector is sent."""
+    return (mask / jnp.sqrt(jnp.maximum(jnp.sum(mask, -1, keepdims=True), 1))).astype(dtype)
+
+
 def _unit(v, mask):
-    norm = jnp.linalg.norm(v, axis=-1, keepdims=True)
-    fallback = mask / jnp.sqrt(jnp.maximum(jnp.sum(mask, -1, keepdims=True), 1))
-    return jnp.where(norm > 0, v / jnp.where(norm > 0, norm, 1), fallback.astype(v.dtype))
+    return unit(v, _spread(mask, v.dtype))
 
 
 def _lanczos(apply, start, mask, steps: int):
@@ -130,21 +135,11 @@ def _lanczos(apply, start, mask, steps: int):
 def _orthant_ascent(apply, start, mask, steps: int):
     """Projected power steps over ``z ≥ 0`` for both extremes (module docstring)."""
     keep = mask.astype(start.dtype)
-    z0 = _unit(jnp.abs(start) * keep, mask)
-
-    def quotient(z):
-        return jnp.sum(z * apply(z), -1)
+    spread = _spread(mask, start.dtype)
+    z0 = unit(jnp.abs(start) * keep, spread)
 
     def ascend(shift, sign):
-        def body(_, carry):
-            z, best = carry
-            az = apply(z)
-            best = jnp.maximum(best, sign * jnp.sum(z * az, -1))
-            return _unit(jnp.maximum(shift[:, None] * z + sign * az, 0) * keep, mask), best
-
-        best = jnp.full(start.shape[:1], -jnp.inf, start.dtype)
-        z, best = jax.lax.fori_loop(0, steps, body, (z0, best))
-        return sign * jnp.maximum(best, sign * quotient(z))
+        return sign * orthant_ascent(apply, z0, keep, shift, sign, steps, spread)[0]
 
     q_max = ascend(jnp.zeros(start.shape[:1], start.dtype), 1)
     # c = 2 q_max bounds the spectrum of the shifted step well enough for an ascent direction

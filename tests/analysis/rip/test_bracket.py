@@ -26,7 +26,7 @@ import pytest
 
 import jaxcs
 from jaxcs import BlockModel, ConvOperator, MatrixOperator, PoolingModel, TopKModel
-from jaxcs.analysis.rip import choose_eigen_method
+from jaxcs.analysis.rip.cost import choose_eigen_method
 from jaxcs.solvers import Status
 
 TOL = 1e-5  # float32 Grams of norm ~1 against float64 references

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jaxcs
-from jaxcs.analysis.small_eigen import extreme_eigenvalues
+from jaxcs.analysis.rip.spectrum.eigenvalues import extreme_eigenvalues
 
 SIZES = (1, 2, 3, 5, 8, 11, 16)  # trivial, small, odd and even, up to the 16 slots of k = 10
 extremes = jax.jit(extreme_eigenvalues)

@@ -9,7 +9,7 @@ result is the reference that the sampled, searched and certified bounds of
 Signed models need the supports of exactly ``k`` non-zeros only (a smaller support lies inside
 one of them, and eigenvalues interlace). Non-negative models (δ over ``z ≥ 0``) visit every size
 ``1 … k``: the orthant extremes are attained on some face (see
-:mod:`jaxcs.analysis.support_spectrum`).
+:mod:`jaxcs.analysis.rip.spectrum.gram`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 from jaxcs._progress import advance_progress, progress_bar
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import concrete_int, is_traced, positive_int
-from jaxcs.analysis.support_spectrum import support_quotient_extremes
+from jaxcs.analysis.rip.spectrum.gram import support_quotient_extremes
 from jaxcs.models import (
     AbstractSparsityModel,
     RegionModel,

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 import jaxcs
-import jaxcs.analysis.rip
+import jaxcs.analysis.rip.estimate
 from jaxcs import BlockModel, PoolingModel, TopKModel
-from jaxcs.analysis.rip import chunk_bucket
+from jaxcs.analysis.rip.cost import chunk_bucket
 
 TOL32 = dict(rtol=2e-5, atol=2e-5)
 TOL64 = dict(rtol=1e-10, atol=1e-10)
@@ -439,7 +439,7 @@ def no_trace(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("argument validation let a bad argument reach the jitted core")
 
-    monkeypatch.setattr(jaxcs.analysis.rip, "_estimate", forbidden)
+    monkeypatch.setattr(jaxcs.analysis.rip.estimate, "_estimate", forbidden)
 
 
 BAD_ARGUMENTS = [

@@ -20,7 +20,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxcs.analysis.small_eigen import extreme_eigenvalues
+from jaxcs.analysis.rip.spectrum.eigenvalues import extreme_eigenvalues
 from jaxcs.operators import restricted_gram
 
 
@@ -69,8 +69,9 @@ def gram_extremes(gram: jax.Array, mask=None, *, nonnegative: bool = False):
 
 def support_quotient_extremes(op, supports, mask=None, *, table=None, nonnegative=False):
     """``(q_min, q_max)`` of :func:`support_extremes` without the codes: for a signed model the
-    extreme eigenvalues alone (:func:`~jaxcs.analysis.small_eigen.extreme_eigenvalues`, several
-    times faster than an eigendecomposition)."""
+    extreme eigenvalues alone
+    (:func:`~jaxcs.analysis.rip.spectrum.eigenvalues.extreme_eigenvalues`, several times faster
+    than an eigendecomposition)."""
     if nonnegative:
         return support_extremes(op, supports, mask, table=table, nonnegative=True)[:2]
     gram = restricted_gram(op, supports, mask, table=table)

@@ -25,8 +25,8 @@ import numpy as np
 
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import check_key, positive_int, positive_ints
-from jaxcs.analysis.rip_exact import ExtremeSupports, check_rip_model, extremes_summary
-from jaxcs.analysis.support_spectrum import support_extremes
+from jaxcs.analysis.rip.exact import ExtremeSupports, check_rip_model, extremes_summary
+from jaxcs.analysis.rip.spectrum.gram import support_extremes
 from jaxcs.models import model_regions
 
 

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcs._pytree import Pytree, static_field
-from jaxcs.analysis.rip_exact import check_rip_model
+from jaxcs.analysis.rip.exact import check_rip_model
 from jaxcs.models import RegionModel, model_regions
 from jaxcs.operators import (
     BorderCorrelationTable,

@@ -20,11 +20,12 @@ import jax.random as jr
 
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import check_key, positive_int
-from jaxcs.analysis.masked_spectrum import DEFAULT_STEPS
-from jaxcs.analysis.rip import MAX_EXACT_EIGEN_K, estimate_model_rip
-from jaxcs.analysis.rip_exact import ExactRIP, check_rip_model, exact_model_rip
-from jaxcs.analysis.rip_search import RIPSearch, search_model_rip
-from jaxcs.analysis.rip_upper import RIPUpperBound, model_rip_upper_bound
+from jaxcs.analysis.rip.cost import MAX_EXACT_EIGEN_K
+from jaxcs.analysis.rip.estimate import estimate_model_rip
+from jaxcs.analysis.rip.exact import ExactRIP, check_rip_model, exact_model_rip
+from jaxcs.analysis.rip.search import RIPSearch, search_model_rip
+from jaxcs.analysis.rip.spectrum.masked import DEFAULT_STEPS
+from jaxcs.analysis.rip.upper import RIPUpperBound, model_rip_upper_bound
 from jaxcs.models import RegionModel, count_supports, log_count_lower_bound, support_sizes
 
 DEFAULT_EXACT_MAX_SUPPORTS = 200_000
