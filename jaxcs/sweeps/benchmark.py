@@ -20,7 +20,7 @@ import time
 import jax
 
 from jaxcs.io import environment
-from jaxcs.sweeps.engine import sweep
+from jaxcs.sweeps.execute import sweep
 
 SOLVERS = ("IHT", "NIHT", "HTP", "CoSaMP")
 PROBLEMS = {
