@@ -1,12 +1,15 @@
-"""The sweep engine: compile once per static shape, shard problems over every device and host,
-keep every finished block, and write one tidy table.
+"""The sweep engine's run: a grid checked (:mod:`~jaxcs.sweeps.config`) and planned once
+(:mod:`~jaxcs.sweeps.planning`) is compiled once per static shape, its problems sharded over every
+device and host, every finished block kept, and one tidy table written
+(:mod:`~jaxcs.sweeps.rows`). Only the plan is read here.
 
 How a grid runs (:func:`sweep`):
 
-1. **Groups.** Cells that share their static shapes (layer or matrix sizes, model and solver)
-   form a group, one per solver; a group is one compiled program, ``vmap``-ed over its
-   problems, whose dynamic inputs are the cell (its problem key), the problem number, ``k``,
-   the step budget ``max_steps``, ``tol`` and the solver's parameter (step size or ``λ``).
+1. **Groups** (the plan). Cells that share their static shapes (layer or matrix sizes, model
+   and solver) form a group, one per solver; a group is one compiled program, ``vmap``-ed over
+   its problems, whose dynamic inputs are the cell (its problem key), the problem number,
+   ``k``, the step budget ``max_steps``, ``tol`` and the solver's parameter (step size or
+   ``λ``).
    So a sweep compiles exactly once per group, and a resumed sweep compiles nothing for a
    finished group.
 2. **Blocks.** A group's problems (cell-major: cell 0's problems, then cell 1's, ...) are cut
@@ -20,7 +23,8 @@ How a grid runs (:func:`sweep`):
    (``process_allgather``) and process 0 alone writes.
 4. **Never lose work.** Each finished block is written atomically (:class:`BlockStore`); a run
    started again on the same directory computes only the missing blocks. ``sweep.json``
-   records the grid, versions, devices, seed, block size and timings.
+   records the grid, versions, devices, seed, block size and timings
+   (:mod:`~jaxcs.sweeps.record`).
 
 Randomness is a function of ``(seed, cell, problem)`` alone (:mod:`jaxcs.sweeps.problems`), so
 the table is bit-identical for any device count, process count, block order or resumption

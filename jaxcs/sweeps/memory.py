@@ -57,7 +57,7 @@ def check_memory(plan: SweepPlan, *, keep_rows: bool = False) -> None:
             f"{_bytes(available)} available: reduce the {sizes}"
             + (" or run.batch" if config.run["batch"] > 1 else "")
         )
-    per_cell = config.problems_per_cell
+    per_cell = plan.per_cell
     per_problem = RECORD_BYTES + (ROW_BYTES if config.run["per_problem"] else 0)
     needed = per_cell * per_problem
     if keep_rows and config.run["per_problem"]:

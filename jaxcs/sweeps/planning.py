@@ -59,6 +59,11 @@ class Group:
     filters: FiltersFile | None
     parameters: tuple
 
+    @property
+    def parameter(self) -> str | None:
+        """The name of the solver's parameter (``step_size``, ``lam``, …), or ``None``."""
+        return self.spec.solver.parameter
+
     def num_problems(self, per_cell: int) -> int:
         return len(self.cells) * per_cell
 
@@ -72,16 +77,17 @@ class SweepPlan:
         groups: its :class:`Group` s, in order.
         batch: problems per block (:func:`block_size`).
         fingerprint: :meth:`SweepConfig.fingerprint <jaxcs.sweeps.SweepConfig.fingerprint>`.
+        per_cell: problems per cell (``run.seeds``).
+        solver_columns: the table's columns of solver settings
+            (:attr:`SweepConfig.solver_columns <jaxcs.sweeps.SweepConfig.solver_columns>`).
     """
 
     config: SweepConfig
     groups: tuple[Group, ...]
     batch: int
     fingerprint: str
-
-    @property
-    def per_cell(self) -> int:
-        return self.config.problems_per_cell
+    per_cell: int
+    solver_columns: tuple[str, ...]
 
     def num_blocks(self, group: Group) -> int:
         return -(-group.num_problems(self.per_cell) // self.batch)
@@ -90,7 +96,14 @@ class SweepPlan:
 def plan_sweep(config: SweepConfig) -> SweepPlan:
     """The grid's groups, block size and fingerprint."""
     groups = plan(config)
-    return SweepPlan(config, tuple(groups), block_size(config, groups), config.fingerprint())
+    return SweepPlan(
+        config,
+        tuple(groups),
+        block_size(config, groups),
+        config.fingerprint(),
+        config.problems_per_cell,
+        config.solver_columns,
+    )
 
 
 def plan(config: SweepConfig) -> list[Group]:

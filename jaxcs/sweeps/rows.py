@@ -53,14 +53,14 @@ def table_rows(plan: SweepPlan, store: BlockStore, directory: Path | None):
                 if (position[cell_index] + 1) * per_cell <= last:
                     data = {n: np.concatenate(v) for n, v in pending.pop(cell_index).items()}
                     cell = cells[cell_index]
-                    base = _row_params(config, group, position[cell_index], text)
+                    base = _row_params(plan, group, position[cell_index], text)
                     row = base | summarize(data, tolerance, rip)
                     elapsed = seconds.pop(cell_index)
                     row["seconds"] = elapsed
                     row["problems_per_second"] = row["problems"] / elapsed if elapsed else None
                     rows.append(row)
                     if config.run["per_problem"]:
-                        ids = _problem_params(config, cell, group.solver, text)
+                        ids = _problem_params(plan, cell, group.solver, text)
                         per = _problem_rows(ids, data, rip)
                         if writer is not None:
                             writer.write(per)
@@ -77,30 +77,30 @@ def table_rows(plan: SweepPlan, store: BlockStore, directory: Path | None):
     return rows, columns, (problems_out if config.run["per_problem"] and not directory else None)
 
 
-def _problem_params(config, cell, solver, text: set) -> dict:
+def _problem_params(plan: SweepPlan, cell, solver, text: set) -> dict:
     """The columns that say which problem a row is of: the cell, its grid parameters, the
     derived ``m`` and ``k``, and the solver."""
     row = {"cell": cell.index}
     for column, value in cell.params.items():
-        if column not in config.solver_columns:
+        if column not in plan.solver_columns:
             row[column] = format_value(value, column in text)
-    if config.problem == "matrix":
+    if plan.config.problem == "matrix":
         row["m"] = cell.derived["m"]
     row["k"] = cell.k
     row["solver"] = solver
     return row
 
 
-def _row_params(config, group: Group, position: int, text: set) -> dict:
+def _row_params(plan: SweepPlan, group: Group, position: int, text: set) -> dict:
     """:func:`_problem_params` of the group's cell at ``position``, and the parameters the
     solver ran with."""
     cell = group.cells[position]
-    row = _problem_params(config, cell, group.solver, text)
+    row = _problem_params(plan, cell, group.solver, text)
     row["max_steps"] = cell.params["max_steps"]
     row["tol"] = cell.params["tol"]
     param = group.parameters[position]
-    own = group.spec.solver.parameter
-    for column in config.solver_columns[2:]:  # step_size, lam, registered solvers' own
+    own = group.parameter
+    for column in plan.solver_columns[2:]:  # step_size, lam, registered solvers' own
         row[column] = param if column == own else None
     return row
 

@@ -11,6 +11,9 @@ non-finite one is counted in ``nonfinite``, never hidden in a statistic). ``seco
 wall time attributed to the cell (its share of each batch it was run in, all devices
 together) and ``problems_per_second`` its throughput: these two columns are measurements and
 differ from run to run; every other column is a pure function of the grid and seed.
+
+The writers: the table as CSV and Parquet (atomically), and the per-problem rows
+(``run.per_problem``) streamed to ``problems.csv`` / ``problems.parquet``.
 """
 
 from __future__ import annotations
