@@ -208,32 +208,8 @@ def _parse(config: dict) -> SweepConfig:
         if model[key] is None:
             model.pop(key)
 
-    axes, fixed, order = {}, {}, []
-    for section, values in sections.items():
-        for key, value in values.items():
-            column = COLUMN.get((section, key), key)
-            order.append(column)
-            family_key = section == problem_table and kind == "family"
-            check = check_free_value if family_key else check_value
-            checked = [check(section, key, v) for v in as_axis(section, key, value)]
-            if isinstance(value, list):
-                if len(checked) == 0:
-                    raise ConfigError(
-                        f"{section}.{key} is an empty list (a swept axis needs values)"
-                    )
-                if len(set(map(hashable, checked))) != len(checked):
-                    raise ConfigError(f"{section}.{key} repeats a value: {value!r}")
-                axes[column] = checked
-            else:
-                fixed[column] = checked[0]
-    solver_columns = tuple(sections["solver"])
-    cells = []
-    for index, combo in enumerate(itertools.product(*axes.values())):
-        params = dict(fixed)
-        params.update(zip(axes, combo, strict=True))
-        params = {column: params[column] for column in order}
-        derived = derive_cell(kind, params, index, families, run["dtype"])
-        cells.append(Cell(index, params, derived, solver_columns))
+    axes, fixed, order = _axes(sections, problem_table, kind)
+    cells = _cells(axes, fixed, order, kind, families, run["dtype"], tuple(sections["solver"]))
     source = {
         "problem": kind,
         problem_table: jsonable(sections[problem_table]),
@@ -257,6 +233,42 @@ def _parse(config: dict) -> SweepConfig:
         filters,
         families,
     )
+
+
+def _axes(sections: dict, problem_table: str, kind: str) -> tuple[dict, dict, list]:
+    """Every grid parameter's values checked: ``(axes, fixed, order)``, the swept ones
+    ``{column: values}``, the fixed ones ``{column: value}`` and every column in order."""
+    axes, fixed, order = {}, {}, []
+    for section, values in sections.items():
+        for key, value in values.items():
+            column = COLUMN.get((section, key), key)
+            order.append(column)
+            family_key = section == problem_table and kind == "family"
+            check = check_free_value if family_key else check_value
+            checked = [check(section, key, v) for v in as_axis(section, key, value)]
+            if isinstance(value, list):
+                if len(checked) == 0:
+                    raise ConfigError(
+                        f"{section}.{key} is an empty list (a swept axis needs values)"
+                    )
+                if len(set(map(hashable, checked))) != len(checked):
+                    raise ConfigError(f"{section}.{key} repeats a value: {value!r}")
+                axes[column] = checked
+            else:
+                fixed[column] = checked[0]
+    return axes, fixed, order
+
+
+def _cells(axes, fixed, order, kind, families, dtype, solver_columns) -> list[Cell]:
+    """The product of the axes, in the order they are written, each cell derived and checked."""
+    cells = []
+    for index, combo in enumerate(itertools.product(*axes.values())):
+        params = dict(fixed)
+        params.update(zip(axes, combo, strict=True))
+        params = {column: params[column] for column in order}
+        derived = derive_cell(kind, params, index, families, dtype)
+        cells.append(Cell(index, params, derived, solver_columns))
+    return cells
 
 
 def _plugins(named: dict) -> dict:
