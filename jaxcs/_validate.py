@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypeVar
 
 import jax
@@ -112,20 +113,24 @@ def concrete_int(value) -> int | None:
 PADDINGS = ("valid", "circular", "same")
 
 
-def check_choice(value, allowed: tuple | list, name: str):
-    """``value`` if it is one of ``allowed``, else a ValueError naming ``name``, the allowed
-    values and ``value``. A bool is a choice only where ``allowed`` holds that bool itself
-    (``True == 1``: it is no stand-in for an int or any other value)."""
-    is_bool = isinstance(value, bool)
-    if not (any(value is choice for choice in allowed) if is_bool else value in allowed):
-        raise ValueError(f"{name} must be one of {allowed}; got {value!r}")
+def check_choice(value, allowed: Sequence, name: str, error: type[ValueError] = ValueError):
+    """``value`` if it is one of ``allowed``, else ``error`` (a ValueError) naming ``name``.
+
+    A boolean is one only if ``allowed`` holds that boolean itself (``1 == True``)."""
+    if (isinstance(value, bool) and not any(c is value for c in allowed)) or value not in allowed:
+        raise error(f"{name} must be one of {allowed}; got {value!r}")
     return value
 
 
-def check_padding(padding, allowed: tuple[str, ...] = PADDINGS, name: str = "padding") -> str:
+def check_padding(
+    padding,
+    allowed: Sequence[str] = PADDINGS,
+    name: str = "padding",
+    error: type[ValueError] = ValueError,
+) -> str:
     """A padding name, lower case (``"VALID"`` from Flax is read as ``"valid"``)."""
     if not isinstance(padding, str) or padding.lower() not in allowed:
-        raise ValueError(f"{name} must be one of {allowed}; got {padding!r}")
+        raise error(f"{name} must be one of {allowed}; got {padding!r}")
     return padding.lower()
 
 

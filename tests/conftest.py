@@ -283,6 +283,6 @@ def pytest_runtest_teardown(item, nextitem):
     same_file = nextitem is not None and nextitem.path == item.path
     if maps > (MAP_LIMIT * 3 // 4 if same_file else BETWEEN_FILES_MAPS):
         jax.clear_caches()
-        from jaxcs.sweeps import engine
+        from jaxcs.sweeps import execute
 
-        engine._compile.cache_clear()  # the sweep engine's own compiled programs
+        execute._compile.cache_clear()  # the sweep engine's own compiled programs

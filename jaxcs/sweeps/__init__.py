@@ -7,16 +7,16 @@ operator family, sparsity model and solver (:func:`register_operator`, :func:`re
 :func:`register_solver`), or, from Python, hold them directly.
 """
 
-from jaxcs.sweeps.config import Cell as Cell
-from jaxcs.sweeps.config import ConfigError as ConfigError
+from jaxcs.sweeps.cells import Cell as Cell
 from jaxcs.sweeps.config import SweepConfig as SweepConfig
 from jaxcs.sweeps.config import load_config as load_config
-from jaxcs.sweeps.engine import Group as Group
-from jaxcs.sweeps.engine import SweepError as SweepError
-from jaxcs.sweeps.engine import SweepResult as SweepResult
-from jaxcs.sweeps.engine import plan as plan
-from jaxcs.sweeps.engine import sweep as sweep
+from jaxcs.sweeps.config_values import ConfigError as ConfigError
+from jaxcs.sweeps.execute import SweepResult as SweepResult
+from jaxcs.sweeps.execute import sweep as sweep
+from jaxcs.sweeps.planning import Group as Group
+from jaxcs.sweeps.planning import plan as plan
 from jaxcs.sweeps.reader import read_table as read_table
+from jaxcs.sweeps.record import SweepError as SweepError
 from jaxcs.sweeps.registry import ModelFamily as ModelFamily
 from jaxcs.sweeps.registry import OperatorFamily as OperatorFamily
 from jaxcs.sweeps.registry import RegistryError as RegistryError

@@ -2,7 +2,7 @@
 
 A problem is a pure function of ``(seed, cell, problem)``: its key is
 ``fold_in(fold_in(key(seed), cell_key), problem)`` where ``cell_key`` hashes the cell's problem
-parameters (:meth:`~jaxcs.sweeps.config.Cell.problem_key`). From it come a fresh operator
+parameters (:meth:`~jaxcs.sweeps.cells.Cell.problem_key`). From it come a fresh operator
 (random filters ``W``, or a fresh sensing matrix ``Φ``, per problem: the sweep averages over
 operators as well as codes; filters from a file are the same for every problem), a code ``z``
 drawn from the model, and the signal ``x = Wᵀ z``. The solver recovers ``ẑ`` from ``x``; the
@@ -36,7 +36,7 @@ from jaxcs.operators import (
 )
 from jaxcs.solvers import solve
 from jaxcs.status import Status
-from jaxcs.sweeps.config import jsonable
+from jaxcs.sweeps.config_values import jsonable
 from jaxcs.sweeps.registry import SolverFamily
 
 FILTERS = {

@@ -11,9 +11,15 @@ non-finite one is counted in ``nonfinite``, never hidden in a statistic). ``seco
 wall time attributed to the cell (its share of each batch it was run in, all devices
 together) and ``problems_per_second`` its throughput: these two columns are measurements and
 differ from run to run; every other column is a pure function of the grid and seed.
+
+The writers: the table as CSV and Parquet (atomically), and the per-problem rows
+(``run.per_problem``) streamed to ``problems.csv`` / ``problems.parquet``.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -159,6 +165,54 @@ def write_parquet(path, rows: list[dict], columns: list[str]) -> bool:
     pq.write_table(pa.table(data), tmp)
     os.replace(tmp, path)
     return True
+
+
+class ProblemWriter:
+    """Streams per-problem rows to ``problems.csv`` (and ``problems.parquet`` with pyarrow)."""
+
+    def __init__(self, directory: Path, enabled: bool):
+        self.enabled = enabled
+        self.directory = directory
+        self._csv = None
+        self._parquet: Any = None  # None, "pending" (no table yet) or a pyarrow ParquetWriter
+
+    def write(self, rows: list[dict]) -> None:
+        if not self.enabled or not rows:
+            return
+        import csv
+
+        if self._csv is None:
+            self.columns = list(rows[0])
+            self._file = open(self.directory / "problems.csv.tmp", "w", newline="")
+            self._csv = csv.DictWriter(self._file, fieldnames=self.columns)
+            self._csv.writeheader()
+            try:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                self._pa = pa
+                self._parquet_path = self.directory / "problems.parquet.tmp"
+                self._parquet = "pending"
+                self._pq = pq
+            except ImportError:
+                self._parquet = None
+        for row in rows:
+            self._csv.writerow({c: ("" if row[c] is None else row[c]) for c in self.columns})
+        if self._parquet is not None:
+            data = {c: [row[c] for row in rows] for c in self.columns}
+            table = self._pa.table(data)
+            if self._parquet == "pending":
+                self._parquet = self._pq.ParquetWriter(self._parquet_path, table.schema)
+            self._parquet.write_table(table.cast(self._parquet.schema))
+
+    def close(self) -> None:
+        if self._csv is None:
+            return
+        self._file.close()
+        (self.directory / "problems.csv.tmp").replace(self.directory / "problems.csv")
+        if self._parquet not in (None, "pending"):
+            self._parquet.close()
+            self._parquet_path.replace(self.directory / "problems.parquet")
 
 
 __all__ = ["STATISTICS", "format_value", "statistic_columns", "summarize"]

@@ -21,7 +21,7 @@ from jaxcs.analysis import (
     support_recovered,
 )
 from jaxcs.models import BlockModel, PoolingModel
-from jaxcs.sweeps.config import RUN_KEYS
+from jaxcs.sweeps.config_sections import RUN_KEYS
 from jaxcs.sweeps.table import summarize
 
 

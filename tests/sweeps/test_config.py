@@ -184,9 +184,9 @@ def test_options_that_apply_to_one_of_the_listed_solvers_are_kept():
 
 
 def test_summaries_that_cannot_fit_in_host_memory_are_refused(tmp_path, monkeypatch):
-    from jaxcs.sweeps import engine, sweep
+    from jaxcs.sweeps import memory, sweep
 
-    monkeypatch.setattr(engine, "_host_memory", lambda: 1_000_000)
+    monkeypatch.setattr(memory, "_host_memory", lambda: 1_000_000)
     text = CONV.replace("seeds = 16", "seeds = 8192\nper_problem = true")
     with pytest.raises(ConfigError, match=r"run.seeds = 8192 problems per cell need at least "):
         sweep(text, tmp_path / "out", progress=False)
