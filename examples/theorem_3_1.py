@@ -28,7 +28,7 @@ def grid(quick: bool) -> dict:
             "filter_shape": [3] if quick else [3, 5, 9],
             "in_channels": [4] if quick else [4, 8, 16, 32],
             "out_channels": 32,
-            "input_shape": 32,
+            "in_spatial": 32,
         },
         "model": {"kind": "block", "k": [1, 4] if quick else [1, 2, 4, 8]},
         "solver": {"name": "NIHT", "max_steps": 20 if quick else 100},
@@ -40,7 +40,7 @@ def theorem_abscissa(rows) -> np.ndarray:
     """``sqrt(k (log K + log n) D / (M l²))`` per row (``n = D − l + 1`` shifts, valid)."""
     out = []
     for r in rows:
-        D, l, M, K, k = r["input_shape"], r["filter_shape"], r["in_channels"], 32, r["k"]
+        D, l, M, K, k = r["in_spatial"], r["filter_shape"], r["in_channels"], 32, r["k"]
         n = D - l + 1
         out.append(math.sqrt(k * (math.log(K) + math.log(n)) * D / (M * l * l)))
     return np.asarray(out)

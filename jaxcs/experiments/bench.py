@@ -29,7 +29,7 @@ PROBLEMS = {
             "filter_shape": 5,
             "in_channels": 32,
             "out_channels": 96,
-            "input_shape": 32,
+            "in_spatial": 32,
             "filters": "gaussian",
         },
         "model": {"kind": "block", "k": 10},

@@ -102,10 +102,10 @@ def derive_cell(kind: str, params: dict, index: int, families: dict, dtype: str)
 
 def _layer_code_shape(params: dict, where: str):
     """A layer cell's code shape ``(*spatial, K)`` and its stride (one entry per axis)."""
-    fs, D, stride = params["filter_shape"], params["input_shape"], params["stride"]
+    fs, D, stride = params["filter_shape"], params["in_spatial"], params["stride"]
     if len(D) != len(fs):
         raise ConfigError(
-            f"{where}: operator.input_shape {D} and operator.filter_shape {fs} must have the "
+            f"{where}: operator.in_spatial {D} and operator.filter_shape {fs} must have the "
             "same number of axes"
         )
     if len(stride) == 1:

@@ -37,7 +37,7 @@ OPERATOR_KEYS = {
     "filter_shape": REQUIRED,
     "in_channels": REQUIRED,
     "out_channels": REQUIRED,
-    "input_shape": REQUIRED,
+    "in_spatial": REQUIRED,
     "stride": 1,
     "padding": "valid",
     "filters": "gaussian",
@@ -81,7 +81,15 @@ def resolve_family(resolve, value, key: str):
         raise ConfigError(str(err)) from None
 
 
+# Keys renamed to follow the README's glossary: the old name is refused with the new one.
+RENAMED = {"operator": {"input_shape": "in_spatial"}}
+
+
 def check_section(name: str, table: Mapping, keys: dict, solvers: dict | None = None) -> dict:
+    renamed = sorted(k for k, new in RENAMED.get(name, {}).items() if k in table and new in keys)
+    if renamed:
+        old = renamed[0]
+        raise ConfigError(f"{name}.{old} is now {name}.{RENAMED[name][old]} (the glossary)")
     unknown = sorted(set(table) - set(keys))
     if unknown:
         extra = f" or a [solver.NAME] table for {list(solvers)}" if solvers else ""

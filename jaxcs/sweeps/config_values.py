@@ -19,7 +19,7 @@ MATRIX_KINDS = ("gaussian", "rademacher")
 # must be an int32; beyond it JAX fails at run time with an OverflowError naming no key.
 MAX_STEPS = 2**31 - 1
 SWEEPABLE = {"operator", "matrix", "model", "solver"}
-SHAPE_KEYS = ("filter_shape", "input_shape", "stride", "pool_size")
+SHAPE_KEYS = ("filter_shape", "in_spatial", "stride", "pool_size")
 
 
 class ConfigError(ValueError):

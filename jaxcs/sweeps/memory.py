@@ -83,9 +83,9 @@ def _sizes(spec) -> str:
     if spec.problem == "family":
         family, params = spec.shape
         return f"{family.name} operators ({', '.join(f'{k}={v}' for k, v in params)})"
-    filter_shape, in_channels, out_channels, input_shape = spec.shape[:4]
+    filter_shape, in_channels, out_channels, in_spatial = spec.shape[:4]
     return (
-        f"layers of filters {filter_shape} x {in_channels} x {out_channels} on inputs {input_shape}"
+        f"layers of filters {filter_shape} x {in_channels} x {out_channels} on inputs {in_spatial}"
     )
 
 

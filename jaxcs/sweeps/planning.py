@@ -170,7 +170,7 @@ def _shape(config, cell) -> tuple:
         p["filter_shape"],
         p["in_channels"],
         p["out_channels"],
-        p["input_shape"],
+        p["in_spatial"],
         cell.derived["stride"],
         p["padding"],
         p["filters"],

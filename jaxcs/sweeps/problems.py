@@ -61,7 +61,7 @@ class ProgramSpec:
 
     Attributes:
         problem: ``"conv"``, ``"matrix"`` or ``"family"`` (an operator family).
-        shape: conv: ``(filter_shape, in_channels, out_channels, input_shape, stride, padding,
+        shape: conv: ``(filter_shape, in_channels, out_channels, in_spatial, stride, padding,
             filters)``; matrix: ``(kind, m, n)``; family: ``(OperatorFamily, ((name, value),
             …))``.
         model: ``(ModelFamily, ((name, value), …), nonnegative, distribution)``.
@@ -128,12 +128,12 @@ def build_operator(spec: ProgramSpec, key, fixed_filters=None):
         else:
             phi = jr.rademacher(key, (m, n), dtype)
         return MatrixOperator(phi / jnp.sqrt(jnp.asarray(m, dtype))).T
-    filter_shape, in_channels, out_channels, input_shape, stride, padding, filters = spec.shape
+    filter_shape, in_channels, out_channels, in_spatial, stride, padding, filters = spec.shape
     if fixed_filters is not None:
         w = jnp.asarray(fixed_filters, dtype)
     else:
         w = FILTERS[filters](key, filter_shape, in_channels, out_channels, dtype)
-    return ConvOperator(w, input_shape, stride, padding)
+    return ConvOperator(w, in_spatial, stride, padding)
 
 
 def build_model(spec: ProgramSpec, k, code_shape):
@@ -230,10 +230,10 @@ def problem_elements(spec: ProgramSpec) -> int:
         elements = sum(math.prod(leaf.shape) for leaf in leaves if hasattr(leaf, "shape"))
         elements += 8 * (math.prod(op.in_shape) + math.prod(code_shape))
     else:
-        filter_shape, in_channels, out_channels, input_shape, stride, padding = spec.shape[:6]
-        code_shape = (*conv_output_shape(input_shape, filter_shape, stride, padding), out_channels)
+        filter_shape, in_channels, out_channels, in_spatial, stride, padding = spec.shape[:6]
+        code_shape = (*conv_output_shape(in_spatial, filter_shape, stride, padding), out_channels)
         elements = math.prod(filter_shape) * in_channels * out_channels
-        elements += 8 * math.prod(input_shape) * out_channels
+        elements += 8 * math.prod(in_spatial) * out_channels
     if spec.solver.name in ("HTP", "CoSaMP", "SP") or spec.rip == "eigenvalues":
         slots = build_model(spec, spec.capacity, code_shape).num_slots(code_shape)
         elements += 4 * (2 * slots) ** 2

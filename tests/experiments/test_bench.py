@@ -15,7 +15,7 @@ def test_bench_record_and_cli(tmp_path, capsys, monkeypatch):
     assert set(benchmark.PROBLEMS) == {"fig2_conv", "gaussian_200x1000"}
     small = {  # the same two kinds of problem at test sizes (compile time)
         "fig2_conv": {
-            "operator": {"filter_shape": 3, "in_channels": 2, "out_channels": 6, "input_shape": 12},
+            "operator": {"filter_shape": 3, "in_channels": 2, "out_channels": 6, "in_spatial": 12},
             "model": {"kind": "block", "k": 2},
         },
         "gaussian_200x1000": {"matrix": {"n": 40, "delta": 0.5, "rho": 0.1}},

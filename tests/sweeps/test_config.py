@@ -9,7 +9,7 @@ CONV = """
 filter_shape = [5]
 in_channels = 4
 out_channels = [8, 16]
-input_shape = [32]
+in_spatial = [32]
 stride = 1
 padding = "valid"
 filters = "gaussian"
@@ -27,7 +27,7 @@ seeds = 16
 def test_cells_are_the_product_of_the_axes():
     config = load_config(CONV)
     # a one-value list is an axis too (the issue's own example writes shapes so)
-    assert list(config.axes) == ["filter_shape", "out_channels", "input_shape", "k"]
+    assert list(config.axes) == ["filter_shape", "out_channels", "in_spatial", "k"]
     assert len(config.cells) == 8
     pairs = [(c.params["out_channels"], c.k) for c in config.cells]
     assert pairs == [(K, k) for K in (8, 16) for k in (1, 2, 4, 8)]
@@ -42,7 +42,7 @@ def test_cells_are_the_product_of_the_axes():
 
 def test_shapes_follow_the_list_rule():
     text = CONV.replace("filter_shape = [5]", "filter_shape = [[3, 3]]")
-    text = text.replace("input_shape = [32]", "input_shape = [[8, 8], [10, 10]]")
+    text = text.replace("in_spatial = [32]", "in_spatial = [[8, 8], [10, 10]]")
     config = load_config(text)
     assert config.cells[0].params["filter_shape"] == (3, 3)
     assert [c.derived["out_shape"] for c in config.cells[:8:4]] == [(6, 6, 8), (8, 8, 8)]
@@ -79,7 +79,11 @@ def test_matrix_grid_in_donoho_tanner_coordinates():
         ),
         (("k = [1, 2, 4, 8]", "k = [1, 1]"), "model.k repeats a value"),
         (("k = [1, 2, 4, 8]", "k = []"), "model.k is an empty list"),
-        (("input_shape = [32]", "input_shape = [3]"), "padding='valid' needs"),
+        (("in_spatial = [32]", "in_spatial = [3]"), "padding='valid' needs"),
+        (
+            ("in_spatial = [32]", "input_shape = [32]"),
+            r"operator.input_shape is now operator\.in_spatial",
+        ),
         (("[run]", "[solver.NIHT]\nstep_size = 1.0\n[run]"), "NIHT takes none"),
         (("[run]", "[solver.HTP]\nstep_size = 1.0\n[run]"), "does not list 'HTP'"),
         (("seeds = 16", 'seeds = 16\nrip = "exact"'), "run.rip must be one of"),

@@ -151,7 +151,7 @@ def test_conv_pooling_rip_extremes_bracket_the_ratios():
     """Each drawn code's ‖Wᵀz‖²/‖z‖² lies between the extremes over its support (over z ≥ 0
     for the non-negative model), so the eigenvalue bound is never below the ratio bound."""
     config = {
-        "operator": {"filter_shape": 3, "in_channels": 2, "out_channels": 4, "input_shape": 12},
+        "operator": {"filter_shape": 3, "in_channels": 2, "out_channels": 4, "in_spatial": 12},
         "model": {"kind": "pooling", "pool_size": 2, "k": 6, "nonnegative": [False, True]},
         "solver": {"name": "FISTA", "max_steps": 50, "lam": 1e-2},
         "run": {"seeds": 5, "rip": "eigenvalues", "per_problem": True},
@@ -171,7 +171,7 @@ def test_channel_models_sweep_with_their_supports_extremes():
     the planted codes of an over-determined layer, and each drawn code's ratio lies between
     its support's Gram extremes (its ``k · K`` slots)."""
     config = {
-        "operator": {"filter_shape": 3, "in_channels": 4, "out_channels": 3, "input_shape": 12},
+        "operator": {"filter_shape": 3, "in_channels": 4, "out_channels": 3, "in_spatial": 12},
         "model": {"kind": ["per-channel", "joint"], "k": [1, 2]},
         "solver": {"name": ["NIHT", "SP"], "max_steps": 100},
         "run": {"seeds": 4, "rip": "eigenvalues", "per_problem": True},
@@ -197,7 +197,7 @@ def test_nonfinite_filters_are_refused_before_anything_runs(tmp_path):
             "filter_shape": 3,
             "in_channels": 2,
             "out_channels": 4,
-            "input_shape": 10,
+            "in_spatial": 10,
             "filters": str(tmp_path / "w.npy"),
         },
         "model": {"k": 2},

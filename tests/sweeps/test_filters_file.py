@@ -20,7 +20,7 @@ def _grid(path, filter_shape=3, in_channels=2, out_channels=4) -> dict:
             "filter_shape": filter_shape,
             "in_channels": in_channels,
             "out_channels": out_channels,
-            "input_shape": 10,
+            "in_spatial": 10,
             "filters": str(path),
         },
         "model": {"k": 2},
