@@ -13,6 +13,7 @@ nothing.
 from __future__ import annotations
 
 import ast
+import re
 import importlib
 import subprocess
 import sys
@@ -211,3 +212,34 @@ def test_a_name_below_the_top_level_says_where_it_lives(name):
         AttributeError, match=rf"has no attribute '{name}': it is jaxcs\.{home}\.{name}$"
     ):
         getattr(jaxcs, name)
+
+
+def _readme_tree() -> set[str]:
+    """The paths of the README's "Architecture" tree (folders end in ``/``)."""
+    text = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    block = text[text.index("## Architecture") : text.index("## Glossary")].split("```")[1]
+    paths, stack = set(), []
+    for line in block.splitlines():
+        match = re.match(r"^( *)(\S+)", line)
+        if not match or not match.group(2).endswith(("/", ".py")):
+            continue  # a description's continuation line
+        stack = stack[: len(match.group(1)) // 2] + [match.group(2)]
+        paths.add("".join(stack))
+    return paths
+
+
+def test_the_readme_tree_lists_every_module_and_no_other():
+    tree = _readme_tree()
+    modules = {
+        "jaxcs/" + str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if path.name != "__init__.py" or path.parent == PACKAGE
+    }
+    listed = {p for p in tree if p.startswith("jaxcs/") and p.endswith(".py")}
+    assert modules - listed == set(), "modules without a line in the README's Architecture"
+    every = {"jaxcs/" + str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")}
+    assert listed - every == set(), "README lines for modules that do not exist"
+    folders = {
+        "jaxcs/" + str(p.parent.relative_to(PACKAGE)) + "/" for p in PACKAGE.rglob("*/__init__.py")
+    }
+    assert folders <= tree
