@@ -13,8 +13,8 @@ nothing.
 from __future__ import annotations
 
 import ast
-import re
 import importlib
+import re
 import subprocess
 import sys
 import types
