@@ -20,12 +20,15 @@ Shipped models: the region models (:class:`~jaxcs.BlockModel`, :class:`~jaxcs.Po
 channels active at each).
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 import abc
 from collections.abc import Iterator, Sequence
 
 import jax
 import numpy as np
 from equinox import AbstractVar
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from jaxcs._pytree import Pytree
 from jaxcs._validate import (
@@ -124,7 +127,9 @@ class AbstractSparsityModel(Pytree):
         their chunks from it). Default: the slots."""
         return self.num_slots(code_shape)
 
-    def with_budget(self, k, capacity: int | None) -> "AbstractSparsityModel":
+    def with_budget(
+        self, k: int | Int[ArrayLike, "*batch"] | None, capacity: int | None
+    ) -> "AbstractSparsityModel":
         """The same model with another budget and capacity (CoSaMP merges supports of the
         model with ``2k``). Default: the fields ``k`` and ``capacity`` replaced."""
         return self.replace(k=k, capacity=capacity)
@@ -139,7 +144,9 @@ class AbstractSparsityModel(Pytree):
         """Number of supports with a full budget (a Python int, maybe huge). Optional."""
         raise NotImplementedError(f"{type(self).__name__} does not enumerate its supports")
 
-    def iter_supports(self, code_shape: Sequence[int], chunk_size: int) -> Iterator[np.ndarray]:
+    def iter_supports(
+        self, code_shape: Sequence[int], chunk_size: int
+    ) -> Iterator[Int[np.ndarray, "B support_size"]]:
         """Every support with a full budget once, as ``(B ≤ chunk_size, support_size)`` int64
         flat code indices, host-side. Optional. For a signed model these are all the supports
         :func:`jaxcs.exact_model_rip` needs: a smaller support's Gram is a principal submatrix
@@ -148,26 +155,26 @@ class AbstractSparsityModel(Pytree):
 
     # ------------------------------------------------------------------ projection
     @abc.abstractmethod
-    def project_sparse(self, v: jax.Array) -> SparseCode:
+    def project_sparse(self, v: Float[ArrayLike, "*spatial K"]) -> SparseCode:
         """The closest model code to ``v`` ``(*spatial, K)`` (Euclidean), in index form with
         :meth:`num_slots` slots. A NaN in ``v`` makes every value NaN."""
 
-    def project(self, v: jax.Array) -> jax.Array:
+    def project(self, v: Float[ArrayLike, "*spatial K"]) -> Float[Array, "*spatial K"]:
         """:meth:`project_sparse` as a dense code ``(*spatial, K)``."""
         return self.project_sparse(v).to_dense()
 
-    def support(self, v: jax.Array) -> jax.Array:
+    def support(self, v: Float[ArrayLike, "*spatial K"]) -> Bool[Array, "*spatial K"]:
         """Boolean mask ``(*spatial, K)`` of the non-zeros of :meth:`project`."""
         return self.project(v) != 0
 
     @abc.abstractmethod
-    def contains(self, v: jax.Array) -> jax.Array:
+    def contains(self, v: Float[ArrayLike, "*spatial K"]) -> Bool[Array, ""]:
         """Whether ``v`` ``(*spatial, K)`` lies in the model (a boolean scalar)."""
 
     # ------------------------------------------------------------------ sampling
     def sample_sparse(
         self,
-        key: jax.Array,
+        key: PRNGKeyArray,
         code_shape: Sequence[int],
         batch_shape: Sequence[int] = (),
         *,
@@ -189,7 +196,12 @@ class AbstractSparsityModel(Pytree):
 
     @abc.abstractmethod
     def draw_sparse(
-        self, key, code_shape: tuple[int, ...], batch_shape: tuple[int, ...], distribution, dtype
+        self,
+        key: PRNGKeyArray,
+        code_shape: tuple[int, ...],
+        batch_shape: tuple[int, ...],
+        distribution,
+        dtype,
     ) -> SparseCode:
         """:meth:`sample_sparse` once its arguments are checked: ``code_shape`` validated by
         :meth:`check_code_shape`, ``batch_shape`` a tuple, ``distribution`` one of
@@ -197,13 +209,13 @@ class AbstractSparsityModel(Pytree):
 
     def sample(
         self,
-        key: jax.Array,
+        key: PRNGKeyArray,
         code_shape: Sequence[int],
         batch_shape: Sequence[int] = (),
         *,
         distribution: str = "uniform",
         dtype=None,
-    ) -> jax.Array:
+    ) -> Float[Array, "*batch_code"]:
         """Random model codes ``(*batch_shape, *code_shape)``; see :meth:`sample_sparse`."""
         return self.sample_sparse(
             key, code_shape, batch_shape, distribution=distribution, dtype=dtype

@@ -11,12 +11,14 @@ entries of largest magnitude; jointly, the ``k`` positions of largest energy ``Î
 position. A NaN in ``v`` makes every value NaN, as for the region models.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import abc
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import partial
 from typing import cast
 
@@ -24,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from jaxcs._pytree import static_field
 from jaxcs._validate import is_traced, positive_int
@@ -40,7 +43,13 @@ class _PositionModel(AbstractSparsityModel):
     capacity: int | None = static_field()
     nonnegative: bool = static_field()
 
-    def __init__(self, k, *, capacity: int | None = None, nonnegative: bool = False):
+    def __init__(
+        self,
+        k: int | Int[ArrayLike, "*batch"],
+        *,
+        capacity: int | None = None,
+        nonnegative: bool = False,
+    ):
         if k is None:
             raise ValueError(f"{type(self).__name__} needs k (the number of positions)")
         budget, self.capacity = budget_and_capacity(k, capacity)
@@ -99,17 +108,19 @@ class _PositionModel(AbstractSparsityModel):
         w = v.reshape(-1, v.shape[-1])
         return jnp.maximum(w, 0) if self.nonnegative else w
 
-    def project_sparse(self, v: jax.Array) -> SparseCode:
+    def project_sparse(self, v: Float[ArrayLike, "*spatial K"]) -> SparseCode:
         v = jnp.asarray(v)
         self.check_code_shape(v.shape, "v.shape")
         return _project_sparse(self, v)
 
-    def contains(self, v: jax.Array) -> jax.Array:
+    def contains(self, v: Float[ArrayLike, "*spatial K"]) -> Bool[Array, ""]:
         v = jnp.asarray(v)
         self.check_code_shape(v.shape, "v.shape")
         return _contains(self, v)
 
-    def draw_sparse(self, key, code_shape, batch_shape, distribution, dtype) -> SparseCode:
+    def draw_sparse(
+        self, key: PRNGKeyArray, code_shape, batch_shape, distribution, dtype
+    ) -> SparseCode:
         return _sample_sparse(self, key, code_shape, batch_shape, distribution, dtype)
 
     def _distinct_positions(self, key, code_shape, batch_shape) -> jax.Array:
@@ -147,7 +158,9 @@ class PerChannelModel(_PositionModel):
         n, K = self.max_budget(code_shape), tuple(code_shape)[-1]
         return math.comb(n, self._budget()) ** K
 
-    def iter_supports(self, code_shape, chunk_size: int):
+    def iter_supports(
+        self, code_shape, chunk_size: int
+    ) -> Iterator[Int[np.ndarray, "B support_size"]]:
         n, K = self.max_budget(code_shape), tuple(code_shape)[-1]
         per_channel = itertools.combinations(range(n), self._budget())
         choices = itertools.product(list(per_channel), repeat=K)  # one k-subset per channel
@@ -203,7 +216,9 @@ class JointModel(_PositionModel):
     def support_count(self, code_shape) -> int:
         return math.comb(self.max_budget(code_shape), self._budget())
 
-    def iter_supports(self, code_shape, chunk_size: int):
+    def iter_supports(
+        self, code_shape, chunk_size: int
+    ) -> Iterator[Int[np.ndarray, "B support_size"]]:
         n, K = self.max_budget(code_shape), tuple(code_shape)[-1]
         choices = itertools.combinations(range(n), self._budget())
         chunk_size = positive_int(chunk_size, "chunk_size")

@@ -8,6 +8,8 @@ the regions' cell counts (``C(R, s) · c^s`` when every region has ``c`` cells: 
 may be astronomically large, and listing stops at the caller's budget.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import itertools
@@ -15,12 +17,15 @@ import math
 from collections.abc import Iterator, Sequence
 
 import numpy as np
+from jaxtyping import Bool, Int
 
 from jaxcs.models._regions import pooled_shape, region_cells
 from jaxcs.models.region_model import RegionModel
 
 
-def model_regions(model: RegionModel, code_shape: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+def model_regions(
+    model: RegionModel, code_shape: Sequence[int]
+) -> tuple[Int[np.ndarray, "R c"], Bool[np.ndarray, "R c"]]:
     """The cells of every region: ``(cells, inside)``, each ``(R, c)``.
 
     ``cells[r]`` are the flat code indices (C order over ``code_shape``) of region ``r``'s cells
@@ -77,7 +82,7 @@ def count_supports(model: RegionModel, code_shape: Sequence[int], size: int) -> 
 
 def iter_supports(
     model: RegionModel, code_shape: Sequence[int], size: int, chunk_size: int
-) -> Iterator[np.ndarray]:
+) -> Iterator[Int[np.ndarray, "B size"]]:
     """Every support of ``size`` non-zeros, in chunks of at most ``chunk_size`` rows.
 
     Yields ``(B, size)`` int64 arrays of flat code indices, regions in increasing order within

@@ -18,14 +18,16 @@ pooled array (C order over ``(*pooled, K)``). For a top-k model (``pool_size`` o
 flat index of the code.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 
-import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from jaxcs._validate import check_k, check_pool_size, is_traced
 from jaxcs.models._regions import (
@@ -41,7 +43,9 @@ from jaxcs.models._regions import (
 )
 
 
-def max_pool(v: jax.Array, pool_size: Sequence[int], *, nonnegative: bool = False):
+def max_pool(
+    v: Float[ArrayLike, "*spatial K"], pool_size: Sequence[int], *, nonnegative: bool = False
+) -> tuple[Float[Array, "*pooled K"], Int[Array, "*pooled K"]]:
     """Max pooling that records its switches (eqs. 2–3).
 
     Args:
@@ -69,7 +73,12 @@ def max_pool(v: jax.Array, pool_size: Sequence[int], *, nonnegative: bool = Fals
     return values, switches
 
 
-def unpool(values, switches, pool_size: Sequence[int], spatial: Sequence[int]) -> jax.Array:
+def unpool(
+    values: Float[ArrayLike, "*pooled K"],
+    switches: Int[ArrayLike, "*pooled #K"],
+    pool_size: Sequence[int],
+    spatial: Sequence[int],
+) -> Float[Array, "*spatial K"]:
     """Put each pooled value back at its switch: ``(*pooled, K)`` -> ``(*spatial, K)``."""
     values = jnp.asarray(values)
     spatial = tuple(int(n) for n in spatial)
@@ -85,7 +94,7 @@ def unpool(values, switches, pool_size: Sequence[int], spatial: Sequence[int]) -
 
 def fixed_switches(
     spatial: Sequence[int], pool_size: Sequence[int], position: Sequence[int] | None = None
-) -> np.ndarray:
+) -> Int[np.ndarray, "*pooled 1"]:
     """Switches of ``𝕄_fixed``: every region's value at ``position`` (default: top-left).
 
     ``position`` is an offset inside the region, one per axis; in a partial border region it is
@@ -110,7 +119,11 @@ def fixed_switches(
     return np.ravel_multi_index(tuple(grids), window)[..., None]
 
 
-def keep_largest(values: jax.Array, k, capacity: int | None = None) -> jax.Array:
+def keep_largest(
+    values: Float[ArrayLike, "*shape"],
+    k: int | Int[ArrayLike, ""] | None,
+    capacity: int | None = None,
+) -> Bool[Array, "*shape"]:
     """Boolean mask of the ``k`` entries of largest magnitude (ties: lowest flat index).
 
     ``k`` may be a traced integer: no shape depends on it. With a static ``capacity ≥ k`` the
@@ -127,7 +140,11 @@ def keep_largest(values: jax.Array, k, capacity: int | None = None) -> jax.Array
     return keep.reshape(values.shape)
 
 
-def block_sparsify(values: jax.Array, k, capacity: int | None = None) -> jax.Array:
+def block_sparsify(
+    values: Float[ArrayLike, "*pooled K"],
+    k: int | Int[ArrayLike, ""] | None,
+    capacity: int | None = None,
+) -> Float[Array, "*pooled K"]:
     """Keep the ``k`` largest-magnitude pooled values and zero the rest (eqs. 2–3)."""
     values = jnp.asarray(values)
     return jnp.where(keep_largest(values, k, capacity), values, 0)
@@ -141,15 +158,15 @@ def check_switches(switches) -> str:
 
 
 def pool_project(
-    v: jax.Array,
+    v: Float[ArrayLike, "*spatial K"],
     pool_size: Sequence[int],
-    k=None,
+    k: int | Int[ArrayLike, ""] | None = None,
     *,
     nonnegative: bool = False,
     switches: str = "known",
     position: Sequence[int] | None = None,
     capacity: int | None = None,
-) -> jax.Array:
+) -> Float[Array, "*spatial K"]:
     """``𝕄(v, k) = unpool(block_sparsify(maxpool(v), k))`` (eqs. 2–3).
 
     With ``switches="known"`` this is the exact Euclidean projection onto the pooling model
@@ -186,13 +203,13 @@ def pool_project(
 
 
 def pool_project_sparse(
-    v: jax.Array,
+    v: Float[ArrayLike, "*spatial K"],
     pool_size: Sequence[int],
-    k=None,
+    k: int | Int[ArrayLike, ""] | None = None,
     *,
     nonnegative: bool = False,
     capacity: int | None = None,
-):
+) -> tuple[Int[Array, " slots"], Float[Array, " slots"], Bool[Array, " slots"]]:
     """:func:`pool_project` with known switches, in index form: ``(indices, values, used)``.
 
     The same kept entries, ties and NaN rule as :func:`pool_project`, as ``capacity`` slots

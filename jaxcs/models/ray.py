@@ -14,12 +14,15 @@ by ``g``; when rounding makes ``μ g`` equal for two different ``g`` (or overflo
 larger ``g``. Exact ties in ``g`` itself follow the rule above.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import math
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from jaxcs._pytree import Pytree, static_field
 from jaxcs.models._regions import (
@@ -51,22 +54,22 @@ class RayProjection(Pytree):
         k: the model's budget. Static: ``shape``, ``nonnegative``, ``capacity``, ``regions``.
     """
 
-    held_cells: jax.Array
-    held_valid: jax.Array
-    held_region: jax.Array
-    z_cells: jax.Array
-    g_cells: jax.Array
-    free_region: jax.Array
-    free_cell: jax.Array
-    free_g: jax.Array
-    invalid: jax.Array
+    held_cells: Int[Array, "c h"]
+    held_valid: Bool[Array, "c h"]
+    held_region: Int[Array, " h"]
+    z_cells: Float[Array, "c h"]
+    g_cells: Float[Array, "c h"]
+    free_region: Int[Array, " f"]
+    free_cell: Int[Array, " f"]
+    free_g: Float[Array, " f"]
+    invalid: Bool[Array, ""]
     k: jax.Array | int | None
     shape: tuple[int, ...] = static_field()
     nonnegative: bool = static_field()
     capacity: int = static_field()
     regions: int = static_field()
 
-    def at(self, mu) -> SparseCode:
+    def at(self, mu: Float[ArrayLike, ""]) -> SparseCode:
         """``model.project_sparse(z + mu · g)`` for ``mu ≥ 0`` (same cells, values and ties,
         up to the rounding caveat of the module docstring); a NaN or infinite ``mu`` gives NaN,
         as the projection of ``z + mu · g`` does."""
@@ -105,7 +108,7 @@ class RayProjection(Pytree):
         return SparseCode(cell[chosen], jnp.where(invalid, jnp.nan, kept), used, self.shape)
 
 
-def project_ray(model: RegionModel, z: SparseCode, g: jax.Array):
+def project_ray(model: RegionModel, z: SparseCode, g: Float[Array, "*spatial K"]) -> RayProjection:
     """Prepare ``μ ↦ model.project_sparse(z + μ g)`` (module docstring), for one code.
 
     Args:

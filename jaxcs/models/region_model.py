@@ -20,6 +20,8 @@ By default ``capacity`` is ``k`` rounded up to a multiple of 8 (at least 8; for 
 code shape. A model built with a traced ``k`` and no ``capacity`` has room for every region.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import abc
@@ -31,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from jaxcs._pytree import static_field
 from jaxcs._validate import (
@@ -66,7 +69,13 @@ class RegionModel(AbstractSparsityModel):
     capacity: int | None = static_field()
     nonnegative: bool = static_field()
 
-    def __init__(self, k, *, capacity: int | None = None, nonnegative: bool = False):
+    def __init__(
+        self,
+        k: int | Int[ArrayLike, "*batch"] | None,
+        *,
+        capacity: int | None = None,
+        nonnegative: bool = False,
+    ):
         k, capacity = budget_and_capacity(k, capacity)
         self.k = k
         self.capacity = capacity
@@ -75,7 +84,7 @@ class RegionModel(AbstractSparsityModel):
     @classmethod
     def from_fraction(
         cls,
-        fraction,
+        fraction: Float[ArrayLike, "*batch"],
         code_shape: Sequence[int],
         *,
         capacity: int | None = None,
@@ -167,7 +176,9 @@ class RegionModel(AbstractSparsityModel):
         return self.num_regions(code_shape) if self.k is None else self.k
 
     # ------------------------------------------------------------------ projection
-    def project(self, v: jax.Array, *, switches: str = "known") -> jax.Array:
+    def project(
+        self, v: Float[ArrayLike, "*spatial K"], *, switches: str = "known"
+    ) -> Float[Array, "*spatial K"]:
         """Closest model-sparse code to ``v`` (Euclidean), as eqs. 2–3.
 
         Args:
@@ -182,7 +193,7 @@ class RegionModel(AbstractSparsityModel):
         self.check_code_shape(v.shape, "v.shape")
         return _project(self, v, check_switches(switches))
 
-    def project_sparse(self, v: jax.Array) -> SparseCode:
+    def project_sparse(self, v: Float[ArrayLike, "*spatial K"]) -> SparseCode:
         """:meth:`project` (known switches) in index form, with ``capacity`` slots.
 
         ``project_sparse(v).to_dense() == project(v)``: the same entries, ties and NaN rule.
@@ -200,18 +211,20 @@ class RegionModel(AbstractSparsityModel):
         self.check_code_shape(v.shape, "v.shape")
         return _project_sparse(self, v)
 
-    def support(self, v: jax.Array) -> jax.Array:
+    def support(self, v: Float[ArrayLike, "*spatial K"]) -> Bool[Array, "*spatial K"]:
         """Boolean mask ``(*spatial, K)`` of the non-zeros of :meth:`project`."""
         return self.project(v) != 0
 
-    def contains(self, v: jax.Array) -> jax.Array:
+    def contains(self, v: Float[ArrayLike, "*spatial K"]) -> Bool[Array, ""]:
         """Whether ``v`` lies in the model (a boolean scalar)."""
         v = jnp.asarray(v)
         self.check_code_shape(v.shape, "v.shape")
         return _contains(self, v)
 
     # ------------------------------------------------------------------ sampling
-    def draw_sparse(self, key, code_shape, batch_shape, distribution, dtype) -> SparseCode:
+    def draw_sparse(
+        self, key: PRNGKeyArray, code_shape, batch_shape, distribution, dtype
+    ) -> SparseCode:
         """``k`` distinct regions drawn uniformly (the top-``k`` of i.i.d. uniforms, or Floyd's
         draw for small capacities; all regions when ``k`` is ``None``), one cell uniformly
         inside each."""
@@ -340,7 +353,13 @@ class BlockModel(RegionModel):
         nonnegative: restrict to non-negative codes.
     """
 
-    def __init__(self, k, *, capacity: int | None = None, nonnegative: bool = False):
+    def __init__(
+        self,
+        k: int | Int[ArrayLike, "*batch"],
+        *,
+        capacity: int | None = None,
+        nonnegative: bool = False,
+    ):
         if k is None:
             raise ValueError("BlockModel needs k (the number of non-zero blocks)")
         super().__init__(k, capacity=capacity, nonnegative=nonnegative)
@@ -368,7 +387,7 @@ class PoolingModel(RegionModel):
     def __init__(
         self,
         pool_size: Sequence[int] | int = (2, 2),
-        k=None,
+        k: int | Int[ArrayLike, "*batch"] | None = None,
         *,
         capacity: int | None = None,
         nonnegative: bool = False,
@@ -393,7 +412,13 @@ class PoolingModel(RegionModel):
 class TopKModel(RegionModel):
     """Plain ``k``-sparsity: the ``k`` entries of largest magnitude (classical CS)."""
 
-    def __init__(self, k, *, capacity: int | None = None, nonnegative: bool = False):
+    def __init__(
+        self,
+        k: int | Int[ArrayLike, "*batch"],
+        *,
+        capacity: int | None = None,
+        nonnegative: bool = False,
+    ):
         if k is None:
             raise ValueError("TopKModel needs k (the number of non-zeros)")
         super().__init__(k, capacity=capacity, nonnegative=nonnegative)

@@ -1,12 +1,15 @@
 """Model-sparse codes in index form (:class:`SparseCode`): what projections return and solvers
 carry, so that ``Wᵀ z``, norms and distances cost ``O(slots)``, not the code size."""
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import math
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from jaxcs._pytree import Pytree, static_field
 
@@ -22,15 +25,15 @@ class SparseCode(Pytree):
         shape: the dense code shape ``(*spatial, K)`` (static).
     """
 
-    indices: jax.Array
-    values: jax.Array
-    mask: jax.Array
+    indices: Int[Array, "*batch slots"]
+    values: Float[Array, "*batch slots"]
+    mask: Bool[Array, "*batch slots"]
     shape: tuple[int, ...] = static_field()
 
     def __post_init__(self):
         self.shape = tuple(int(n) for n in self.shape)
 
-    def used_values(self) -> jax.Array:
+    def used_values(self) -> Float[Array, "*batch slots"]:
         """``values`` in used slots and 0 in the others, except that a NaN stays a NaN."""
         return jnp.where(self.mask | jnp.isnan(self.values), self.values, 0)
 
@@ -43,7 +46,7 @@ class SparseCode(Pytree):
         out = getattr(dense.reshape(flat.shape[0], size).at[rows, flat], combine)
         return out(values.reshape(flat.shape)).reshape(dense.shape)
 
-    def add_to(self, v: jax.Array) -> jax.Array:
+    def add_to(self, v: Float[ArrayLike, "*batch_code"]) -> Float[Array, "*batch_code"]:
         """``v + to_dense()`` (``v``: ``(*batch, *shape)``, dtypes promoted as ``+`` does) by a
         scatter-add of the slots, at ``O(slots)`` after ``v``; a NaN value makes its own cell
         NaN."""
@@ -54,7 +57,7 @@ class SparseCode(Pytree):
         dtype = jnp.result_type(v.dtype, self.values.dtype)  # as ``v + to_dense()`` promotes
         return self._scatter(v.astype(dtype), self.used_values().astype(dtype), "add")
 
-    def to_dense(self) -> jax.Array:
+    def to_dense(self) -> Float[Array, "*batch_code"]:
         """``(*batch, *shape)`` dense codes (NaN throughout where any slot's value is NaN)."""
         return _to_dense(self)
 
@@ -66,7 +69,7 @@ class SparseCode(Pytree):
         nan = jnp.any(jnp.isnan(self.values), axis=-1)
         return jnp.where(nan.reshape(batch + (1,) * len(self.shape)), jnp.nan, dense)
 
-    def support(self) -> jax.Array:
+    def support(self) -> Bool[Array, "*batch_code"]:
         """``(*batch, *shape)`` booleans: the cells of the used slots."""
         return _support(self)
 
@@ -74,7 +77,7 @@ class SparseCode(Pytree):
         batch = self.indices.shape[:-1]
         return self._scatter(jnp.zeros(batch + self.shape, bool), self.mask, "max")
 
-    def norm(self) -> jax.Array:
+    def norm(self) -> Float[Array, "*batch"]:
         """``‖to_dense()‖`` per code (NaN where a slot is NaN), at ``O(slots)``."""
         return jnp.sqrt(jnp.sum(self.used_values() ** 2, axis=-1))
 
@@ -97,7 +100,7 @@ class SparseCode(Pytree):
         same = self.indices[..., :, None] == other.indices[..., None, :]
         return same & self.mask[..., :, None] & other.mask[..., None, :]
 
-    def distance(self, other: SparseCode) -> jax.Array:
+    def distance(self, other: SparseCode) -> Float[Array, "*batch"]:
         """``‖to_dense() − other.to_dense()‖`` per code, for codes (as the projections give)
         whose used slots have distinct cells: pairwise over the slots when that is cheaper
         than the dense codes, else dense. NaN where a slot of either is NaN."""
@@ -134,7 +137,7 @@ class SparseCode(Pytree):
         same = other.indices[..., :, None] == self.indices[..., None, :]
         return same & other.mask[..., :, None] & self.mask[..., None, :]
 
-    def same_support(self, other: SparseCode) -> jax.Array:
+    def same_support(self, other: SparseCode) -> Bool[Array, "*batch"]:
         """Whether the used slots of both codes cover the same cells, per code."""
         same = self._matches(other)
         if same is None:

@@ -21,13 +21,15 @@ Notation: ``Φ = Wᵀ`` (``op.rmv``), ``Φᵀ = W`` (``op.mv``), ``𝕄 = model.
   problem as given.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import abc
 from typing import Any
 
-import jax
 import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float, Int
 
 from jaxcs._pytree import Pytree
 from jaxcs.models import SparseCode
@@ -49,11 +51,11 @@ class StoppingRule(Pytree):
             nothing).
     """
 
-    tol: jax.Array | float
-    divergence_factor: jax.Array | float
-    x_norm: jax.Array
-    stall_window: jax.Array | int
-    max_steps: jax.Array | int
+    tol: Float[ArrayLike, ""]
+    divergence_factor: Float[ArrayLike, ""]
+    x_norm: Float[Array, ""]
+    stall_window: int | Int[ArrayLike, ""]
+    max_steps: int | Int[ArrayLike, ""]
 
 
 class SparseIterate(Pytree):
@@ -69,18 +71,18 @@ class SparseIterate(Pytree):
     """
 
     code: SparseCode
-    residual: jax.Array
-    residual_norm: jax.Array
+    residual: Float[Array, "*in_spatial M"]
+    residual_norm: Float[Array, ""]
 
-    def iterate(self) -> jax.Array:
+    def iterate(self) -> Float[Array, "*spatial K"]:
         """The dense iterate ``(*spatial, K)``."""
         return self.code.to_dense()
 
-    def iterate_norm(self) -> jax.Array:
+    def iterate_norm(self) -> Float[Array, ""]:
         """``‖z‖`` from the slots (``O(slots)``, no dense code)."""
         return self.code.norm()
 
-    def step_norm(self, previous: SparseIterate) -> jax.Array:
+    def step_norm(self, previous: SparseIterate) -> Float[Array, ""]:
         """``‖z − z_previous‖`` from the slots."""
         return self.code.distance(previous.code)
 
@@ -93,7 +95,9 @@ class AbstractSolver(Pytree):
         """Per-operator data shared by every problem (default: none)."""
         return None
 
-    def rescaled(self, signal_scale, operator_scale) -> AbstractSolver | None:
+    def rescaled(
+        self, signal_scale: Float[ArrayLike, ""], operator_scale: Float[ArrayLike, ""]
+    ) -> AbstractSolver | None:
         """This solver for the normalised problem ``(x / s, W / c)``, or ``None``.
 
         The driver (:func:`jaxcs.solve`) solves ``x / s = (W / c)ᵀ z'`` and returns
@@ -118,14 +122,18 @@ class AbstractSolver(Pytree):
         return model.num_slots(op.out_shape)
 
     @abc.abstractmethod
-    def init(self, op, x, model, aux) -> Any:  # the solver's own state type (module docstring)
+    def init(
+        self, op, x: Float[Array, "*in_spatial M"], model, aux
+    ) -> Any:  # the solver's own state type (module docstring)
         """The state before the first step, for one problem ``x`` (``op.in_shape``)."""
 
     @abc.abstractmethod
-    def step(self, op, x, model, state, aux) -> Any:
+    def step(self, op, x: Float[Array, "*in_spatial M"], model, state, aux) -> Any:
         """The state after one more step."""
 
-    def terminate(self, op, x, model, previous, state, aux, rule: StoppingRule) -> jax.Array:
+    def terminate(
+        self, op, x: Float[Array, "*in_spatial M"], model, previous, state, aux, rule: StoppingRule
+    ) -> Int[Array, ""]:
         """The default stopping rule, checked after every step, in this order:
 
         non-finite ``z`` or ``‖r‖`` → ``NONFINITE``; ``‖r‖ > divergence_factor · ‖x‖`` →

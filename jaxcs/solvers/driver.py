@@ -16,12 +16,16 @@ Under ``vmap`` a finished problem is frozen (its state stops changing) while the
 and each reports its own status and step count, so batched results equal unbatched ones.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 from functools import partial
+from typing import cast
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float, Int
 
 from jaxcs._scale import power_of_two_scale, scaled_norm
 from jaxcs._validate import (
@@ -45,16 +49,16 @@ STALL_WINDOW = 50  # steps in a row without progress before a run is stopped as 
 
 def solve(
     op,
-    x: jax.Array,
+    x: Float[Array, "*in_spatial M"],
     model,
     solver: AbstractSolver,
     aux=None,
     *,
-    max_steps: int,
-    tol=1e-6,
+    max_steps: int | Int[ArrayLike, ""],
+    tol: Float[ArrayLike, ""] = 1e-6,
     mode: str = "while",
-    divergence_factor=1e4,
-    stall_window=STALL_WINDOW,
+    divergence_factor: Float[ArrayLike, ""] = 1e4,
+    stall_window: int | Int[ArrayLike, ""] = STALL_WINDOW,
 ) -> Solution:
     """The pure kernel of :func:`recover`: one problem, arguments assumed checked.
 
@@ -148,7 +152,8 @@ def solve(
             carry = jax.tree.map(lambda a, b: jnp.where(active, a, b), new, carry)
             return carry, carry[1].residual_norm
 
-        (steps, state, status, _), history = jax.lax.scan(scan_step, carry, length=max_steps)
+        length = cast(int, max_steps)  # scan_length above
+        (steps, state, status, _), history = jax.lax.scan(scan_step, carry, length=length)
         history = history * x_scale
     status = jnp.where(status == Status.RUNNING, Status.MAX_STEPS, status).astype(jnp.int32)
     z = state.iterate() * (x_scale / op_scale).astype(dtype)
@@ -182,7 +187,7 @@ def _unchanged(state, new) -> jax.Array:
 
 def recover(
     op,
-    x: jax.Array,
+    x: Float[ArrayLike, "*batch_in_shape"],
     model: AbstractSparsityModel,
     solver: AbstractSolver | None = None,
     *,

@@ -8,6 +8,8 @@ known switches, then an ℓ1 refit restricted to the projected support::
     z       = argmin_z ‖x − Wᵀ z‖² + λ‖z‖₁   s.t.  z_i = 0 where z_model_i = 0
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import math
@@ -15,7 +17,7 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
-import numpy as np
+from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import non_negative_number
@@ -42,24 +44,24 @@ class FISTAState(Pytree):
         scale: ``‖∇f(0)‖`` on the mask, the scale of the relative optimality.
     """
 
-    z: jax.Array
-    z_previous: jax.Array
-    gradient: jax.Array
-    gradient_previous: jax.Array
-    t: jax.Array
-    beta: jax.Array
-    residual: jax.Array
-    residual_norm: jax.Array
-    optimality: jax.Array
-    scale: jax.Array
+    z: Float[Array, "*out_spatial K"]
+    z_previous: Float[Array, "*out_spatial K"]
+    gradient: Float[Array, "*out_spatial K"]
+    gradient_previous: Float[Array, "*out_spatial K"]
+    t: Float[Array, ""]
+    beta: Float[Array, ""]
+    residual: Float[Array, "*in_spatial M"]
+    residual_norm: Float[Array, ""]
+    optimality: Float[Array, ""]
+    scale: Float[Array, ""]
 
-    def iterate(self) -> jax.Array:
+    def iterate(self) -> Float[Array, "*out_spatial K"]:
         return self.z
 
-    def iterate_norm(self) -> jax.Array:
+    def iterate_norm(self) -> Float[Array, ""]:
         return jnp.linalg.norm(self.z)
 
-    def step_norm(self, previous: FISTAState) -> jax.Array:
+    def step_norm(self, previous: FISTAState) -> Float[Array, ""]:
         return jnp.linalg.norm(self.z - previous.z)
 
 
@@ -82,11 +84,17 @@ class FISTA(AbstractSolver):
         mask: optional ``op.out_shape`` booleans: ``z`` is held at 0 outside (may be traced).
     """
 
-    lam: jax.Array | float | np.number
+    lam: Float[ArrayLike, ""]
     mask: jax.Array | None
     nonnegative: bool = static_field()
 
-    def __init__(self, lam, *, nonnegative: bool = False, mask=None):
+    def __init__(
+        self,
+        lam: Float[ArrayLike, ""],
+        *,
+        nonnegative: bool = False,
+        mask: Bool[ArrayLike, "*out_spatial K"] | None = None,
+    ):
         self.lam = non_negative_number(lam, "lam")
         self.mask = None if mask is None else jnp.asarray(mask, bool)
         self.nonnegative = bool(nonnegative)
@@ -96,11 +104,13 @@ class FISTA(AbstractSolver):
         ``m`` non-zeros (its columns are linearly independent); the model is not used."""
         return min(math.prod(op.in_shape), math.prod(op.out_shape))
 
-    def prepare(self, op, model) -> jax.Array:
+    def prepare(self, op, model) -> Float[Array, ""]:
         """The Lipschitz constant ``L = 2‖W‖₂²`` of ``∇f``."""
         return 2 * operator_norm(op) ** 2
 
-    def rescaled(self, signal_scale, operator_scale) -> FISTA:
+    def rescaled(
+        self, signal_scale: Float[ArrayLike, ""], operator_scale: Float[ArrayLike, ""]
+    ) -> FISTA:
         """``λ / (s c)`` on ``(x / s, W / c)``: the lasso objective of ``z' = z c / s`` is
         the original one divided by ``s²``, so the minimizers correspond; the stopping rule
         is relative (:meth:`jaxcs.AbstractSolver.rescaled`)."""
@@ -125,7 +135,9 @@ class FISTA(AbstractSolver):
         mapping = lipschitz * (z - self._prox(z - gradient / lipschitz, lipschitz))
         return gradient, residual, jnp.linalg.norm(residual), jnp.linalg.norm(mapping)
 
-    def init(self, op, x, model, aux) -> FISTAState:
+    def init(
+        self, op, x: Float[Array, "*in_spatial M"], model, aux: Float[Array, ""]
+    ) -> FISTAState:
         dtype = jnp.result_type(op.dtype, x.dtype)
         z = jnp.zeros(tuple(op.out_shape), dtype)
         gradient, residual, r_norm, optimality = self._measured(op, x, z, aux)
@@ -133,7 +145,9 @@ class FISTA(AbstractSolver):
         one, zero = jnp.asarray(1, dtype), jnp.asarray(0, dtype)
         return FISTAState(z, z, gradient, gradient, one, zero, residual, r_norm, optimality, scale)
 
-    def step(self, op, x, model, state: FISTAState, aux) -> FISTAState:
+    def step(
+        self, op, x: Float[Array, "*in_spatial M"], model, state: FISTAState, aux: Float[Array, ""]
+    ) -> FISTAState:
         lipschitz, beta = aux, state.beta
         y = state.z + beta * (state.z - state.z_previous)
         gradient_y = state.gradient + beta * (state.gradient - state.gradient_previous)
@@ -153,7 +167,9 @@ class FISTA(AbstractSolver):
             state.scale,
         )
 
-    def terminate(self, op, x, model, previous, state, aux, rule: StoppingRule) -> jax.Array:
+    def terminate(
+        self, op, x: Float[Array, "*in_spatial M"], model, previous, state, aux, rule: StoppingRule
+    ) -> Int[Array, ""]:
         """Non-finite → ``NONFINITE``; ``‖r‖ > divergence_factor · ‖x‖`` → ``DIVERGED``;
         ``‖G_L(z)‖ ≤ tol · ‖∇f(0)‖`` → ``CONVERGED`` (class docstring)."""
         nonfinite = ~jnp.isfinite(state.residual_norm) | ~jnp.isfinite(state.optimality)
@@ -170,7 +186,7 @@ class LassoSolution(Solution):
     """:class:`~jaxcs.Solution` of :func:`lasso`, with the final objective
     ``‖x − Wᵀz‖² + λ‖z‖₁`` per problem."""
 
-    objective: jax.Array | None = None
+    objective: Float[Array, "*batch"] | None = None
 
 
 class Algorithm2Solution(Pytree):
@@ -183,20 +199,20 @@ class Algorithm2Solution(Pytree):
         status: :class:`~jaxcs.Status` of the refit; ``init_status``: of the first solve.
     """
 
-    z: jax.Array
-    z_init: jax.Array
-    z_model: jax.Array
-    num_steps: jax.Array
-    status: jax.Array
-    init_status: jax.Array
+    z: Float[Array, "*batch_out_shape"]
+    z_init: Float[Array, "*batch_out_shape"]
+    z_model: Float[Array, "*batch_out_shape"]
+    num_steps: Int[Array, "*batch"]
+    status: Int[Array, "*batch"]
+    init_status: Int[Array, "*batch"]
 
 
 def lasso(
     op,
-    x: jax.Array,
-    lam,
+    x: Float[ArrayLike, "*batch_in_shape"],
+    lam: Float[ArrayLike, ""],
     *,
-    mask: jax.Array | None = None,
+    mask: Bool[ArrayLike, "*batch_out_shape"] | None = None,
     nonnegative: bool = False,
     max_steps: int = 500,
     tol: float = 1e-6,
@@ -253,9 +269,9 @@ def _lasso(op, x, mask, lam, nonnegative, max_steps, tol):
 
 def algorithm2(
     op,
-    x: jax.Array,
+    x: Float[ArrayLike, "*batch_in_shape"],
     model: AbstractSparsityModel,
-    lam,
+    lam: Float[ArrayLike, ""],
     *,
     max_steps: int = 500,
     tol: float = 1e-6,

@@ -29,12 +29,15 @@ The gradient ``W r`` (argument ``gradient`` of IHT, NIHT and HTP, chosen once in
 Both compute the same ``W r`` up to rounding.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 from typing import TypeGuard
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float
 
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._scale import power_of_two_scale
@@ -52,8 +55,8 @@ class IHTState(SparseIterate):
     computes it once in ``init``) and ``wx = W x`` (``op.out_shape``; the table gradient's,
     ``None`` for ``"conv"``)."""
 
-    step_size: jax.Array
-    wx: jax.Array | None = None
+    step_size: Float[Array, ""]
+    wx: Float[Array, "*out_spatial K"] | None = None
 
 
 NIHTState = IHTState
@@ -191,24 +194,35 @@ class IHT(AbstractSolver):
     auto: bool = static_field()
     gradient: str = static_field()
 
-    def __init__(self, step_size: float | str = "auto", gradient: str = "auto"):
+    def __init__(self, step_size: Float[ArrayLike, ""] | str = "auto", gradient: str = "auto"):
         self.step_size, self.auto = check_step_size(step_size)
         self.gradient = check_gradient(gradient)
 
     def prepare(self, op, model) -> GradientTable:
         return prepare_gradient(self.gradient, op, model.num_slots(op.out_shape))
 
-    def rescaled(self, signal_scale, operator_scale) -> IHT:
+    def rescaled(
+        self, signal_scale: Float[ArrayLike, ""], operator_scale: Float[ArrayLike, ""]
+    ) -> IHT:
         """Homogeneous: a fixed ``μ`` on ``W`` is ``μ c²`` on ``W / c``; ``"auto"`` is
         computed on the operator it is given (:meth:`jaxcs.AbstractSolver.rescaled`)."""
         return rescaled_step(self, operator_scale)
 
-    def init(self, op, x, model, aux: GradientTable | None = None) -> IHTState:
+    def init(
+        self, op, x: Float[Array, "*in_spatial M"], model, aux: GradientTable | None = None
+    ) -> IHTState:
         code = zero_code(op, x, model)
         step = jnp.asarray(initial_step_size(op, self.step_size, self.auto), code.values.dtype)
         return measured(IHTState, code, x, step_size=step, wx=initial_wx(op, x, aux))
 
-    def step(self, op, x, model, state: IHTState, aux: GradientTable | None = None) -> IHTState:
+    def step(
+        self,
+        op,
+        x: Float[Array, "*in_spatial M"],
+        model,
+        state: IHTState,
+        aux: GradientTable | None = None,
+    ) -> IHTState:
         code = gradient_projection(op, model, state, state.wx, aux)
         residual = op.residual(x, code)
         return measured(IHTState, code, residual, step_size=state.step_size, wx=state.wx)
@@ -258,11 +272,15 @@ class NIHT(AbstractSolver):
     def prepare(self, op, model) -> GradientTable:
         return prepare_gradient(self.gradient, op, model.num_slots(op.out_shape))
 
-    def rescaled(self, signal_scale, operator_scale) -> NIHT:
+    def rescaled(
+        self, signal_scale: Float[ArrayLike, ""], operator_scale: Float[ArrayLike, ""]
+    ) -> NIHT:
         """Homogeneous, with scale-free parameters: itself (:meth:`AbstractSolver.rescaled`)."""
         return self
 
-    def init(self, op, x, model, aux: GradientTable | None = None) -> NIHTState:
+    def init(
+        self, op, x: Float[Array, "*in_spatial M"], model, aux: GradientTable | None = None
+    ) -> NIHTState:
         wx = op.mv(x)
         # the support Γ of the first step: supp 𝕄(Φᵀ x), since z = 0 has none
         first = model.project_sparse(wx)
@@ -271,7 +289,14 @@ class NIHT(AbstractSolver):
         step = jnp.asarray(1.0, code.values.dtype)
         return measured(NIHTState, code, x, step_size=step, wx=wx if uses_table(aux) else None)
 
-    def step(self, op, x, model, state: NIHTState, aux: GradientTable | None = None) -> NIHTState:
+    def step(
+        self,
+        op,
+        x: Float[Array, "*in_spatial M"],
+        model,
+        state: NIHTState,
+        aux: GradientTable | None = None,
+    ) -> NIHTState:
         support, r = state.code, state.residual  # Γ in index form, with the values of z
         g = gradient(op, support, r, state.wx, aux)
         g_values = jnp.where(support.mask, g.reshape(-1)[support.indices], 0)

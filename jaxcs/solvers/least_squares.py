@@ -23,15 +23,19 @@ sweeps on 2 or 4 devices). The factorization below is ``s`` vectorised rank-1 up
 same on every backend, and runs inside the sharded program like any other ``lax`` operation.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 from jax.scipy.sparse.linalg import cg
+from jaxtyping import Array, Bool, Float
 
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import check_choice
+from jaxcs.models import SparseCode
 from jaxcs.solvers.base import SparseIterate
 
 DIRECT_MAX_SLOTS = 512
@@ -61,7 +65,15 @@ def prepare_least_squares(least_squares: str, op, slots: int) -> LeastSquaresTab
     return LeastSquaresTables(op.gram_table() if direct else None, direct)
 
 
-def restricted_least_squares(op, x, mask, start, *, max_iterations: int, tol: float = 1e-7):
+def restricted_least_squares(
+    op,
+    x: Float[Array, "*in_spatial M"],
+    mask: Bool[Array, "*out_spatial K"],
+    start: Float[Array, "*out_spatial K"],
+    *,
+    max_iterations: int,
+    tol: float = 1e-7,
+) -> Float[Array, "*out_spatial K"]:
     """``argmin_b ‖x − Wᵀ b‖`` over ``b`` with ``b = 0`` outside ``mask`` (CG, warm start).
 
     Args:
@@ -153,7 +165,14 @@ RIDGE_EPS = 64
 DAMPING = 2.0**-12
 
 
-def support_least_squares(op, wx, code, table=None, *, start=None):
+def support_least_squares(
+    op,
+    wx: Float[Array, "*out_spatial K"],
+    code: SparseCode,
+    table=None,
+    *,
+    start: Float[Array, " slots"] | None = None,
+) -> SparseCode:
     """``argmin ‖x − Wᵀ b‖`` over ``b`` supported on the used slots of ``code``.
 
     Solves ``(G_T + λ I) δ = (W r₀)_T`` with ``λ = c · max diag(G_T)`` (relative to the Gram,

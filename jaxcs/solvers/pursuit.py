@@ -5,10 +5,13 @@ Both solve ``min ‖x − Φ b‖`` over codes ``b`` supported on a set ``T`` of
 Gram or by conjugate gradients (:mod:`jaxcs.solvers.least_squares`).
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float
 
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import positive_int
@@ -38,8 +41,8 @@ class HTPState(SparseIterate):
     ``W x`` (the right-hand side of the direct least squares, and what the table gradient
     starts from; ``None`` when neither is used: CG with the ``"conv"`` gradient)."""
 
-    step_size: jax.Array
-    rhs: jax.Array | None
+    step_size: Float[Array, ""]
+    rhs: Float[Array, "*out_spatial K"] | None
 
 
 class HTPTables(Pytree):
@@ -91,7 +94,7 @@ class HTP(AbstractSolver):
 
     def __init__(
         self,
-        step_size: float | str = 1.0,
+        step_size: Float[ArrayLike, ""] | str = 1.0,
         cg_iterations: int = 50,
         least_squares: str = "auto",
         gradient: str = "auto",
@@ -101,7 +104,9 @@ class HTP(AbstractSolver):
         self.least_squares = check_least_squares(least_squares)
         self.gradient = check_gradient(gradient)
 
-    def rescaled(self, signal_scale, operator_scale) -> HTP:
+    def rescaled(
+        self, signal_scale: Float[ArrayLike, ""], operator_scale: Float[ArrayLike, ""]
+    ) -> HTP:
         """Homogeneous: a fixed ``μ`` on ``W`` is ``μ c²`` on ``W / c``, as IHT's."""
         return rescaled_step(self, operator_scale)
 
@@ -111,14 +116,16 @@ class HTP(AbstractSolver):
         gradient = prepare_gradient(self.gradient, op, slots, least_squares.table)
         return HTPTables(least_squares, gradient)
 
-    def init(self, op, x, model, aux: HTPTables) -> HTPState:
+    def init(self, op, x: Float[Array, "*in_spatial M"], model, aux: HTPTables) -> HTPState:
         code = zero_code(op, x, model)
         step = jnp.asarray(initial_step_size(op, self.step_size, self.auto), code.values.dtype)
         needs_wx = aux.least_squares.direct or uses_table(aux.gradient)
         rhs = op.mv(x) if needs_wx else None
         return measured(HTPState, code, x, step_size=step, rhs=rhs)
 
-    def step(self, op, x, model, state: HTPState, aux: HTPTables) -> HTPState:
+    def step(
+        self, op, x: Float[Array, "*in_spatial M"], model, state: HTPState, aux: HTPTables
+    ) -> HTPState:
         proxy = gradient_projection(op, model, state, state.rhs, aux.gradient)
         code = least_squares_on(
             op, x, state.rhs, proxy, state, aux.least_squares, self.cg_iterations
@@ -162,7 +169,9 @@ class CoSaMP(AbstractSolver):
         self.cg_iterations = positive_int(cg_iterations, "cg_iterations")
         self.least_squares = check_least_squares(least_squares)
 
-    def rescaled(self, signal_scale, operator_scale) -> CoSaMP:
+    def rescaled(
+        self, signal_scale: Float[ArrayLike, ""], operator_scale: Float[ArrayLike, ""]
+    ) -> CoSaMP:
         """Homogeneous, without scale-carrying parameters: itself."""
         return self
 
@@ -171,10 +180,19 @@ class CoSaMP(AbstractSolver):
         slots = _doubled(model, shape).num_slots(shape) + model.num_slots(shape)
         return prepare_least_squares(self.least_squares, op, slots)
 
-    def init(self, op, x, model, aux: LeastSquaresTables) -> CoSaMPState:
+    def init(
+        self, op, x: Float[Array, "*in_spatial M"], model, aux: LeastSquaresTables
+    ) -> CoSaMPState:
         return measured(CoSaMPState, zero_code(op, x, model), x)
 
-    def step(self, op, x, model, state: CoSaMPState, aux: LeastSquaresTables) -> CoSaMPState:
+    def step(
+        self,
+        op,
+        x: Float[Array, "*in_spatial M"],
+        model,
+        state: CoSaMPState,
+        aux: LeastSquaresTables,
+    ) -> CoSaMPState:
         correlation = op.mv(state.residual)  # Φᵀ r: the proxy, and the least squares' rhs
         omega = _doubled(model, tuple(op.out_shape)).project_sparse(correlation)
         # T = Ω ∪ supp z as Ω's slots then z's (a z cell already in Ω left unused), holding z:

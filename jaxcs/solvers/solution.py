@@ -1,8 +1,10 @@
 """Typed results of the solvers: per-problem status, step count and residuals."""
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
-import jax
+from jaxtyping import Array, Bool, Float, Int
 
 from jaxcs._pytree import Pytree
 from jaxcs.status import Status
@@ -23,18 +25,18 @@ class Solution(Pytree):
             a result built by hand without one).
     """
 
-    z: jax.Array
-    status: jax.Array
-    num_steps: jax.Array
-    residual_norm: jax.Array
-    residual_history: jax.Array | None = None
-    max_steps: jax.Array | None = None
+    z: Float[Array, "*batch_out_shape"]
+    status: Int[Array, "*batch"]
+    num_steps: Int[Array, "*batch"]
+    residual_norm: Float[Array, "*batch"]
+    residual_history: Float[Array, "*batch max_steps"] | None = None
+    max_steps: Int[Array, "*batch"] | None = None
 
     @property
-    def converged(self) -> jax.Array:
+    def converged(self) -> Bool[Array, "*batch"]:
         """``status == CONVERGED`` per problem."""
         return self.status == Status.CONVERGED
 
-    def support(self) -> jax.Array:
+    def support(self) -> Bool[Array, "*batch_out_shape"]:
         """``(*batch, *op.out_shape)`` booleans: the non-zeros of ``z`` (computed, not stored)."""
         return self.z != 0

@@ -5,10 +5,12 @@ and the operator's ``mv`` / ``residual`` / ``gram_table``): a solver of one's ow
 same way.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float
 
 from jaxcs.solvers.base import AbstractSolver, SparseIterate
 from jaxcs.solvers.least_squares import support_least_squares
@@ -17,7 +19,7 @@ from jaxcs.solvers.least_squares import support_least_squares
 class SubspacePursuitState(SparseIterate):
     """The iterate, its residual, and ``W x`` (the right-hand side of both least squares)."""
 
-    wx: jax.Array
+    wx: Float[Array, "*out_spatial K"]
 
 
 class SubspacePursuit(AbstractSolver):
@@ -41,11 +43,13 @@ class SubspacePursuit(AbstractSolver):
         squares."""
         return op.gram_table()
 
-    def init(self, op, x, model, aux) -> SubspacePursuitState:
+    def init(self, op, x: Float[Array, "*in_spatial M"], model, aux) -> SubspacePursuitState:
         zero = model.project_sparse(jnp.zeros(tuple(op.out_shape), jnp.result_type(op.dtype, x)))
         return SubspacePursuitState(zero, x, jnp.linalg.norm(x), op.mv(x))
 
-    def step(self, op, x, model, state: SubspacePursuitState, aux) -> SubspacePursuitState:
+    def step(
+        self, op, x: Float[Array, "*in_spatial M"], model, state: SubspacePursuitState, aux
+    ) -> SubspacePursuitState:
         omega = model.project_sparse(op.mv(state.residual))
         merged = omega.union(state.code)  # T' = Ω ∪ supp z, distinct slots (values unused)
         b = support_least_squares(op, state.wx, merged, aux)
@@ -56,7 +60,9 @@ class SubspacePursuit(AbstractSolver):
         residual = op.residual(x, code)
         return SubspacePursuitState(code, residual, jnp.linalg.norm(residual), state.wx)
 
-    def rescaled(self, signal_scale, operator_scale) -> SubspacePursuit:
+    def rescaled(
+        self, signal_scale: Float[ArrayLike, ""], operator_scale: Float[ArrayLike, ""]
+    ) -> SubspacePursuit:
         """Homogeneous, without scale-carrying parameters: itself."""
         return self
 
