@@ -16,7 +16,6 @@ import math
 from collections.abc import Sequence
 from typing import cast
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
@@ -117,7 +116,7 @@ class Scaled(AbstractOperator):
     """``W = c W_op`` for a scalar ``c`` (a leaf: ``jax.vmap`` over scales works)."""
 
     operator: AbstractOperator
-    scale: jax.Array
+    scale: Float[Array, ""]
 
     def __init__(self, operator: AbstractOperator, scale: Float[ArrayLike, ""]):
         check_operator(operator, "operator")
@@ -286,7 +285,7 @@ class Selection(AbstractOperator):
             index sets of one length works).
     """
 
-    indices: jax.Array
+    indices: Int[Array, " m"]
     shape: tuple[int, ...] = static_field()
     dtype: jnp.dtype = static_field()
 

@@ -92,7 +92,7 @@ class ConvOperator(AbstractOperator):
             stride or padding, or a non-integer number of shifts.
     """
 
-    filters: jax.Array
+    filters: Float[Array, "*filter_shape M K"]
     in_spatial: tuple[int, ...] = static_field()
     stride: tuple[int, ...] = static_field()
     padding: str = static_field()

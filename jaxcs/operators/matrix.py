@@ -31,7 +31,7 @@ class MatrixOperator(AbstractOperator):
         out_shape: shape of ``z`` (default ``(m,)``); ``prod(out_shape) == m``.
     """
 
-    matrix: jax.Array
+    matrix: Float[Array, "m N"]
     in_shape: tuple[int, ...] = static_field()
     out_shape: tuple[int, ...] = static_field()
 
