@@ -18,11 +18,17 @@ from typing import cast
 
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Bool, Float, Int
+from jaxtyping import Array, ArrayLike, Float, Int
 
 from jaxcs._pytree import static_field
 from jaxcs._validate import positive_ints
-from jaxcs.operators.base import AbstractOperator, check_operator
+from jaxcs.operators.base import (
+    AbstractOperator,
+    Support,
+    SupportGram,
+    SupportMask,
+    check_operator,
+)
 
 
 def _batch(array, shape) -> tuple[int, ...]:
@@ -151,12 +157,8 @@ class Scaled(AbstractOperator):
         return self.operator.gram_table()
 
     def restricted_gram(
-        self,
-        support: Int[Array, "*batch k"],
-        mask: Bool[ArrayLike, "*batch k"] | None = None,
-        *,
-        table=None,
-    ) -> Float[Array, "*batch k k"]:
+        self, support: Support, mask: SupportMask | None = None, *, table=None
+    ) -> SupportGram:
         gram = self.operator.restricted_gram(support, mask, table=table)
         return (self.scale * self.scale).astype(gram.dtype) * gram
 
@@ -258,12 +260,8 @@ class HStack(_Stack):
         return tuple(op.gram_table() for op in self.operators)
 
     def restricted_gram(
-        self,
-        support: Int[Array, "*batch k"],
-        mask: Bool[ArrayLike, "*batch k"] | None = None,
-        *,
-        table=None,
-    ) -> Float[Array, "*batch k k"]:
+        self, support: Support, mask: SupportMask | None = None, *, table=None
+    ) -> SupportGram:
         """``G_S = Σ_i G_{i,S}`` from the parts (``table``: this operator's
         :meth:`gram_table`, or ``None``)."""
         tables = (None,) * len(self.operators) if table is None else table

@@ -40,6 +40,13 @@ from jaxcs._validate import check_trailing
 
 DENSE_GRAM_MAX_ENTRIES = 2**24  # 64 MiB of float32: beyond this, Grams come from columns
 
+# The restricted-Gram signatures, shared by every operator's overrides: a batch of supports of
+# ``k`` flat code indices, their masks, and the ``k × k`` Grams (or their distinct entries).
+Support = Int[Array, "*batch k"]
+SupportMask = Bool[ArrayLike, "*batch k"]
+SupportGram = Float[Array, "*batch k k"]
+SupportGramPairs = tuple[Float[Array, "*batch k"], Float[Array, "*batch k*(k-1)//2"]]
+
 
 class DenseGram(Pytree):
     """The whole Gram ``W Wᵀ`` (``prod(out_shape)²``): the "table" of a dense operator."""
@@ -272,12 +279,8 @@ class AbstractOperator(Pytree):
         return k * k + k * math.prod(self.in_shape)
 
     def restricted_gram(
-        self,
-        support: Int[Array, "*batch k"],
-        mask: Bool[ArrayLike, "*batch k"] | None = None,
-        *,
-        table=None,
-    ) -> Float[Array, "*batch k k"]:
+        self, support: Support, mask: SupportMask | None = None, *, table=None
+    ) -> SupportGram:
         """``G_S = (Wᵀ)_Sᵀ (Wᵀ)_S`` for a batch of supports.
 
         Args:
@@ -302,12 +305,8 @@ class AbstractOperator(Pytree):
         return mask_gram(gram, mask)
 
     def restricted_gram_pairs(
-        self,
-        support: Int[Array, "*batch k"],
-        mask: Bool[ArrayLike, "*batch k"] | None = None,
-        *,
-        table=None,
-    ) -> tuple[Float[Array, "*batch k"], Float[Array, "*batch k*(k-1)//2"]]:
+        self, support: Support, mask: SupportMask | None = None, *, table=None
+    ) -> SupportGramPairs:
         """The diagonal and the strict upper triangle of :meth:`restricted_gram`.
 
         Returns:

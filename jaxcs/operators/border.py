@@ -29,10 +29,17 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float, Int
+from jaxtyping import Array, Float
 
 from jaxcs._pytree import Pytree, static_field
-from jaxcs.operators.correlation import box_correlations, gather_entries, overlap_box
+from jaxcs.operators.correlation import (
+    ColumnFilters,
+    ColumnPairs,
+    ColumnShifts,
+    box_correlations,
+    gather_entries,
+    overlap_box,
+)
 
 
 class BorderAxis(NamedTuple):
@@ -113,11 +120,7 @@ class BorderCorrelationTable(Pytree):
     axes: tuple[BorderAxis, ...] = static_field()
 
     def entries(
-        self,
-        i: Int[Array, "*batch k"],
-        j: Int[Array, "*batch k d"],
-        rows: Int[ArrayLike, "*#pairs"],
-        cols: Int[ArrayLike, "*#pairs"],
+        self, i: ColumnFilters, j: ColumnShifts, rows: ColumnPairs, cols: ColumnPairs
     ) -> Float[Array, "*batch_pairs"]:
         """Gram entries ``⟨a_p, a_q⟩`` of columns ``p = rows``, ``q = cols`` of the columns
         ``(j, i)``, zero where they do not overlap.

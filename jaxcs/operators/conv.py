@@ -26,7 +26,7 @@ from typing import Any, cast
 import jax
 import jax.numpy as jnp
 from jax import lax
-from jaxtyping import Array, ArrayLike, Bool, Float, Int
+from jaxtyping import Array, ArrayLike, Float
 
 from jaxcs._pytree import static_field
 from jaxcs._scale import power_of_two_scale
@@ -40,6 +40,10 @@ from jaxcs._validate import (
 from jaxcs.operators.base import (
     AbstractOperator,
     DenseGram,
+    Support,
+    SupportGram,
+    SupportGramPairs,
+    SupportMask,
     check_code,
     check_residual,
     mask_gram,
@@ -368,7 +372,7 @@ class ConvOperator(AbstractOperator):
         code,
         table=None,
         *,
-        scale: float | Float[Array, ""] = 1.0,
+        scale=1.0,  # typed as in AbstractOperator.normal_sparse, which "same" hands it to
         onto: Float[Array, "*batch_out_spatial K"] | None = None,
         add_code: bool = False,
     ) -> Float[Array, "*batch_out_spatial K"]:
@@ -476,12 +480,8 @@ class ConvOperator(AbstractOperator):
         return table
 
     def restricted_gram(
-        self,
-        support: Int[Array, "*batch k"],
-        mask: Bool[ArrayLike, "*batch k"] | None = None,
-        *,
-        table=None,
-    ) -> Float[Array, "*batch k k"]:
+        self, support: Support, mask: SupportMask | None = None, *, table=None
+    ) -> SupportGram:
         """``G_S`` without any convolution : a ``k × k`` gather from the
         :meth:`gram_table` (``O(k²)``, exact for every padding). Arguments as
         :meth:`AbstractOperator.restricted_gram`."""
@@ -490,12 +490,8 @@ class ConvOperator(AbstractOperator):
         return mask_gram(gram, mask)
 
     def restricted_gram_pairs(
-        self,
-        support: Int[Array, "*batch k"],
-        mask: Bool[ArrayLike, "*batch k"] | None = None,
-        *,
-        table=None,
-    ) -> tuple[Float[Array, "*batch k"], Float[Array, "*batch k*(k-1)//2"]]:
+        self, support: Support, mask: SupportMask | None = None, *, table=None
+    ) -> SupportGramPairs:
         """Diagonal and strict upper triangle of :meth:`restricted_gram`, gathered directly
         from the table (half the entries of the full Gram)."""
         i, j = decode_support(self, support)

@@ -34,11 +34,17 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Bool, Float, Int
+from jaxtyping import Array, ArrayLike, Float, Int
 
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import is_traced
-from jaxcs.operators.base import check_operator
+from jaxcs.operators.base import SupportGram, SupportGramPairs, SupportMask, check_operator
+
+# The columns ``(j, i)`` of ``Φ = Wᵀ`` that a table's ``entries`` pairs: filter indices, shifts
+# (output units, one per spatial axis), and NumPy index arrays into the ``k`` columns.
+ColumnFilters = Int[Array, "*batch k"]
+ColumnShifts = Int[Array, "*batch k d"]
+ColumnPairs = Int[ArrayLike, "*#pairs"]
 
 
 class CorrelationTable(Pytree):
@@ -87,11 +93,7 @@ class CorrelationTable(Pytree):
         return jnp.where(inside, gather_entries(self.values, i_a, i_b, index), 0)
 
     def entries(
-        self,
-        i: Int[Array, "*batch k"],
-        j: Int[Array, "*batch k d"],
-        rows: Int[ArrayLike, "*#pairs"],
-        cols: Int[ArrayLike, "*#pairs"],
+        self, i: ColumnFilters, j: ColumnShifts, rows: ColumnPairs, cols: ColumnPairs
     ) -> Float[Array, "*batch_pairs"]:
         """Gram entries ``⟨a_p, a_q⟩`` of columns ``p = rows``, ``q = cols`` of the columns
         ``(j, i)`` (``i``: ``(..., k)``, ``j``: ``(..., k, d)``; ``rows``, ``cols``:
@@ -273,12 +275,8 @@ def _check_support(op, support):
 
 
 def restricted_gram(
-    op,
-    support: Int[ArrayLike, "*batch k"],
-    mask: Bool[ArrayLike, "*batch k"] | None = None,
-    *,
-    table=None,
-) -> Float[Array, "*batch k k"]:
+    op, support: Int[ArrayLike, "*batch k"], mask: SupportMask | None = None, *, table=None
+) -> SupportGram:
     """``G_S = (Wᵀ)_Sᵀ (Wᵀ)_S`` for a batch of supports; ``op.restricted_gram``
     after checking the support.
 
@@ -302,12 +300,8 @@ def restricted_gram(
 
 
 def restricted_gram_pairs(
-    op,
-    support: Int[ArrayLike, "*batch k"],
-    mask: Bool[ArrayLike, "*batch k"] | None = None,
-    *,
-    table=None,
-) -> tuple[Float[Array, "*batch k"], Float[Array, "*batch k*(k-1)//2"]]:
+    op, support: Int[ArrayLike, "*batch k"], mask: SupportMask | None = None, *, table=None
+) -> SupportGramPairs:
     """The diagonal and the strict upper triangle of :func:`restricted_gram`, unexpanded.
 
     ``G_S`` is symmetric, so its ``k(k − 1)/2`` distinct off-diagonal entries carry all of it;

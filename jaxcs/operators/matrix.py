@@ -8,7 +8,7 @@ import math
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Bool, Float, Int
+from jaxtyping import Array, ArrayLike, Bool, Float
 
 from jaxcs._pytree import static_field
 from jaxcs._scale import power_of_two_scale
@@ -17,6 +17,9 @@ from jaxcs.operators.base import (
     DENSE_GRAM_MAX_ENTRIES,
     AbstractOperator,
     DenseGram,
+    Support,
+    SupportGram,
+    SupportMask,
     check_residual,
     mask_gram,
 )
@@ -129,12 +132,8 @@ class MatrixOperator(AbstractOperator):
         return k * k + k * self.matrix.shape[1]
 
     def restricted_gram(
-        self,
-        support: Int[Array, "*batch k"],
-        mask: Bool[ArrayLike, "*batch k"] | None = None,
-        *,
-        table=None,
-    ) -> Float[Array, "*batch k k"]:
+        self, support: Support, mask: SupportMask | None = None, *, table=None
+    ) -> SupportGram:
         """``G_S`` as a gather from a :class:`DenseGram`, else from the ``k`` rows of ``W``
         (the columns of ``Φ = Wᵀ``): ``O(k² · N)``."""
         if isinstance(table, DenseGram):
