@@ -8,14 +8,16 @@ recorded. For one layer it is the one-step reconstruction ``Wᵀ 𝕄(W x, k)`` 
 Layout as in :mod:`jaxcs.layers.iht_layer`: channels last, any number of leading batch axes.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float
 
 from jaxcs.layers.iht_layer import IHTLayer, LayerOutput, _over_batch, _pool_size, decode_layer
 from jaxcs.layers.tied_decoder import decode_backwards
@@ -60,7 +62,7 @@ class IHTEncoder(nn.Module):
             )
         super().__post_init__()
 
-    def __call__(self, x: jax.Array) -> tuple[LayerOutput, ...]:
+    def __call__(self, x: Float[ArrayLike, "*batch_in_spatial M"]) -> tuple[LayerOutput, ...]:
         """Encode ``x`` layer by layer.
 
         Args:
@@ -82,8 +84,8 @@ class IHTEncoder(nn.Module):
         self,
         results: Sequence[LayerOutput],
         in_spatial: Sequence[int],
-        code: jax.Array | None = None,
-    ) -> jax.Array:
+        code: Float[ArrayLike, "*batch_out_spatial K"] | None = None,
+    ) -> Float[Array, "*batch_in_spatial M"]:
         """The tied-weight decoder as a method: call as
         ``encoder.apply(variables, results, in_spatial, method=IHTEncoder.decode)``.
 
@@ -118,8 +120,8 @@ def decode_stack(
     results: Sequence[LayerOutput],
     in_spatial: Sequence[int],
     *,
-    code: jax.Array | None = None,
-) -> jax.Array:
+    code: Float[ArrayLike, "*batch_out_spatial K"] | None = None,
+) -> Float[Array, "*batch_in_spatial M"]:
     """The tied-weight decoder of a stack: ``x̂ = W_1ᵀ unpool_1(… W_{L−1}ᵀ unpool_{L−1}(W_Lᵀ h_L))``.
 
     Exactly what is done (no ReLU and no bias anywhere; the decoder is linear given the

@@ -34,6 +34,8 @@ pooled like the others (ceil mode). Flax's ``nn.max_pool(..., padding="VALID")``
 region instead, so the two agree exactly when ``pool_size`` divides the conv output.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -43,6 +45,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float, Int
 
 from jaxcs._pytree import Pytree
 from jaxcs._validate import (
@@ -79,10 +82,10 @@ class LayerOutput(Pytree):
             ``𝕄_known(ReLU(W x), k)`` (one IHT step from zero, Algorithm 1).
     """
 
-    response: jax.Array
-    pooled: jax.Array
-    switches: jax.Array
-    code: jax.Array
+    response: Float[Array, "*batch_out_spatial K"]
+    pooled: Float[Array, "*batch_pooled K"]
+    switches: Int[Array, "*batch_pooled K"]
+    code: Float[Array, "*batch_out_spatial K"]
 
 
 # --------------------------------------------------------------------------- configuration
@@ -206,7 +209,7 @@ class IHTLayer(nn.Module):
     stride: int | Sequence[int] = 1
     padding: str = "valid"
     pool_size: int | Sequence[int] = (2, 2)
-    k: Any = None
+    k: int | Int[ArrayLike, ""] | None = None
     relu: bool = True
     kernel_init: Callable = nn.initializers.lecun_normal()
     dtype: Any = None
@@ -235,7 +238,7 @@ class IHTLayer(nn.Module):
         """Number of spatial axes ``d`` (``len(kernel_size)``)."""
         return len(self.kernel_size)
 
-    def __call__(self, x: jax.Array) -> LayerOutput:
+    def __call__(self, x: Float[ArrayLike, "*batch_in_spatial M"]) -> LayerOutput:
         """Encode ``x``: one IHT step from zero (Algorithm 1).
 
         Args:
@@ -290,7 +293,9 @@ class IHTLayer(nn.Module):
                     )
         return in_spatial
 
-    def decode(self, code: jax.Array, in_spatial: Sequence[int]) -> jax.Array:
+    def decode(
+        self, code: Float[ArrayLike, "*batch_out_spatial K"], in_spatial: Sequence[int]
+    ) -> Float[Array, "*batch_in_spatial M"]:
         """``Wᵀ code`` with this layer's kernel: call as
         ``layer.apply(variables, code, in_spatial, method=IHTLayer.decode)``.
 
@@ -337,8 +342,11 @@ def layer_operator(layer: IHTLayer, params: Any, in_spatial: Sequence[int]) -> C
 
 
 def decode_layer(
-    layer: IHTLayer, params: Any, code: jax.Array, in_spatial: Sequence[int]
-) -> jax.Array:
+    layer: IHTLayer,
+    params: Any,
+    code: Float[ArrayLike, "*batch_out_spatial K"],
+    in_spatial: Sequence[int],
+) -> Float[Array, "*batch_in_spatial M"]:
     """The tied-weight decoder ``x̂ = Wᵀ code`` (Algorithm 1).
 
     For ``code = layer.apply(variables, x).code`` this is the paper's one-step reconstruction

@@ -6,13 +6,17 @@ ReLU-then-max pooling, per region, is the signed max-|·| pooling of ``W x``: wh
 pair's pooled values is larger, with its sign).
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float
 
 
-def plus_minus_filters(filters: jax.Array) -> jax.Array:
+def plus_minus_filters(
+    filters: Float[ArrayLike, "*filter_shape M K"],
+) -> Float[Array, "*filter_shape M 2*K"]:
     """The ± filter pairs of Proposition 1: ``concat([w, −w], axis=-1)``.
 
     With ``W`` the layer of ``filters`` and ``Ψ = [Wᵀ, −Wᵀ]`` the synthesis operator of the

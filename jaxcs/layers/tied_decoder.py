@@ -8,16 +8,21 @@ reads an :class:`~jaxcs.layers.IHTEncoder` so; the paper's trained networks are 
 way (``jaxcs.experiments.networks.tied_decode``).
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
 import jax
+from jaxtyping import Array, Float
 
 Step = Callable[[jax.Array], jax.Array]
 
 
-def decode_backwards(code: jax.Array, transposes: Sequence[Step], unpools: Sequence[Step]):
+def decode_backwards(
+    code: Float[Array, "*batch_code"], transposes: Sequence[Step], unpools: Sequence[Step]
+) -> Float[Array, "*batch_in_shape"]:
     """``x̂ = W_1ᵀ U_1(… W_{L−1}ᵀ U_{L−1}(W_Lᵀ h_L))`` from the top layer's code ``h_L``.
 
     Args:

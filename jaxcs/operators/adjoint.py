@@ -1,10 +1,12 @@
 """The dot test ``⟨W x, z⟩ = ⟨x, Wᵀ z⟩`` for any operator (as SCICO's ``valid_adjoint``)."""
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import jax.random as jr
+from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from jaxcs._pytree import Pytree
 from jaxcs._validate import non_negative_number, positive_int
@@ -21,15 +23,17 @@ class AdjointCheck(Pytree):
         tolerance: the tolerance it was held to.
     """
 
-    passed: jax.Array
-    error: jax.Array
-    tolerance: jax.Array
+    passed: Bool[Array, ""]
+    error: Float[Array, ""]
+    tolerance: Float[Array, ""]
 
     def __bool__(self) -> bool:
         return bool(self.passed)
 
 
-def check_adjoint(op, key: jax.Array, *, num_probes: int = 4, tol: float | None = None):
+def check_adjoint(
+    op, key: PRNGKeyArray, *, num_probes: int = 4, tol: float | None = None
+) -> AdjointCheck:
     """Check that ``op.rmv`` is the adjoint of ``op.mv`` on random Gaussian probes.
 
     Use it on an operator of your own (a subclass of :class:`~jaxcs.AbstractOperator`) before

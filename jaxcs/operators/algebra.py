@@ -10,16 +10,25 @@ except where a Gram follows from the parts: a scalar multiple keeps its operator
 (``G_S`` scaled by ``c²``), and a horizontal stack sums its parts' Grams (``G = Σ G_i``).
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 import math
 from collections.abc import Sequence
+from typing import cast
 
-import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float, Int
 
 from jaxcs._pytree import static_field
 from jaxcs._validate import positive_ints
-from jaxcs.operators.base import AbstractOperator, check_operator
+from jaxcs.operators.base import (
+    AbstractOperator,
+    Support,
+    SupportGram,
+    SupportMask,
+    check_operator,
+)
 
 
 def _batch(array, shape) -> tuple[int, ...]:
@@ -55,16 +64,16 @@ class Composed(AbstractOperator):
     def dtype(self):
         return jnp.result_type(self.outer.dtype, self.inner.dtype)
 
-    def mv(self, x):
+    def mv(self, x: Float[ArrayLike, "*batch_in_shape"]) -> Float[Array, "*batch_out_shape"]:
         return self.outer.mv(self.inner.mv(x))
 
-    def rmv(self, z):
+    def rmv(self, z: Float[ArrayLike, "*batch_out_shape"]) -> Float[Array, "*batch_in_shape"]:
         return self.inner.rmv(self.outer.rmv(z))
 
     def mv_cost(self) -> int:
         return self.outer.mv_cost() + self.inner.mv_cost()
 
-    def normalized(self):
+    def normalized(self) -> tuple["Composed", Float[Array, ""]]:
         """Each factor normalised: ``(W_o / c_o)(W_i / c_i)`` and ``c_o c_i``."""
         outer, c_outer = self.outer.normalized()
         inner, c_inner = self.inner.normalized()
@@ -99,10 +108,10 @@ class Sum(AbstractOperator):
     def dtype(self):
         return jnp.result_type(self.a.dtype, self.b.dtype)
 
-    def mv(self, x):
+    def mv(self, x: Float[ArrayLike, "*batch_in_shape"]) -> Float[Array, "*batch_out_shape"]:
         return self.a.mv(x) + self.b.mv(x)
 
-    def rmv(self, z):
+    def rmv(self, z: Float[ArrayLike, "*batch_out_shape"]) -> Float[Array, "*batch_in_shape"]:
         return self.a.rmv(z) + self.b.rmv(z)
 
     def mv_cost(self) -> int:
@@ -113,9 +122,9 @@ class Scaled(AbstractOperator):
     """``W = c W_op`` for a scalar ``c`` (a leaf: ``jax.vmap`` over scales works)."""
 
     operator: AbstractOperator
-    scale: jax.Array
+    scale: Float[Array, ""]
 
-    def __init__(self, operator: AbstractOperator, scale):
+    def __init__(self, operator: AbstractOperator, scale: Float[ArrayLike, ""]):
         check_operator(operator, "operator")
         scale = jnp.asarray(scale)
         if scale.shape != ():
@@ -134,10 +143,10 @@ class Scaled(AbstractOperator):
     def dtype(self):
         return jnp.result_type(self.operator.dtype, self.scale.dtype)
 
-    def mv(self, x):
+    def mv(self, x: Float[ArrayLike, "*batch_in_shape"]) -> Float[Array, "*batch_out_shape"]:
         return self.scale * self.operator.mv(x)
 
-    def rmv(self, z):
+    def rmv(self, z: Float[ArrayLike, "*batch_out_shape"]) -> Float[Array, "*batch_in_shape"]:
         return self.scale * self.operator.rmv(z)
 
     def mv_cost(self) -> int:
@@ -147,7 +156,9 @@ class Scaled(AbstractOperator):
         """The operator's own table: ``G_S`` of ``c W`` is ``c² G_S`` of ``W``."""
         return self.operator.gram_table()
 
-    def restricted_gram(self, support, mask=None, *, table=None):
+    def restricted_gram(
+        self, support: Support, mask: SupportMask | None = None, *, table=None
+    ) -> SupportGram:
         gram = self.operator.restricted_gram(support, mask, table=table)
         return (self.scale * self.scale).astype(gram.dtype) * gram
 
@@ -210,12 +221,13 @@ class VStack(_Stack):
     def out_shape(self):
         return tuple(self.operators[0].out_shape)[:-1] + (sum(self.sizes),)
 
-    def mv(self, x):
+    def mv(self, x: Float[ArrayLike, "*batch_in_shape"]) -> Float[Array, "*batch_out_shape"]:
         return jnp.concatenate([op.mv(x) for op in self.operators], axis=-1)
 
-    def rmv(self, z):
+    def rmv(self, z: Float[ArrayLike, "*batch_out_shape"]) -> Float[Array, "*batch_in_shape"]:
         parts = self._split(z)
-        return sum(op.rmv(p) for op, p in zip(self.operators, parts, strict=True))
+        # a stack holds at least one operator: the sum is an array, never the start 0
+        return cast(Array, sum(op.rmv(p) for op, p in zip(self.operators, parts, strict=True)))
 
 
 class HStack(_Stack):
@@ -234,11 +246,11 @@ class HStack(_Stack):
     def out_shape(self):
         return tuple(self.operators[0].out_shape)
 
-    def mv(self, x):
+    def mv(self, x: Float[ArrayLike, "*batch_in_shape"]) -> Float[Array, "*batch_out_shape"]:
         parts = self._split(x)
-        return sum(op.mv(p) for op, p in zip(self.operators, parts, strict=True))
+        return cast(Array, sum(op.mv(p) for op, p in zip(self.operators, parts, strict=True)))
 
-    def rmv(self, z):
+    def rmv(self, z: Float[ArrayLike, "*batch_out_shape"]) -> Float[Array, "*batch_in_shape"]:
         return jnp.concatenate([op.rmv(z) for op in self.operators], axis=-1)
 
     # ``Φ = Wᵀ`` stacks the parts' ``Φ_i`` by rows, so ``G = ΦᵀΦ = Σ_i G_i``: every part keeps
@@ -247,12 +259,14 @@ class HStack(_Stack):
         """The parts' own :meth:`gram_table`, one per part (a tuple)."""
         return tuple(op.gram_table() for op in self.operators)
 
-    def restricted_gram(self, support, mask=None, *, table=None):
+    def restricted_gram(
+        self, support: Support, mask: SupportMask | None = None, *, table=None
+    ) -> SupportGram:
         """``G_S = Σ_i G_{i,S}`` from the parts (``table``: this operator's
         :meth:`gram_table`, or ``None``)."""
         tables = (None,) * len(self.operators) if table is None else table
         parts = zip(self.operators, tables, strict=True)
-        return sum(op.restricted_gram(support, mask, table=t) for op, t in parts)
+        return cast(Array, sum(op.restricted_gram(support, mask, table=t) for op, t in parts))
 
     def restricted_gram_cost(self, k: int) -> int:
         return sum(op.restricted_gram_cost(k) for op in self.operators)
@@ -269,11 +283,11 @@ class Selection(AbstractOperator):
             index sets of one length works).
     """
 
-    indices: jax.Array
+    indices: Int[Array, " m"]
     shape: tuple[int, ...] = static_field()
     dtype: jnp.dtype = static_field()
 
-    def __init__(self, in_shape: Sequence[int], indices, dtype=jnp.float32):
+    def __init__(self, in_shape: Sequence[int], indices: Int[ArrayLike, " m"], dtype=jnp.float32):
         shape = positive_ints(in_shape, "in_shape", minimum=1)
         values = np.asarray(indices)
         size = math.prod(shape)
@@ -295,11 +309,11 @@ class Selection(AbstractOperator):
     def out_shape(self):
         return (int(self.indices.shape[0]),)
 
-    def mv(self, x):
+    def mv(self, x: Float[ArrayLike, "*batch_in_shape"]) -> Float[Array, "*batch m"]:
         x = jnp.asarray(x)
         return x.reshape(_batch(x, self.shape) + (-1,))[..., self.indices]
 
-    def rmv(self, z):
+    def rmv(self, z: Float[ArrayLike, "*batch m"]) -> Float[Array, "*batch_in_shape"]:
         z = jnp.asarray(z)
         batch = _batch(z, self.out_shape)
         flat = jnp.zeros(batch + (math.prod(self.shape),), z.dtype)

@@ -23,6 +23,8 @@ operator of your own declares the shapes of its array fields to get that check).
 forms (lineax's pattern).
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 import abc
 import math
 from typing import TYPE_CHECKING, Any
@@ -31,17 +33,25 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from equinox import AbstractVar
+from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from jaxcs._pytree import Pytree
 from jaxcs._validate import check_trailing
 
 DENSE_GRAM_MAX_ENTRIES = 2**24  # 64 MiB of float32: beyond this, Grams come from columns
 
+# The restricted-Gram signatures, shared by every operator's overrides: a batch of supports of
+# ``k`` flat code indices, their masks, and the ``k × k`` Grams (or their distinct entries).
+Support = Int[Array, "*batch k"]
+SupportMask = Bool[ArrayLike, "*batch k"]
+SupportGram = Float[Array, "*batch k k"]
+SupportGramPairs = tuple[Float[Array, "*batch k"], Float[Array, "*batch k*(k-1)//2"]]
+
 
 class DenseGram(Pytree):
     """The whole Gram ``W Wᵀ`` (``prod(out_shape)²``): the "table" of a dense operator."""
 
-    values: jax.Array
+    values: Float[Array, "m m"]
 
 
 class AbstractOperator(Pytree):
@@ -55,11 +65,11 @@ class AbstractOperator(Pytree):
     dtype: AbstractVar[Any]
 
     @abc.abstractmethod
-    def mv(self, x: jax.Array) -> jax.Array:
+    def mv(self, x: Float[ArrayLike, "*batch_in_shape"]) -> Float[Array, "*batch_out_shape"]:
         """``W x``: ``(*batch, *in_shape) -> (*batch, *out_shape)``."""
 
     @abc.abstractmethod
-    def rmv(self, z: jax.Array) -> jax.Array:
+    def rmv(self, z: Float[ArrayLike, "*batch_out_shape"]) -> Float[Array, "*batch_in_shape"]:
         """``Wᵀ z``: ``(*batch, *out_shape) -> (*batch, *in_shape)``."""
 
     # ------------------------------------------------------------------ derived operators
@@ -84,7 +94,7 @@ class AbstractOperator(Pytree):
 
         return Sum(self, Scaled(other, -1.0))
 
-    def __mul__(self, scale) -> "AbstractOperator":
+    def __mul__(self, scale: Float[ArrayLike, ""]) -> "AbstractOperator":
         """``c * W`` or ``W * c``: the scalar multiple."""
         from jaxcs.operators.algebra import Scaled
 
@@ -95,7 +105,7 @@ class AbstractOperator(Pytree):
     def __neg__(self) -> "AbstractOperator":
         return self * -1.0
 
-    def as_matrix(self) -> jax.Array:
+    def as_matrix(self) -> Float[Array, "m N"]:
         """The dense ``(prod(out_shape), prod(in_shape))`` matrix of ``W`` (tests, tiny sizes).
 
         Rows are the C-order flattening of ``out_shape``, columns of ``in_shape``. Default:
@@ -105,7 +115,7 @@ class AbstractOperator(Pytree):
         basis = jnp.eye(n_in, dtype=self.dtype).reshape((n_in,) + tuple(self.in_shape))
         return self.mv(basis).reshape(n_in, -1).T
 
-    def is_finite(self) -> jax.Array:
+    def is_finite(self) -> Bool[Array, ""]:
         """Whether every floating leaf of the operator is finite (a boolean scalar)."""
         leaves = [
             leaf
@@ -114,7 +124,7 @@ class AbstractOperator(Pytree):
         ]
         return jnp.all(jnp.asarray([jnp.all(jnp.isfinite(leaf)) for leaf in leaves], bool))
 
-    def normalized(self) -> "tuple[AbstractOperator, jax.Array]":
+    def normalized(self) -> tuple["AbstractOperator", Float[Array, ""]]:
         """``(W / c, c)``: the operator divided by a positive scale ``c`` of its entries' size.
 
         The solver driver solves ``x / s = (W / c)ᵀ (z c / s)`` instead of ``x = Wᵀ z`` so that
@@ -174,7 +184,7 @@ class AbstractOperator(Pytree):
                     )
 
     # ------------------------------------------------------------------ sparse codes
-    def rmv_sparse(self, code) -> jax.Array:
+    def rmv_sparse(self, code) -> Float[Array, "*batch_in_shape"]:
         """``Wᵀ z`` for a code in index form (:class:`~jaxcs.SparseCode` of shape
         ``out_shape``). Default: ``rmv`` of the dense code. A NaN value makes the result NaN.
 
@@ -184,7 +194,9 @@ class AbstractOperator(Pytree):
         check_code(code, self.out_shape)
         return self.rmv(code.to_dense())
 
-    def residual(self, x: jax.Array, code, *, sign: int = -1) -> jax.Array:
+    def residual(
+        self, x: Float[ArrayLike, "*batch_in_shape"], code, *, sign: int = -1
+    ) -> Float[Array, "*batch_in_shape"]:
         """``x − Wᵀ z`` (``sign=-1``) or ``x + Wᵀ z`` for a code in index form.
 
         Args:
@@ -199,8 +211,14 @@ class AbstractOperator(Pytree):
         return x + sign * self.rmv_sparse(code)
 
     def normal_sparse(
-        self, code, table=None, *, scale=1.0, onto=None, add_code: bool = False
-    ) -> jax.Array:
+        self,
+        code,
+        table=None,
+        *,
+        scale: float | Float[Array, ""] = 1.0,
+        onto: Float[Array, "*batch_out_shape"] | None = None,
+        add_code: bool = False,
+    ) -> Float[Array, "*batch_out_shape"]:
         """``onto + scale · W Wᵀ z (+ z)``: the normal operator ``W Wᵀ`` applied to a code in
         index form (:class:`~jaxcs.SparseCode` of shape ``out_shape``, ``s`` slots).
 
@@ -260,7 +278,9 @@ class AbstractOperator(Pytree):
         (callers size their chunks from it)."""
         return k * k + k * math.prod(self.in_shape)
 
-    def restricted_gram(self, support, mask=None, *, table=None) -> jax.Array:
+    def restricted_gram(
+        self, support: Support, mask: SupportMask | None = None, *, table=None
+    ) -> SupportGram:
         """``G_S = (Wᵀ)_Sᵀ (Wᵀ)_S`` for a batch of supports.
 
         Args:
@@ -284,7 +304,9 @@ class AbstractOperator(Pytree):
             gram = jnp.einsum("...an,...bn->...ab", columns, columns)
         return mask_gram(gram, mask)
 
-    def restricted_gram_pairs(self, support, mask=None, *, table=None):
+    def restricted_gram_pairs(
+        self, support: Support, mask: SupportMask | None = None, *, table=None
+    ) -> SupportGramPairs:
         """The diagonal and the strict upper triangle of :meth:`restricted_gram`.
 
         Returns:
@@ -397,16 +419,16 @@ class TransposedOperator(AbstractOperator):
     def T(self) -> "AbstractOperator":
         return self.operator
 
-    def mv(self, x):
+    def mv(self, x: Float[ArrayLike, "*batch_in_shape"]) -> Float[Array, "*batch_out_shape"]:
         return self.operator.rmv(x)
 
-    def rmv(self, z):
+    def rmv(self, z: Float[ArrayLike, "*batch_out_shape"]) -> Float[Array, "*batch_in_shape"]:
         return self.operator.mv(z)
 
-    def as_matrix(self):
+    def as_matrix(self) -> Float[Array, "m N"]:
         return self.operator.as_matrix().T
 
-    def normalized(self) -> "tuple[TransposedOperator, jax.Array]":
+    def normalized(self) -> tuple["TransposedOperator", Float[Array, ""]]:
         """The transposed operator's :meth:`~AbstractOperator.normalized`, transposed."""
         operator, scale = self.operator.normalized()
         return TransposedOperator(operator), scale

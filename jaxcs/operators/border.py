@@ -21,16 +21,25 @@ one gather: ``values[i_a, i_b, key_0, …, key_{d−1}]`` with ``key_d`` read fr
 map ``(δ + R, clip class) -> box``.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, Float
 
 from jaxcs._pytree import Pytree, static_field
-from jaxcs.operators.correlation import box_correlations, gather_entries, overlap_box
+from jaxcs.operators.correlation import (
+    ColumnFilters,
+    ColumnPairs,
+    ColumnShifts,
+    box_correlations,
+    gather_entries,
+    overlap_box,
+)
 
 
 class BorderAxis(NamedTuple):
@@ -107,10 +116,12 @@ class BorderCorrelationTable(Pytree):
         axes: one :class:`BorderAxis` per spatial axis.
     """
 
-    values: jax.Array
+    values: Float[Array, "K K *num_boxes"]
     axes: tuple[BorderAxis, ...] = static_field()
 
-    def entries(self, i, j, rows, cols) -> jax.Array:
+    def entries(
+        self, i: ColumnFilters, j: ColumnShifts, rows: ColumnPairs, cols: ColumnPairs
+    ) -> Float[Array, "*batch_pairs"]:
         """Gram entries ``⟨a_p, a_q⟩`` of columns ``p = rows``, ``q = cols`` of the columns
         ``(j, i)``, zero where they do not overlap.
 

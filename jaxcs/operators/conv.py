@@ -14,6 +14,8 @@ fast paths in :mod:`~jaxcs.operators.conv_sparse`, the other frameworks' layouts
 :mod:`~jaxcs.operators.conv_import`.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import math
@@ -24,6 +26,7 @@ from typing import Any, cast
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jaxtyping import Array, ArrayLike, Float
 
 from jaxcs._pytree import static_field
 from jaxcs._scale import power_of_two_scale
@@ -37,6 +40,10 @@ from jaxcs._validate import (
 from jaxcs.operators.base import (
     AbstractOperator,
     DenseGram,
+    Support,
+    SupportGram,
+    SupportGramPairs,
+    SupportMask,
     check_code,
     check_residual,
     mask_gram,
@@ -89,7 +96,7 @@ class ConvOperator(AbstractOperator):
             stride or padding, or a non-integer number of shifts.
     """
 
-    filters: jax.Array
+    filters: Float[Array, "*filter_shape M K"]
     in_spatial: tuple[int, ...] = static_field()
     stride: tuple[int, ...] = static_field()
     padding: str = static_field()
@@ -98,7 +105,7 @@ class ConvOperator(AbstractOperator):
 
     def __init__(
         self,
-        filters: jax.Array,
+        filters: Float[ArrayLike, "*filter_shape M K"],
         in_spatial: Sequence[int],
         stride: int | Sequence[int] = 1,
         padding: str = "valid",
@@ -153,7 +160,12 @@ class ConvOperator(AbstractOperator):
 
     @classmethod
     def from_torch(
-        cls, weight, in_spatial, stride=1, padding: str = "valid", **kwargs
+        cls,
+        weight: Float[ArrayLike, "K M *filter_shape"],
+        in_spatial,
+        stride=1,
+        padding: str = "valid",
+        **kwargs,
     ) -> ConvOperator:
         """From a PyTorch ``nn.Conv{1,2,3}d`` weight, layout ``(K, M, *filter_spatial)``
         (out channels, in channels, then the filter), e.g. ``conv.weight.detach().numpy()``.
@@ -167,7 +179,12 @@ class ConvOperator(AbstractOperator):
 
     @classmethod
     def from_keras(
-        cls, kernel, in_spatial, stride=1, padding: str = "valid", **kwargs
+        cls,
+        kernel: Float[ArrayLike, "*filter_shape M K"],
+        in_spatial,
+        stride=1,
+        padding: str = "valid",
+        **kwargs,
     ) -> ConvOperator:
         """From a Keras ``Conv{1,2,3}D`` kernel, layout ``(*filter_spatial, M, K)`` (Keras's and
         Flax's layout, the constructor's own), e.g. ``layer.get_weights()[0]``. ``padding``:
@@ -213,7 +230,7 @@ class ConvOperator(AbstractOperator):
     def dtype(self):
         return self.filters.dtype
 
-    def normalized(self) -> tuple[ConvOperator, jax.Array]:
+    def normalized(self) -> tuple[ConvOperator, Float[Array, ""]]:
         """``(W / c, c)`` with ``c = 2^e`` and ``max|w / c|`` in ``[0.5, 1)``: the filters
         divided exactly (:meth:`jaxcs.AbstractOperator.normalized`)."""
         scale = power_of_two_scale(self.filters)
@@ -225,7 +242,9 @@ class ConvOperator(AbstractOperator):
         return {"filters": self.filter_shape + (self.in_channels, self.out_channels)}
 
     # ----------------------------------------------------------------------------- apply
-    def mv(self, x: jax.Array) -> jax.Array:
+    def mv(
+        self, x: Float[ArrayLike, "*batch_in_spatial M"]
+    ) -> Float[Array, "*batch_out_spatial K"]:
         """``W x``: one convolutional layer without bias.
 
         Args:
@@ -255,7 +274,9 @@ class ConvOperator(AbstractOperator):
         )
         return y.reshape(batch + self.out_shape)
 
-    def rmv(self, z: jax.Array) -> jax.Array:
+    def rmv(
+        self, z: Float[ArrayLike, "*batch_out_spatial K"]
+    ) -> Float[Array, "*batch_in_spatial M"]:
         """``Wᵀ z``: the transposed convolution (the decoder, ``Φ z`` with ``Φ = Wᵀ``).
 
         Written by hand: dilate ``z`` by the stride, correlate with the spatially flipped filters
@@ -303,7 +324,7 @@ class ConvOperator(AbstractOperator):
                 x = fold(x, axis + 1, D)
         return x.reshape(batch + self.in_shape)
 
-    def rmv_sparse(self, code) -> jax.Array:
+    def rmv_sparse(self, code) -> Float[Array, "*batch_in_spatial M"]:
         """``Wᵀ z`` for a code in index form (:class:`~jaxcs.SparseCode`, ``s`` slots).
 
         Each used slot ``(j, i)`` adds filter ``i``, scaled by its value, at input position
@@ -318,7 +339,9 @@ class ConvOperator(AbstractOperator):
         batch = code.indices.shape[:-1]
         return self.residual(jnp.zeros(batch + self.in_shape, self.dtype), code, sign=1)
 
-    def residual(self, x: jax.Array, code, *, sign: int = -1) -> jax.Array:
+    def residual(
+        self, x: Float[ArrayLike, "*batch_in_spatial M"], code, *, sign: int = -1
+    ) -> Float[Array, "*batch_in_spatial M"]:
         """``x − Wᵀ z`` (``sign=-1``) or ``x + Wᵀ z`` for a code in index form: the filters of
         the used slots scattered onto ``x`` (:meth:`rmv_sparse`), no intermediate signal.
 
@@ -345,8 +368,14 @@ class ConvOperator(AbstractOperator):
 
     # ----------------------------------------------------------------------------- W Wᵀ
     def normal_sparse(
-        self, code, table=None, *, scale=1.0, onto=None, add_code: bool = False
-    ) -> jax.Array:
+        self,
+        code,
+        table=None,
+        *,
+        scale=1.0,  # typed as in AbstractOperator.normal_sparse, which "same" hands it to
+        onto: Float[Array, "*batch_out_spatial K"] | None = None,
+        add_code: bool = False,
+    ) -> Float[Array, "*batch_out_spatial K"]:
         """``onto + scale · W Wᵀ z (+ z)`` for a code in index form, without a convolution
         (``"valid"`` and ``"circular"``; ``"same"``, whose border table holds Gram entries but
         no windows, uses :meth:`AbstractOperator.normal_sparse`, ``mv(rmv_sparse(code))``).
@@ -450,7 +479,9 @@ class ConvOperator(AbstractOperator):
             )
         return table
 
-    def restricted_gram(self, support, mask=None, *, table=None) -> jax.Array:
+    def restricted_gram(
+        self, support: Support, mask: SupportMask | None = None, *, table=None
+    ) -> SupportGram:
         """``G_S`` without any convolution : a ``k × k`` gather from the
         :meth:`gram_table` (``O(k²)``, exact for every padding). Arguments as
         :meth:`AbstractOperator.restricted_gram`."""
@@ -458,7 +489,9 @@ class ConvOperator(AbstractOperator):
         gram = table_gram(self._gram_table(table), i, j)
         return mask_gram(gram, mask)
 
-    def restricted_gram_pairs(self, support, mask=None, *, table=None):
+    def restricted_gram_pairs(
+        self, support: Support, mask: SupportMask | None = None, *, table=None
+    ) -> SupportGramPairs:
         """Diagonal and strict upper triangle of :meth:`restricted_gram`, gathered directly
         from the table (half the entries of the full Gram)."""
         i, j = decode_support(self, support)

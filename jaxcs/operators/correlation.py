@@ -24,6 +24,8 @@ each non-zero ``z_s`` at ``(j_s, i_s)`` adding one window :meth:`CorrelationTabl
 ``[i_s]`` (scaled by ``z_s``) around its shift.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import itertools
@@ -32,10 +34,17 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float, Int
 
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import is_traced
-from jaxcs.operators.base import check_operator
+from jaxcs.operators.base import SupportGram, SupportGramPairs, SupportMask, check_operator
+
+# The columns ``(j, i)`` of ``Φ = Wᵀ`` that a table's ``entries`` pairs: filter indices, shifts
+# (output units, one per spatial axis), and NumPy index arrays into the ``k`` columns.
+ColumnFilters = Int[Array, "*batch k"]
+ColumnShifts = Int[Array, "*batch k d"]
+ColumnPairs = Int[ArrayLike, "*#pairs"]
 
 
 class CorrelationTable(Pytree):
@@ -49,12 +58,17 @@ class CorrelationTable(Pytree):
         folded: per axis, whether the table is folded mod ``n_d``.
     """
 
-    values: jax.Array
+    values: Float[Array, "K K *table_shape"]
     radius: tuple[int, ...] = static_field()
     periods: tuple[int, ...] | None = static_field()
     folded: tuple[bool, ...] | None = static_field()
 
-    def lookup(self, i_a, i_b, shift) -> jax.Array:
+    def lookup(
+        self,
+        i_a: Int[Array, "*#batch"],
+        i_b: Int[Array, "*#batch"],
+        shift: Int[Array, "*#batch d"],
+    ) -> Float[Array, "*batch"]:
         """``C[i_a, i_b, shift]`` with zeros where the columns do not overlap.
 
         Args:
@@ -78,7 +92,9 @@ class CorrelationTable(Pytree):
                 inside = inside & (wrapped <= R)
         return jnp.where(inside, gather_entries(self.values, i_a, i_b, index), 0)
 
-    def entries(self, i, j, rows, cols) -> jax.Array:
+    def entries(
+        self, i: ColumnFilters, j: ColumnShifts, rows: ColumnPairs, cols: ColumnPairs
+    ) -> Float[Array, "*batch_pairs"]:
         """Gram entries ``⟨a_p, a_q⟩`` of columns ``p = rows``, ``q = cols`` of the columns
         ``(j, i)`` (``i``: ``(..., k)``, ``j``: ``(..., k, d)``; ``rows``, ``cols``:
         broadcastable NumPy index arrays into the ``k`` columns): :meth:`lookup` of
@@ -91,7 +107,7 @@ class CorrelationTable(Pytree):
         folded = self.folded or (False,) * len(self.radius)
         return tuple(0 if fold else R for R, fold in zip(self.radius, folded, strict=True))
 
-    def normal_windows(self) -> jax.Array:
+    def normal_windows(self) -> Float[Array, "K *table_shape K"]:
         """``N[i, *w, i'] = C[i', i, δ]``, ``(K, *table_shape, K)``, with ``δ = w − offsets``
         (mod ``n`` when folded): the window that a unit code entry of filter ``i`` at shift ``j``
         adds to ``W Wᵀ z`` at the shifts ``j + δ`` (``C`` as in the module docstring)."""
@@ -258,7 +274,9 @@ def _check_support(op, support):
     return support
 
 
-def restricted_gram(op, support, mask=None, *, table=None) -> jax.Array:
+def restricted_gram(
+    op, support: Int[ArrayLike, "*batch k"], mask: SupportMask | None = None, *, table=None
+) -> SupportGram:
     """``G_S = (Wᵀ)_Sᵀ (Wᵀ)_S`` for a batch of supports; ``op.restricted_gram``
     after checking the support.
 
@@ -281,7 +299,9 @@ def restricted_gram(op, support, mask=None, *, table=None) -> jax.Array:
     return op.restricted_gram(support, mask, table=table)
 
 
-def restricted_gram_pairs(op, support, mask=None, *, table=None):
+def restricted_gram_pairs(
+    op, support: Int[ArrayLike, "*batch k"], mask: SupportMask | None = None, *, table=None
+) -> SupportGramPairs:
     """The diagonal and the strict upper triangle of :func:`restricted_gram`, unexpanded.
 
     ``G_S`` is symmetric, so its ``k(k − 1)/2`` distinct off-diagonal entries carry all of it;

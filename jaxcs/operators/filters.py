@@ -1,11 +1,14 @@
 """Random and normalized filter banks ``(*filter_shape, M, K)`` (Theorem 3.1)."""
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import math
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from jaxcs._validate import check_key, float_dtype, positive_ints
 
@@ -18,7 +21,9 @@ def _filter_shape_of(filter_shape, in_channels: int, out_channels: int) -> tuple
     return filter_shape + channels
 
 
-def gaussian_filters(key, filter_shape, in_channels: int, out_channels: int, dtype=None):
+def gaussian_filters(
+    key: PRNGKeyArray, filter_shape, in_channels: int, out_channels: int, dtype=None
+) -> Float[Array, "*filter_shape M K"]:
     """I.i.d. ``N(0, 1/(M·l))`` filters (Theorem 3.1), shape ``(*filter_shape, M, K)``.
 
     Each filter then has unit expected squared norm, so ``W``'s rows have unit norm on average.
@@ -32,12 +37,16 @@ def gaussian_filters(key, filter_shape, in_channels: int, out_channels: int, dty
     return jax.random.normal(key, shape, dtype) / jnp.sqrt(jnp.asarray(fan_in, dtype))
 
 
-def unit_norm_filters(key, filter_shape, in_channels: int, out_channels: int, dtype=None):
+def unit_norm_filters(
+    key: PRNGKeyArray, filter_shape, in_channels: int, out_channels: int, dtype=None
+) -> Float[Array, "*filter_shape M K"]:
     """Gaussian filters normalized so every filter ``w[..., i]`` has unit ℓ2 norm."""
     return normalize_filters(gaussian_filters(key, filter_shape, in_channels, out_channels, dtype))
 
 
-def rademacher_filters(key, filter_shape, in_channels: int, out_channels: int, dtype=None):
+def rademacher_filters(
+    key: PRNGKeyArray, filter_shape, in_channels: int, out_channels: int, dtype=None
+) -> Float[Array, "*filter_shape M K"]:
     """I.i.d. ``±1/sqrt(M·l)`` filters (each filter has exactly unit norm)."""
     check_key(key)
     shape = _filter_shape_of(filter_shape, in_channels, out_channels)
@@ -47,7 +56,9 @@ def rademacher_filters(key, filter_shape, in_channels: int, out_channels: int, d
     return signs / jnp.sqrt(jnp.asarray(fan_in, dtype))
 
 
-def normalize_filters(filters: jax.Array) -> jax.Array:
+def normalize_filters(
+    filters: Float[ArrayLike, "*filter_shape M K"],
+) -> Float[Array, "*filter_shape M K"]:
     """Scale each filter ``filters[..., i]`` (all taps and input channels) to unit ℓ2 norm.
 
     A zero filter stays zero.

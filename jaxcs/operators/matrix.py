@@ -1,11 +1,14 @@
 """A dense operator: ``W`` given as an ``m × N`` matrix (classical compressive sensing, tests)."""
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import math
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Bool, Float
 
 from jaxcs._pytree import static_field
 from jaxcs._scale import power_of_two_scale
@@ -14,6 +17,9 @@ from jaxcs.operators.base import (
     DENSE_GRAM_MAX_ENTRIES,
     AbstractOperator,
     DenseGram,
+    Support,
+    SupportGram,
+    SupportMask,
     check_residual,
     mask_gram,
 )
@@ -28,11 +34,11 @@ class MatrixOperator(AbstractOperator):
         out_shape: shape of ``z`` (default ``(m,)``); ``prod(out_shape) == m``.
     """
 
-    matrix: jax.Array
+    matrix: Float[Array, "m N"]
     in_shape: tuple[int, ...] = static_field()
     out_shape: tuple[int, ...] = static_field()
 
-    def __init__(self, matrix, in_shape=None, out_shape=None):
+    def __init__(self, matrix: Float[ArrayLike, "m N"], in_shape=None, out_shape=None):
         matrix = jnp.asarray(matrix)
         if matrix.ndim != 2 or not jnp.issubdtype(matrix.dtype, jnp.floating):
             raise ValueError(
@@ -59,21 +65,21 @@ class MatrixOperator(AbstractOperator):
         a classical sensing matrix ``Φ`` (``y = Φ z``) is ``MatrixOperator(Φ).T``."""
         return MatrixOperator(self.matrix.T, self.out_shape, self.in_shape)
 
-    def mv(self, x: jax.Array) -> jax.Array:
+    def mv(self, x: Float[ArrayLike, "*batch_in_shape"]) -> Float[Array, "*batch_out_shape"]:
         """``W x`` for ``x`` of shape ``(*batch, *in_shape)``."""
         x = jnp.asarray(x)
         batch = check_trailing(x, self.in_shape, "x")
         y = x.reshape(batch + (-1,)) @ self.matrix.T
         return y.reshape(batch + self.out_shape)
 
-    def rmv(self, z: jax.Array) -> jax.Array:
+    def rmv(self, z: Float[ArrayLike, "*batch_out_shape"]) -> Float[Array, "*batch_in_shape"]:
         """``Wᵀ z`` for ``z`` of shape ``(*batch, *out_shape)``."""
         z = jnp.asarray(z)
         batch = check_trailing(z, self.out_shape, "z")
         y = z.reshape(batch + (-1,)) @ self.matrix
         return y.reshape(batch + self.in_shape)
 
-    def rmv_sparse(self, code) -> jax.Array:
+    def rmv_sparse(self, code) -> Float[Array, "*batch_in_shape"]:
         """``Wᵀ z`` for a code in index form (:class:`~jaxcs.SparseCode`, ``s`` slots).
 
         Sums the ``s`` rows of ``W`` that the code uses: ``O(s · N)`` instead of the
@@ -85,7 +91,9 @@ class MatrixOperator(AbstractOperator):
         batch = code.indices.shape[:-1]
         return self.residual(jnp.zeros(batch + self.in_shape, self.dtype), code, sign=1)
 
-    def residual(self, x: jax.Array, code, *, sign: int = -1) -> jax.Array:
+    def residual(
+        self, x: Float[ArrayLike, "*batch_in_shape"], code, *, sign: int = -1
+    ) -> Float[Array, "*batch_in_shape"]:
         """``x − Wᵀ z`` (``sign=-1``) or ``x + Wᵀ z`` for a code in index form, as
         :meth:`rmv_sparse` but accumulated onto ``x`` (``(*batch, *in_shape)``)."""
         x, batch = check_residual(self, x, code, sign)
@@ -100,17 +108,17 @@ class MatrixOperator(AbstractOperator):
         y = jax.lax.fori_loop(0, slots, add_row, y, unroll=max(1, min(slots, 8)))
         return y.reshape(batch + self.in_shape)
 
-    def as_matrix(self) -> jax.Array:
+    def as_matrix(self) -> Float[Array, "m N"]:
         return self.matrix
 
     def expected_leaf_shapes(self) -> dict[str, tuple[int, ...]]:
         """``matrix``: ``(prod(out_shape), prod(in_shape))``."""
         return {"matrix": (math.prod(self.out_shape), math.prod(self.in_shape))}
 
-    def is_finite(self) -> jax.Array:
+    def is_finite(self) -> Bool[Array, ""]:
         return jnp.all(jnp.isfinite(self.matrix))
 
-    def normalized(self) -> tuple[MatrixOperator, jax.Array]:
+    def normalized(self) -> tuple[MatrixOperator, Float[Array, ""]]:
         """``(W / c, c)`` with ``c = 2^e`` and ``max|W / c|`` in ``[0.5, 1)`` (exact)."""
         scale = power_of_two_scale(self.matrix)
         return self.replace(matrix=self.matrix / scale), scale
@@ -123,7 +131,9 @@ class MatrixOperator(AbstractOperator):
     def restricted_gram_cost(self, k: int) -> int:
         return k * k + k * self.matrix.shape[1]
 
-    def restricted_gram(self, support, mask=None, *, table=None) -> jax.Array:
+    def restricted_gram(
+        self, support: Support, mask: SupportMask | None = None, *, table=None
+    ) -> SupportGram:
         """``G_S`` as a gather from a :class:`DenseGram`, else from the ``k`` rows of ``W``
         (the columns of ``Φ = Wᵀ``): ``O(k² · N)``."""
         if isinstance(table, DenseGram):

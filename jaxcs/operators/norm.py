@@ -1,16 +1,19 @@
 """Operator norm by power iteration (for safe IHT step sizes)."""
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+from jaxtyping import Array, Float
 
 from jaxcs._validate import positive_int
 from jaxcs.operators.base import check_operator
 
 
-def operator_norm(op, num_steps: int = 100) -> jax.Array:
+def operator_norm(op, num_steps: int = 100) -> Float[Array, ""]:
     """``‖W‖₂ = ‖Wᵀ‖₂`` by ``num_steps`` power iterations on ``WᵀW`` (two convolutions each).
 
     The start vector is a fixed pseudo-random vector (``jax.random.key(0)``), so the result is
