@@ -23,6 +23,7 @@ import math
 import resource
 import time
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -84,8 +85,9 @@ class Fig3Setup:
     @classmethod
     def quick(cls, **changes) -> Fig3Setup:
         """A CI-sized version: 16 → 16 channels, 8 × 8 maps, 100 codes, 4 Lanczos supports."""
-        base = dict(in_channels=16, out_channels=16, in_spatial=(8, 8), num_samples=100)
-        return cls(**(base | {"eigen_supports": 4, "lanczos_steps": 16} | changes))
+        base: dict[str, Any] = dict(in_channels=16, out_channels=16, in_spatial=(8, 8))
+        base |= dict(num_samples=100, eigen_supports=4, lanczos_steps=16)
+        return cls(**(base | changes))
 
     @property
     def k(self) -> int:
