@@ -16,6 +16,8 @@ Results come back in stages (ratios, then each chunk of eigenvalues), each hande
 ``on_stage`` so that the CLI can keep the JSON of every finished stage.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import dataclasses
@@ -29,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+from jaxtyping import ArrayLike, Float, PRNGKeyArray
 
 from jaxcs._progress import advance_progress, progress_bar
 from jaxcs.analysis import (
@@ -97,7 +100,9 @@ class Fig3Setup:
     def model(self) -> PoolingModel:
         return PoolingModel((self.pool_size,) * 2, self.k)
 
-    def operator(self, key: jax.Array, kernel=None) -> ConvOperator:
+    def operator(
+        self, key: PRNGKeyArray, kernel: Float[ArrayLike, "*filter_shape M K"] | None = None
+    ) -> ConvOperator:
         """``W`` with normalised filters: Gaussian from ``key``, or ``kernel``
         ``(*filter_shape, M, K)``."""
         shape = (*self.filter_shape, self.in_channels, self.out_channels)
@@ -119,7 +124,7 @@ def _peak_memory_mib() -> float:
 def run_fig3(
     setup: Fig3Setup = Fig3Setup(),
     *,
-    kernel=None,
+    kernel: Float[ArrayLike, "f f M K"] | None = None,
     filters_name: str = "gaussian",
     progress: bool = False,
     on_stage: Callable[[dict], None] | None = None,
