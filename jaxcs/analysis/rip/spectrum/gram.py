@@ -76,14 +76,7 @@ def gram_extremes(
     return q_min, q_max, v_min, v_max
 
 
-def support_quotient_extremes(
-    op,
-    supports: Int[Array, "B s"],
-    mask: Bool[ArrayLike, "B s"] | None = None,
-    *,
-    table=None,
-    nonnegative=False,
-) -> tuple[Float[Array, " B"], Float[Array, " B"]]:
+def support_quotient_extremes(op, supports, mask=None, *, table=None, nonnegative=False):
     """``(q_min, q_max)`` of :func:`support_extremes` without the codes: for a signed model the
     extreme eigenvalues alone
     (:func:`~jaxcs.analysis.rip.spectrum.eigenvalues.extreme_eigenvalues`, several times faster
