@@ -19,6 +19,8 @@ Any other operator (a dense matrix, ``op.T``, a user's own :class:`~jaxcs.Abstra
 has no filters: its coherence is over all columns of ``Wᵀ``, from the dense Gram ``W Wᵀ``.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import functools
@@ -26,6 +28,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float
 
 from jaxcs._validate import check_choice
 from jaxcs.operators import (
@@ -139,7 +142,9 @@ def _shift_coherence(values: jax.Array, per_axis) -> jax.Array:
     return best
 
 
-def coherence(op, shifts: bool | str = False) -> jax.Array:
+def coherence(
+    op: AbstractOperator | Float[ArrayLike, "*filter_spatial M K"], shifts: bool | str = False
+) -> Float[Array, ""]:
     """Mutual coherence of the columns of ``Wᵀ`` (the paper's Table 4). jit- and vmap-able.
 
     Args:

@@ -15,6 +15,8 @@ error is below :data:`SUCCESS_TOLERANCE` (``10⁻³``), :func:`is_success`: the 
 criterion of the sweeps (``run.success_tolerance``, the ``successes`` column of their tables).
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import math
@@ -23,6 +25,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, Shaped
 
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import is_int, is_traced, positive_int
@@ -34,7 +37,11 @@ SUCCESS_TOLERANCE = 1e-3
 ``run.success_tolerance`` default)."""
 
 
-def map_codes(fn: Callable[[jax.Array], jax.Array], v: jax.Array, code_ndim: int) -> jax.Array:
+def map_codes(
+    fn: Callable[[Shaped[Array, "*code"]], Shaped[Array, "*out"]],
+    v: Shaped[ArrayLike, "*batch_code"],
+    code_ndim: int,
+) -> Shaped[Array, "*batch_out"]:
     """Apply ``fn`` (acting on one code of ``code_ndim`` axes) over ``v``'s leading batch axes."""
     v = jnp.asarray(v)
     batch, core = v.shape[: v.ndim - code_ndim], v.shape[v.ndim - code_ndim :]
@@ -44,13 +51,13 @@ def map_codes(fn: Callable[[jax.Array], jax.Array], v: jax.Array, code_ndim: int
 
 def iht_codes(
     op,
-    x: jax.Array,
+    x: Float[Array, "*batch_in_shape"],
     model: RegionModel,
     num_steps: int = 1,
     *,
     step_size=1.0,
     switches: str = "known",
-) -> jax.Array:
+) -> Float[Array, "*batch_out_shape"]:
     """``num_steps`` steps of model-based IHT from ``z_0 = 0`` (Algorithm 1), step size 1 as
     in the paper. ``num_steps=1`` is one CNN layer, ``𝕄(W x, k)``.
 
@@ -98,8 +105,8 @@ def iht_codes(
 
 
 def one_step_reconstruction(
-    op, x: jax.Array, model: RegionModel, *, switches: str = "known"
-) -> jax.Array:
+    op, x: Float[Array, "*batch_in_shape"], model: RegionModel, *, switches: str = "known"
+) -> Float[Array, "*batch_in_shape"]:
     """``x̂ = Wᵀ 𝕄(W x, k)``: encode with one CNN layer, decode with the tied weights (§7).
 
     Args:
@@ -156,7 +163,9 @@ def _relative(x, x_hat, axes):
     return jnp.where(_all_finite(x, x_hat, axes), error, jnp.nan)
 
 
-def relative_error(x: jax.Array, x_hat: jax.Array, signal_ndim: int) -> jax.Array:
+def relative_error(
+    x: Float[ArrayLike, "*batch_signal"], x_hat: Float[ArrayLike, "*batch_signal"], signal_ndim: int
+) -> Float[Array, "*batch"]:
     """``‖x − x̂‖₂ / ‖x‖₂`` over the trailing ``signal_ndim`` axes (NaN where ``x`` is 0 or
     either input is non-finite: it is reported, not hidden).
 
@@ -169,7 +178,9 @@ def relative_error(x: jax.Array, x_hat: jax.Array, signal_ndim: int) -> jax.Arra
     return _relative(x, x_hat, axes)
 
 
-def code_error(z_hat: jax.Array, z: jax.Array, *, code_ndim: int) -> jax.Array:
+def code_error(
+    z_hat: Float[ArrayLike, "*batch_code"], z: Float[ArrayLike, "*batch_code"], *, code_ndim: int
+) -> Float[Array, "*batch"]:
     """The relative error ``‖ẑ − z‖₂ / ‖z‖₂`` of each code: :func:`relative_error` of codes.
 
     Args:
@@ -191,7 +202,9 @@ def code_error(z_hat: jax.Array, z: jax.Array, *, code_ndim: int) -> jax.Array:
     return _relative(z, z_hat, axes)
 
 
-def is_success(error, tol=SUCCESS_TOLERANCE):
+def is_success(
+    error: Float[Array | np.ndarray, "*shape"], tol: Float[ArrayLike, ""] = SUCCESS_TOLERANCE
+) -> Bool[Array | np.ndarray, "*shape"]:
     """The success criterion of recovery: ``error < tol`` (strict; NaN is a failure).
 
     The one definition shared by :func:`success_rate` and the sweeps (their ``successes``):
@@ -217,15 +230,19 @@ class SuccessRate(Pytree):
         codes: the number of codes (static).
     """
 
-    rate: jax.Array
-    successes: jax.Array
-    nonfinite: jax.Array
-    zero: jax.Array
+    rate: Float[Array, ""]
+    successes: Int[Array, ""]
+    nonfinite: Int[Array, ""]
+    zero: Int[Array, ""]
     codes: int = static_field()
 
 
 def success_rate(
-    z_hat: jax.Array, z: jax.Array, *, code_ndim: int | None = None, tol=SUCCESS_TOLERANCE
+    z_hat: Float[ArrayLike, "*batch_code"],
+    z: Float[ArrayLike, "*batch_code"],
+    *,
+    code_ndim: int | None = None,
+    tol: Float[ArrayLike, ""] = SUCCESS_TOLERANCE,
 ) -> SuccessRate:
     """The fraction of codes recovered: relative error ``‖ẑ − z‖₂ / ‖z‖₂ < tol``.
 
@@ -268,13 +285,13 @@ def success_rate(
 
 
 def support_recovered(
-    z_hat: jax.Array,
-    z: jax.Array,
+    z_hat: Float[ArrayLike, "*batch_code"],
+    z: Float[ArrayLike, "*batch_code"],
     *,
     code_ndim: int,
     model: RegionModel | None = None,
-    threshold=0.0,
-) -> jax.Array:
+    threshold: Float[ArrayLike, ""] = 0.0,
+) -> Bool[Array, "*batch"]:
     """Whether each recovered code has exactly the support of the true one.
 
     The support of a code is where ``|v| > threshold`` (``threshold = 0``: its non-zeros). With

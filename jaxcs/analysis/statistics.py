@@ -7,6 +7,8 @@ max, a fixed-bin histogram, and a count of non-finite values, which are excluded
 so memory does not grow with ``num_samples`` unless the samples are kept on request.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -16,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from jaxcs._progress import tick
 from jaxcs._pytree import Pytree, static_field
@@ -38,15 +41,15 @@ class Statistics(Pytree):
         histogram_range: ``(lo, hi)`` (static).
     """
 
-    count: jax.Array
-    mean: jax.Array
-    m2: jax.Array
-    min: jax.Array
-    max: jax.Array
-    histogram: jax.Array
-    below: jax.Array
-    above: jax.Array
-    nonfinite: jax.Array
+    count: Int[Array, ""]
+    mean: Float[Array, ""]
+    m2: Float[Array, ""]
+    min: Float[Array, ""]
+    max: Float[Array, ""]
+    histogram: Int[Array, " bins"]
+    below: Int[Array, ""]
+    above: Int[Array, ""]
+    nonfinite: Int[Array, ""]
     histogram_range: tuple[float, float] = static_field()
 
     def __post_init__(self):
@@ -56,7 +59,14 @@ class Statistics(Pytree):
         )
 
     @classmethod
-    def of(cls, values, valid=None, *, histogram_range=DEFAULT_RANGE, bins=DEFAULT_BINS):
+    def of(
+        cls,
+        values: Float[ArrayLike, " num_samples"],
+        valid: Bool[ArrayLike, " num_samples"] | None = None,
+        *,
+        histogram_range=DEFAULT_RANGE,
+        bins=DEFAULT_BINS,
+    ) -> Statistics:
         """Statistics of a 1-D array of samples (``valid``: which entries count at all)."""
         values = jnp.asarray(values)
         valid = jnp.ones(values.shape, bool) if valid is None else valid
@@ -102,12 +112,12 @@ class Statistics(Pytree):
         )
 
     @property
-    def std(self):
+    def std(self) -> Float[Array, ""]:
         """Population standard deviation of the finite samples."""
         return jnp.sqrt(self.m2 / jnp.maximum(self.count, 1))
 
     @property
-    def bin_edges(self) -> np.ndarray:
+    def bin_edges(self) -> Float[np.ndarray, " bins+1"]:
         lo, hi = self.histogram_range
         return np.linspace(lo, hi, self.histogram.shape[-1] + 1)
 
@@ -155,7 +165,7 @@ class Statistics(Pytree):
         }
 
 
-def summarize_samples(samples) -> dict:
+def summarize_samples(samples: Float[ArrayLike, "*num_samples"]) -> dict:
     """Exact ``mean, std, min, max, q01, q50, q99`` of kept samples (finite ones), as floats."""
     samples = np.asarray(samples, dtype=np.float64)
     finite = samples[np.isfinite(samples)]
@@ -176,16 +186,16 @@ def summarize_samples(samples) -> dict:
 
 
 def monte_carlo(
-    key: jax.Array,
-    chunk_fn: Callable[[jax.Array], dict[str, jax.Array]],
-    num_samples,
+    key: PRNGKeyArray,
+    chunk_fn: Callable[[PRNGKeyArray], dict[str, Float[Array, " chunk_size"]]],
+    num_samples: int | Int[ArrayLike, ""],
     chunk_size: int,
     *,
     histogram_range=DEFAULT_RANGE,
     bins: int = DEFAULT_BINS,
     keep_samples: int | None = None,
-    progress_id=None,
-):
+    progress_id: Int[ArrayLike, ""] | None = None,
+) -> tuple[dict[str, Statistics], dict[str, Float[Array, " keep_samples"]] | None]:
     """Run ``chunk_fn`` over ``ceil(num_samples / chunk_size)`` chunks, streaming statistics.
 
     Args:

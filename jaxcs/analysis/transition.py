@@ -11,6 +11,8 @@ Two questions a recovery sweep over ``(δ, ρ) = (m/n, k/m)`` asks (NumPy only, 
   result table.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import math
@@ -18,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from jaxtyping import ArrayLike, Float, Int
 
 # Golden-section search on the bracket found by the grid: 0.618**60 ≈ 3e-13 of two grid cells.
 _GRID_POINTS = 256
@@ -42,7 +45,9 @@ def _minimax_rho(z: np.ndarray, delta: np.ndarray, kappa: float) -> np.ndarray:
     return (1.0 - kappa / delta * g) / (1.0 + z * z - kappa * g)
 
 
-def l1_weak_threshold(delta, *, nonnegative: bool = False) -> np.ndarray:
+def l1_weak_threshold(
+    delta: Float[ArrayLike, "*shape"], *, nonnegative: bool = False
+) -> Float[np.ndarray, "*shape"]:
     """The asymptotic weak phase transition ``ρ_W(δ)`` of l1 minimisation, computed.
 
     Below the curve (``ρ = k/m < ρ_W(m/n)``) l1 minimisation (basis pursuit; with
@@ -188,7 +193,9 @@ def _logistic_mle(x, successes, trials, max_steps: int = 100) -> tuple[float, fl
     return float(beta[0] - slope * shift), float(slope)
 
 
-def fit_transition(x, successes, trials) -> TransitionFit:
+def fit_transition(
+    x: Float[ArrayLike, " N"], successes: Int[ArrayLike, " N"], trials: Int[ArrayLike, " N"]
+) -> TransitionFit:
     """Fit ``P(success | x) = σ(intercept + slope·x)`` to binomial counts by maximum likelihood.
 
     ``x`` is the swept variable (e.g. ``ρ = k/m`` at fixed ``δ``); each entry contributes

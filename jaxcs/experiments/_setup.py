@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from typing import Any
 
 
 def check_int_fields(setup, *, zero_allowed: tuple[str, ...] = ("seed",), skip=()) -> None:
@@ -27,7 +28,9 @@ def shape_field(setup, name: str, ndim: int) -> None:
     """Normalise the shape field ``name`` of the frozen dataclass ``setup`` to a tuple of
     ``ndim`` ints ``≥ 1`` (an int ``n`` means ``(n,) * ndim``); else a ValueError naming it."""
     value = getattr(setup, name)
-    shape = (value,) * ndim if isinstance(value, int) and not isinstance(value, bool) else value
+    shape: Any = (
+        (value,) * ndim if isinstance(value, int) and not isinstance(value, bool) else value
+    )
     try:
         shape = tuple(shape)
     except TypeError:

@@ -15,6 +15,8 @@ stages and writes the report. Conventions, for every layer-wise quantity:
   is what the layer computes.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import math
@@ -24,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+from jaxtyping import Array, Float, PRNGKeyArray
 
 from jaxcs.analysis import (
     coherence,
@@ -55,7 +58,7 @@ def input_name(index: int) -> str:
     return "image" if index == 0 else f"pool({index})"
 
 
-def layer_operators(key: jax.Array, variables, blocks: Sequence[dict]) -> list[dict]:
+def layer_operators(key: PRNGKeyArray, variables, blocks: Sequence[dict]) -> list[dict]:
     """Per block: ``{"learned": W, "random": W_random}``, both normalised, on the block's
     input maps (``"same"`` padding)."""
     ops = []
@@ -75,7 +78,7 @@ def layer_operators(key: jax.Array, variables, blocks: Sequence[dict]) -> list[d
     return ops
 
 
-def pooled_relu(block: dict) -> np.ndarray:
+def pooled_relu(block: dict) -> Float[np.ndarray, "B H//2 W//2 K"]:
     """ReLU → 2 × 2 max pool of a block's map, ``(B, ⌊H/2⌋, ⌊W/2⌋, K)``: its non-zeros are
     those of the pooled map (batch norm, a per-channel monotone map, sits between them)."""
     relu = np.asarray(block["relu"])
@@ -88,7 +91,9 @@ def measured_k(block: dict) -> int:
     return max(1, round(float((pooled_relu(block) > 0).sum((1, 2, 3)).mean())))
 
 
-def gain_optimal_error(x: jax.Array, x_hat: jax.Array, signal_ndim: int) -> jax.Array:
+def gain_optimal_error(
+    x: Float[Array, "*batch_signal"], x_hat: Float[Array, "*batch_signal"], signal_ndim: int
+) -> Float[Array, "*batch"]:
     """``min_c ‖x − c x̂‖ / ‖x‖ = sqrt(1 − cos²(x, x̂))``: the error up to the best scalar gain
     (the tied decoder has no reason to keep the scale)."""
     axes = tuple(range(-signal_ndim, 0))
@@ -191,7 +196,7 @@ def _random_coherences(key, shape, seeds: int, map_size: int) -> tuple[np.ndarra
 
 
 def table4_rows(
-    key: jax.Array, network: str, variables, blocks: Sequence[dict], *, seeds: int
+    key: PRNGKeyArray, network: str, variables, blocks: Sequence[dict], *, seeds: int
 ) -> list[dict]:
     """Coherence of each trained block (filter-level and shift-aware over interior columns)
     against Gaussian filters of the same shape (mean ± std over ``seeds``)."""
@@ -211,7 +216,7 @@ VGG16_LAYERS = ((3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256)
 
 
 def vgg16_coherence_rows(
-    key: jax.Array, *, seeds: int, map_size: int = 14, layers=VGG16_LAYERS
+    key: PRNGKeyArray, *, seeds: int, map_size: int = 14, layers=VGG16_LAYERS
 ) -> list[dict]:
     """Gaussian-filter coherence at VGG-16's 3 × 3 layer sizes (M → K), mean over seeds."""
     rows = []
@@ -229,7 +234,7 @@ def _code_ratios(op, z: jax.Array) -> np.ndarray:
     return np.asarray(num / jnp.where(den > 0, den, jnp.nan))
 
 
-def algorithm2_lambda(op, x: jax.Array, fraction: float) -> float:
+def algorithm2_lambda(op, x: Float[Array, "*batch_in_shape"], fraction: float) -> float:
     """``λ = fraction · 2 max |W x|`` over the batch (``λ ≥ 2 max|W x|`` makes z = 0)."""
     return float(fraction * 2 * jnp.max(jnp.abs(op.mv(x))))
 
@@ -249,7 +254,7 @@ def bracket_summary(bracket) -> dict:
 
 
 def fig3_rows(
-    key: jax.Array,
+    key: PRNGKeyArray,
     ops: Sequence[dict],
     blocks: Sequence[dict],
     *,
@@ -305,7 +310,7 @@ def fig3_rows(
 
 # ------------------------------------------------------------------------ Table 3
 def table3_rows(
-    key: jax.Array,
+    key: PRNGKeyArray,
     config,
     variables,
     ops: Sequence[dict],
@@ -386,7 +391,7 @@ def _delta_2k_upper(op, k: int) -> float:
 
 
 def theorem_rows(
-    key: jax.Array,
+    key: PRNGKeyArray,
     ops: Sequence[dict],
     blocks: Sequence[dict],
     *,

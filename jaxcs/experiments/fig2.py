@@ -21,6 +21,8 @@ after each round the merged results are handed to ``on_round`` (the CLI writes i
 so an interrupted run keeps every completed round.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import dataclasses
@@ -31,6 +33,7 @@ from functools import partial
 import jax
 import jax.random as jr
 import numpy as np
+from jaxtyping import PRNGKeyArray
 
 from jaxcs._progress import progress_bar
 from jaxcs._validate import positive_int
@@ -80,7 +83,7 @@ class Fig2Setup:
                 f"out_channels={self.out_channels}"
             )
 
-    def operator(self, key: jax.Array) -> ConvOperator:
+    def operator(self, key: PRNGKeyArray) -> ConvOperator:
         """``W`` with Gaussian filters ``N(0, 1/(l·M))`` (Theorem 3.1), valid padding."""
         w = gaussian_filters(key, self.filter_shape, self.in_channels, self.out_channels)
         return ConvOperator(w, self.in_spatial, stride=self.stride, padding="valid")

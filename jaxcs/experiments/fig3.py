@@ -16,6 +16,8 @@ Results come back in stages (ratios, then each chunk of eigenvalues), each hande
 ``on_stage`` so that the CLI can keep the JSON of every finished stage.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import dataclasses
@@ -23,11 +25,13 @@ import math
 import resource
 import time
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+from jaxtyping import ArrayLike, Float, PRNGKeyArray
 
 from jaxcs._progress import advance_progress, progress_bar
 from jaxcs.analysis import (
@@ -84,8 +88,9 @@ class Fig3Setup:
     @classmethod
     def quick(cls, **changes) -> Fig3Setup:
         """A CI-sized version: 16 → 16 channels, 8 × 8 maps, 100 codes, 4 Lanczos supports."""
-        base = dict(in_channels=16, out_channels=16, in_spatial=(8, 8), num_samples=100)
-        return cls(**(base | {"eigen_supports": 4, "lanczos_steps": 16} | changes))
+        base: dict[str, Any] = dict(in_channels=16, out_channels=16, in_spatial=(8, 8))
+        base |= dict(num_samples=100, eigen_supports=4, lanczos_steps=16)
+        return cls(**(base | changes))
 
     @property
     def k(self) -> int:
@@ -95,7 +100,9 @@ class Fig3Setup:
     def model(self) -> PoolingModel:
         return PoolingModel((self.pool_size,) * 2, self.k)
 
-    def operator(self, key: jax.Array, kernel=None) -> ConvOperator:
+    def operator(
+        self, key: PRNGKeyArray, kernel: Float[ArrayLike, "*filter_shape M K"] | None = None
+    ) -> ConvOperator:
         """``W`` with normalised filters: Gaussian from ``key``, or ``kernel``
         ``(*filter_shape, M, K)``."""
         shape = (*self.filter_shape, self.in_channels, self.out_channels)
@@ -117,7 +124,7 @@ def _peak_memory_mib() -> float:
 def run_fig3(
     setup: Fig3Setup = Fig3Setup(),
     *,
-    kernel=None,
+    kernel: Float[ArrayLike, "f f M K"] | None = None,
     filters_name: str = "gaussian",
     progress: bool = False,
     on_stage: Callable[[dict], None] | None = None,

@@ -1,6 +1,8 @@
 """Arrays a user brings: image stacks and labels in ``.npy`` / ``.npz`` files, and Flax
 variables in msgpack files. Pickled objects are never loaded."""
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import zipfile
@@ -8,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+from jaxtyping import Float, Int, Shaped
 
 from jaxcs._files import write_bytes
 
@@ -16,7 +19,7 @@ NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK\x03\x04"
 
 
-def load_image_array(path: str | Path) -> np.ndarray:
+def load_image_array(path: str | Path) -> Float[np.ndarray, "N H W C"]:
     """Images from a ``.npy`` file (the array) or an ``.npz`` file (its array ``images``, else
     its only array), as float32 ``(N, H, W, C)``.
 
@@ -38,7 +41,9 @@ def load_image_array(path: str | Path) -> np.ndarray:
     return _as_image_batch(read_array(path, "images"), str(path))
 
 
-def load_labelled_arrays(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+def load_labelled_arrays(
+    path: str | Path,
+) -> tuple[Float[np.ndarray, "N H W C"], Int[np.ndarray, " N"]]:
     """Images and their labels from an ``.npz`` file holding ``images`` and ``labels``.
 
     Returns:
@@ -139,7 +144,7 @@ def load_flax_params(path: str | Path, target=None):
         raise ValueError(f"{path}: not {what} ({err})") from err
 
 
-def load_kernel(path: str | Path) -> np.ndarray:
+def load_kernel(path: str | Path) -> Shaped[np.ndarray, "*filter_spatial M K"]:
     """A convolution kernel ``(*filter_spatial, M, K)`` from a file a user brings.
 
     ``.npy``: the array itself. ``.npz``: its array named ``kernel``, else its only array.
@@ -177,7 +182,7 @@ def _kernels(tree) -> list:
     return []
 
 
-def read_array(path: Path, preferred: str, *, only: bool = True) -> np.ndarray:
+def read_array(path: Path, preferred: str, *, only: bool = True) -> Shaped[np.ndarray, "*shape"]:
     """The array of a ``.npy`` file, or the array ``preferred`` of an ``.npz`` file (with
     ``only``: else its single array). A file that is not what its suffix says (a text file, a
     pickle) is named as such; arrays of Python objects are refused, never unpickled.

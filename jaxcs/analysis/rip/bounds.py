@@ -1,16 +1,21 @@
 """Closed forms of the model-RIP: the δ that extreme quotients imply, and Theorem 3.3's bound on
 the one-step reconstruction."""
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float
 
 from jaxcs._validate import is_traced
 
 
-def delta_lower_bound_from(eig_min, eig_max):
+def delta_lower_bound_from(
+    eig_min: Float[ArrayLike, "*#shape"], eig_max: Float[ArrayLike, "*#shape"]
+) -> Float[Array | np.ndarray, "*shape"]:
     """``max(1 − eig_min, eig_max − 1)``: the δ that extreme quotients ``‖Φz‖²/‖z‖²`` imply.
 
     The one formula behind every δ of jaxcs (:attr:`RIPEstimate.delta_lower_bound`, its
@@ -33,7 +38,9 @@ def delta_lower_bound_from(eig_min, eig_max):
     return xp.where(xp.isfinite(lo) & xp.isfinite(hi), bound, xp.nan)
 
 
-def theorem_3_3_bound(delta_k, delta_2k):
+def theorem_3_3_bound(
+    delta_k: Float[ArrayLike, "*#shape"], delta_2k: Float[ArrayLike, "*#shape"]
+) -> Float[Array, "*shape"]:
     """Theorem 3.3: ``‖x̂ − x‖ / ‖x‖ ≤ 5 δ_2k/(1 − δ_k) · sqrt(1 + δ_2k)/sqrt(1 − δ_2k)``.
 
     The bound on the one-step reconstruction ``x̂ = Wᵀ 𝕄(W x, k)`` when ``Wᵀ`` has the

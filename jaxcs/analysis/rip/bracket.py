@@ -12,11 +12,14 @@ pieces together, cheapest sufficient first:
   :func:`model_rip_upper_bound`, reported as vacuous when it reaches 1.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import math
 
 import jax.random as jr
+from jaxtyping import PRNGKeyArray
 
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import check_key, positive_int
@@ -95,7 +98,7 @@ def _support_total(model, code_shape, exact_max_supports: int) -> int | None:
 
 
 def model_rip_bracket(
-    key,
+    key: PRNGKeyArray,
     op,
     model,
     *,

@@ -2,9 +2,12 @@
 checks its arguments, resolves ``"auto"`` by the cost model and runs :func:`sample_model_rip`
 under ``jax.jit``."""
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import jax
+from jaxtyping import PRNGKeyArray
 
 from jaxcs._progress import progress_bar
 from jaxcs._validate import check_choice, check_key, concrete_int, is_traced, positive_int
@@ -36,7 +39,7 @@ def _check_num_samples(num_samples) -> int:
 
 
 def estimate_model_rip(
-    key: jax.Array,
+    key: PRNGKeyArray,
     op,
     model: AbstractSparsityModel,
     num_samples: int,

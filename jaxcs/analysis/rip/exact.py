@@ -12,6 +12,8 @@ one of them, and eigenvalues interlace). Non-negative models (δ over ``z ≥ 0`
 :mod:`jaxcs.analysis.rip.spectrum.gram`).
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import math
@@ -19,6 +21,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, Bool, Float, Int
 
 from jaxcs._progress import advance_progress, progress_bar
 from jaxcs._pytree import Pytree, static_field
@@ -50,9 +53,9 @@ class ExtremeSupports(Pytree):
             the orthant extreme of a non-negative model); NaN rows are empty.
     """
 
-    supports: np.ndarray | jax.Array
-    mask: np.ndarray | jax.Array
-    quotients: np.ndarray | jax.Array
+    supports: Int[np.ndarray | Array, "w s"]
+    mask: Bool[np.ndarray | Array, "w s"]
+    quotients: Float[np.ndarray | Array, " w"]
 
 
 class ExactRIP(Pytree):

@@ -1,10 +1,13 @@
 """Per-code model-RIP quantities of a batch of codes: the ratios ``‖Wᵀz‖/‖z‖`` and
 ``‖(WWᵀz)_S‖/‖z‖`` and the extreme quotients of each code's restricted Gram ``G_S``."""
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Float
 
 from jaxcs.analysis.rip.spectrum.eigenvalues import extreme_eigenvalues
 from jaxcs.analysis.rip.spectrum.orthant import orthant_extremes
@@ -21,7 +24,7 @@ def code_quantities(
     full_ratio: bool = False,
     table=None,
     nonnegative: bool = False,
-) -> dict[str, jax.Array]:
+) -> dict[str, Float[Array, " B"]]:
     """Per-code RIP quantities for a batch of index-form codes.
 
     One compiled program per configuration and shape when called eagerly (``method``,

@@ -1,6 +1,8 @@
 """The result of a model-RIP estimate, :class:`RIPEstimate`: its statistics, its δ lower bounds,
 its report and its exact JSON form."""
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import json
@@ -10,6 +12,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from jaxcs._files import write_json
 from jaxcs._pytree import Pytree, static_field
@@ -76,10 +79,10 @@ class RIPEstimate(Pytree):
     ratio_wwt_full: Statistics | None
     eig_min: Statistics | None
     eig_max: Statistics | None
-    status: jax.Array
-    num_samples: jax.Array
-    samples: dict | None
-    extra: dict | None
+    status: Int[Array, ""]
+    num_samples: Int[Array, ""]
+    samples: dict[str, Float[Array, " N"]] | None
+    extra: dict[str, Statistics] | None
     eig_residual: Statistics | None = None
     eigen_method: str | None = static_field(default=None)
     method: str | None = static_field(default=None)
@@ -87,10 +90,10 @@ class RIPEstimate(Pytree):
     @classmethod
     def of(
         cls,
-        stats: dict,
-        operator_finite,
-        num_samples,
-        samples,
+        stats: dict[str, Statistics],
+        operator_finite: Bool[ArrayLike, ""],
+        num_samples: int | Int[ArrayLike, ""],
+        samples: dict[str, Float[Array, " N"]] | None,
         extra: bool = False,
         eigen_method: str | None = None,
         method: str | None = None,
@@ -120,7 +123,7 @@ class RIPEstimate(Pytree):
         )
 
     @property
-    def delta_lower_bound(self):
+    def delta_lower_bound(self) -> Float[Array | np.ndarray, "*batch"]:
         """Lower bound on ``δ_k``: from the per-support extreme quotients ``eig_min``/``eig_max``
         when computed (exact eigenvalues, or the orthant extremes of a non-negative model),
         else from the random-code ratios (see :mod:`jaxcs.analysis.rip`). NaN without any finite
@@ -130,7 +133,7 @@ class RIPEstimate(Pytree):
         return delta_lower_bound_from(self.eig_min.min, self.eig_max.max)
 
     @property
-    def delta_lower_bound_random_z(self):
+    def delta_lower_bound_random_z(self) -> Float[Array | np.ndarray, "*batch"]:
         """Lower bound on ``δ_k`` from ``‖Wᵀz‖²/‖z‖²`` of the random codes alone."""
         return delta_lower_bound_from(self.ratio_wt.min**2, self.ratio_wt.max**2)
 

@@ -2,12 +2,14 @@
 chunk and streams their per-code quantities into :class:`~jaxcs.Statistics` (no checks;
 jit/vmap/shard-able)."""
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 from collections.abc import Callable
 
-import jax
 import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 from jaxcs._validate import concrete_int
 from jaxcs.analysis.rip.quantities import code_quantities
@@ -18,10 +20,10 @@ from jaxcs.models import AbstractSparsityModel, SparseCode
 
 
 def sample_model_rip(
-    key: jax.Array,
+    key: PRNGKeyArray,
     op,
     model: AbstractSparsityModel,
-    num_samples,
+    num_samples: int | Int[ArrayLike, ""],
     *,
     method: str = "gram",
     eigenvalues: bool = False,
@@ -31,8 +33,8 @@ def sample_model_rip(
     histogram_range: tuple[float, float] = DEFAULT_RANGE,
     bins: int = DEFAULT_BINS,
     keep_samples: bool | int = False,
-    extra: Callable[[SparseCode], dict[str, jax.Array]] | None = None,
-    progress_id=None,
+    extra: Callable[[SparseCode], dict[str, Float[Array, " B"]]] | None = None,
+    progress_id: Int[ArrayLike, ""] | None = None,
     eigen_method: str = "dense",
     lanczos_steps: int = DEFAULT_STEPS,
 ) -> RIPEstimate:

@@ -13,6 +13,8 @@ where ``|v|`` is smallest, and keeps the best candidate if it improves. Every qu
 an actual support of the model, so every figure is a lower bound on δ, never above the exact one.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import math
@@ -22,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import check_key, positive_int, positive_ints
@@ -44,14 +47,14 @@ class RIPSearch(Pytree):
             ``history`` (the last is the total).
     """
 
-    delta: jax.Array
-    eig_min: jax.Array
-    eig_max: jax.Array
+    delta: Float[Array, ""]
+    eig_min: Float[Array, ""]
+    eig_max: Float[Array, ""]
     smallest: ExtremeSupports
     largest: ExtremeSupports
-    seed_delta: jax.Array
-    history: jax.Array
-    evaluations: jax.Array
+    seed_delta: Float[Array, ""]
+    history: Float[Array, " steps+1"]
+    evaluations: Int[Array, " steps+1"]
     nonnegative: bool = static_field()
 
     def summary(self) -> dict:
@@ -71,7 +74,7 @@ def search_plan(budget: int, restarts: int, guided: int, explore: int) -> tuple[
 
 
 def search_model_rip(
-    key: jax.Array,
+    key: PRNGKeyArray,
     op,
     model,
     budget: int = 4096,

@@ -1,11 +1,14 @@
 """Natural test images bundled with scikit-image and scikit-learn (no network access), and
 scikit-learn's 8×8 handwritten digits, as float32 arrays in ``[0, 1]``."""
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 import numpy as np
+from jaxtyping import Float, Int
 
 from jaxcs._validate import check_choice, positive_int
 from jaxcs.experiments.data._optional import require
@@ -35,7 +38,7 @@ BUNDLED_IMAGES: tuple[str, ...] = _SKIMAGE + _SKLEARN
 ``china`` and ``flower`` sample images."""
 
 
-def load_bundled_image(name: str, *, short_side: int | None = 256) -> np.ndarray:
+def load_bundled_image(name: str, *, short_side: int | None = 256) -> Float[np.ndarray, "H W 3"]:
     """One bundled image as float32 ``(H, W, 3)`` in ``[0, 1]``.
 
     Grayscale images are replicated to 3 channels, an alpha channel is dropped, booleans become
@@ -62,7 +65,7 @@ def load_bundled_image(name: str, *, short_side: int | None = 256) -> np.ndarray
 
 def load_bundled_images(
     names: Iterable[str] | None = None, *, short_side: int | None = 256
-) -> dict[str, np.ndarray]:
+) -> dict[str, Float[np.ndarray, "H W 3"]]:
     """Several bundled images, ``name -> (H, W, 3)`` float32, in the order of ``names``.
 
     Args:
@@ -85,7 +88,7 @@ def load_bundled_images(
     return {name: load_bundled_image(name, short_side=short_side) for name in names}
 
 
-def load_digits() -> tuple[np.ndarray, np.ndarray]:
+def load_digits() -> tuple[Float[np.ndarray, "1797 8 8 1"], Int[np.ndarray, " 1797"]]:
     """scikit-learn's handwritten digits (bundled, offline).
 
     Returns:

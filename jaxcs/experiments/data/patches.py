@@ -1,14 +1,16 @@
 """Classification tasks cut from bundled images (the offline stand-in for CIFAR-10): each class
 is one image, its samples are patches of it; train and test patches come from disjoint rows."""
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import dataclasses
 import math
 
-import jax
 import jax.random as jr
 import numpy as np
+from jaxtyping import Float, Int, PRNGKeyArray
 
 from jaxcs._validate import check_key, is_int, positive_int
 
@@ -35,17 +37,17 @@ class PatchTask:
             ``None``.
     """
 
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
+    x_train: Float[np.ndarray, "N P P C"]
+    y_train: Int[np.ndarray, " N"]
+    x_test: Float[np.ndarray, "M P P C"]
+    y_test: Int[np.ndarray, " M"]
     class_names: tuple[str, ...]
     patch_size: int
     split: float
-    positions_train: np.ndarray | None = None
-    positions_test: np.ndarray | None = None
-    mean: np.ndarray | None = None
-    std: np.ndarray | None = None
+    positions_train: Int[np.ndarray, "N 3"] | None = None
+    positions_test: Int[np.ndarray, "M 3"] | None = None
+    mean: Float[np.ndarray, " C"] | None = None
+    std: Float[np.ndarray, " C"] | None = None
 
     def __post_init__(self):
         for part in ("train", "test"):
@@ -101,8 +103,8 @@ class PatchTask:
 
 
 def patch_task(
-    key: jax.Array,
-    images: dict[str, np.ndarray] | None = None,
+    key: PRNGKeyArray,
+    images: dict[str, Float[np.ndarray, "H W C"]] | None = None,
     *,
     patch_size: int = 32,
     train_per_class: int = 500,
@@ -177,7 +179,7 @@ def patch_task(
     return PatchTask(**arrays, class_names=tuple(images), patch_size=patch_size, split=split)
 
 
-def digits_task(key: jax.Array, *, test_fraction: float = 0.25) -> PatchTask:
+def digits_task(key: PRNGKeyArray, *, test_fraction: float = 0.25) -> PatchTask:
     """scikit-learn's 8×8 digits (:func:`~jaxcs.experiments.data.load_digits`) split into
     train / test, stratified: from each digit's samples, ``round(test_fraction * count)`` drawn with
     ``fold_in(key, digit)`` go to test. Samples are ``(8, 8, 1)``, ``split = 1 - test_fraction``.

@@ -13,6 +13,8 @@ Parameter layout (``variables['params']``): ``block_{i}`` with ``kernel (l, l, M
 (``nn.Dense``). Batch statistics: ``variables['batch_stats']['norm_{i}']``.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import dataclasses
@@ -22,6 +24,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float
 
 from jaxcs._validate import positive_int
 from jaxcs.operators import ConvOperator
@@ -81,7 +84,7 @@ class SameConv(nn.Module):
     frozen: bool = False
 
     @nn.compact
-    def __call__(self, h: jax.Array) -> jax.Array:
+    def __call__(self, h: Float[Array, "B H W M"]) -> Float[Array, "B H W K"]:
         l = int(self.filter_size)
         shape = (l, l, h.shape[-1], int(self.features))
         kernel = self.param("kernel", nn.initializers.lecun_normal(), shape)
@@ -127,7 +130,9 @@ class SmallCNN(nn.Module):
         }
 
     @nn.compact
-    def activations(self, x: jax.Array, train: bool = False) -> tuple[list[dict], jax.Array]:
+    def activations(
+        self, x: Float[ArrayLike, "B H W C"], train: bool = False
+    ) -> tuple[list[dict], Float[Array, "B num_classes"]]:
         """Every block's arrays and the logits.
 
         Returns:
@@ -146,11 +151,13 @@ class SmallCNN(nn.Module):
         logits = nn.Dense(int(self.num_classes), name="classifier")(h.reshape(h.shape[0], -1))
         return blocks, logits
 
-    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+    def __call__(
+        self, x: Float[ArrayLike, "B H W C"], train: bool = False
+    ) -> Float[Array, "B num_classes"]:
         return self.activations(x, train)[1]
 
 
-def block_kernel(variables: Any, index: int) -> jax.Array:
+def block_kernel(variables: Any, index: int) -> Float[Array, "l l M K"]:
     """Block ``index``'s filters ``(l, l, M, K)`` from a :class:`SmallCNN`'s variables."""
     params = variables["params"] if "params" in variables else variables
     name = f"block_{index}"

@@ -9,6 +9,8 @@
   job with Optax (mean squared error), for comparison.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import time
@@ -20,6 +22,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import optax
+from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 from jaxcs._validate import check_key, positive_int
 from jaxcs.experiments.networks.cnn import POOL, block_operator
@@ -30,7 +33,7 @@ from jaxcs.models import max_pool, unpool
 BATCH_NORM_EPSILON = 1e-5  # flax.linen.BatchNorm's default
 
 
-def pooling_switches(normalized: jax.Array) -> jax.Array:
+def pooling_switches(normalized: Float[Array, "B H W K"]) -> Int[Array, "B H//2 W//2 K"]:
     """The switches of ``nn.max_pool``'s 2 × 2 regions of ``(B, H, W, K)`` maps: the argmax
     of each region (lowest index on ties), ``(B, ⌊H/2⌋, ⌊W/2⌋, K)``."""
     h, w = normalized.shape[1] // 2 * 2, normalized.shape[2] // 2 * 2
@@ -38,7 +41,9 @@ def pooling_switches(normalized: jax.Array) -> jax.Array:
     return jax.vmap(lambda v: max_pool(v, POOL, nonnegative=True)[1])(cropped)
 
 
-def batch_norm_affine(variables, index: int, config) -> tuple[jax.Array, jax.Array]:
+def batch_norm_affine(
+    variables, index: int, config
+) -> tuple[Float[Array, " K"], Float[Array, " K"]]:
     """``(a, c)`` with ``BN(v) = a v + c`` per channel, batch norm of block ``index`` in
     inference mode."""
     stats = variables["batch_stats"][f"norm_{index}"]
@@ -50,7 +55,13 @@ def batch_norm_affine(variables, index: int, config) -> tuple[jax.Array, jax.Arr
     return a, c
 
 
-def tied_decode(config, variables, blocks: Sequence[dict], level: int, pooled: jax.Array):
+def tied_decode(
+    config,
+    variables,
+    blocks: Sequence[dict],
+    level: int,
+    pooled: Float[ArrayLike, " B *pooled_shape"],
+) -> Float[Array, "B H W C"]:
     """Decode an estimate of block ``level − 1``'s pooled map (block ``level``'s input) to
     pixels with the network's own weights.
 
@@ -100,7 +111,7 @@ class PixelDecoder(nn.Module):
     out_channels: int = 3
 
     @nn.compact
-    def __call__(self, h: jax.Array) -> jax.Array:
+    def __call__(self, h: Float[Array, "B h w C"]) -> Float[Array, "B H W out_channels"]:
         for _ in range(int(self.levels)):
             b, hh, ww, c = h.shape
             h = jax.image.resize(h, (b, 2 * hh, 2 * ww, c), "nearest")
@@ -109,9 +120,9 @@ class PixelDecoder(nn.Module):
 
 
 def train_decoder(
-    key: jax.Array,
-    inputs: np.ndarray,
-    targets: np.ndarray,
+    key: PRNGKeyArray,
+    inputs: Float[ArrayLike, "N h w C"],
+    targets: Float[ArrayLike, "N H W c"],
     *,
     levels: int,
     width: int = 32,

@@ -6,6 +6,8 @@ its batch norm has no scale or shift), so the same step trains both kinds. Shuff
 initialisation and every other random choice come from the one key.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import math
@@ -17,6 +19,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import optax
+from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray, Shaped
 
 from jaxcs._progress import advance_progress, progress_bar
 from jaxcs._pytree import Pytree, static_field
@@ -36,9 +39,9 @@ class TrainedNetwork(Pytree):
     """
 
     variables: Any
-    train_loss: jax.Array
-    train_accuracy: jax.Array
-    test_accuracy: jax.Array
+    train_loss: Float[Array, " epochs"]
+    train_accuracy: Float[Array, ""]
+    test_accuracy: Float[Array, ""]
     config: NetworkConfig = static_field()
     seconds: float = static_field(default=0.0)
 
@@ -56,7 +59,7 @@ class TrainedNetwork(Pytree):
         }
 
 
-def initialize(key: jax.Array, config: NetworkConfig, shape) -> dict:
+def initialize(key: PRNGKeyArray, config: NetworkConfig, shape) -> dict:
     """The network's variables for inputs ``(B, *shape)``, from ``key``."""
     check_key(key)
     x = jnp.zeros((1,) + tuple(shape), jnp.float32)
@@ -102,7 +105,9 @@ def classifier_train_step(module, learning_rate: float):
     return step, optimizer
 
 
-def predict(config: NetworkConfig, variables, x, batch_size: int = 512) -> np.ndarray:
+def predict(
+    config: NetworkConfig, variables, x: Float[ArrayLike, "N H W C"], batch_size: int = 512
+) -> Int[np.ndarray, " N"]:
     """Class predictions ``(N,)`` (batch norm in inference mode), in batches."""
     # without ``mutable``, flax's ``apply`` returns the output alone (its stub says maybe a pair)
     apply = jax.jit(
@@ -114,16 +119,21 @@ def predict(config: NetworkConfig, variables, x, batch_size: int = 512) -> np.nd
     )
 
 
-def accuracy(config: NetworkConfig, variables, x, y) -> float:
+def accuracy(
+    config: NetworkConfig,
+    variables,
+    x: Float[ArrayLike, "N H W C"],
+    y: Int[ArrayLike, " N"],
+) -> float:
     """Fraction of ``x`` classified as ``y``."""
     return float(np.mean(predict(config, variables, x) == np.asarray(y)))
 
 
 def run_epochs(
-    key: jax.Array,
+    key: PRNGKeyArray,
     step,
     state,
-    arrays: tuple[np.ndarray, ...],
+    arrays: tuple[Shaped[np.ndarray, "N ..."], ...],
     *,
     epochs: int,
     batch_size: int,
@@ -156,7 +166,7 @@ def run_epochs(
 
 
 def train_network(
-    key: jax.Array,
+    key: PRNGKeyArray,
     config: NetworkConfig,
     task,
     *,

@@ -16,13 +16,18 @@ Both stages are backward stable, so the result is exact to working precision as
 ``eigvalsh``'s is: ``|λ̂ − λ| ≤ c · k · ε · ‖G‖`` with ``ε`` the dtype's machine epsilon.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Bool, Float
 
 
-def extreme_eigenvalues(matrices, mask=None):
+def extreme_eigenvalues(
+    matrices: Float[ArrayLike, "*batch k k"], mask: Bool[ArrayLike, "*batch k"] | None = None
+) -> tuple[Float[Array, "*batch"], Float[Array, "*batch"]]:
     """``(λ_min, λ_max)`` of each symmetric matrix of a batch, exact to working precision.
 
     Args:

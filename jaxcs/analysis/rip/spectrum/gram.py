@@ -15,16 +15,20 @@ everywhere. Maximised over *every* support of size ``1 … k`` this is exact
 (:func:`jaxcs.exact_model_rip`).
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from jaxcs.analysis.rip.spectrum.eigenvalues import extreme_eigenvalues
 from jaxcs.operators import restricted_gram
 
 
-def padded_gram(gram: jax.Array, mask) -> jax.Array:
+def padded_gram(
+    gram: Float[Array, "B s s"], mask: Bool[ArrayLike, "B s"] | None
+) -> Float[Array, "B s s"]:
     """``gram`` (``(B, s, s)``, unused rows/columns zero) with the unused diagonal filled by
     the first used diagonal entry (see the module docstring)."""
     if mask is None:
@@ -35,7 +39,12 @@ def padded_gram(gram: jax.Array, mask) -> jax.Array:
     return gram + fill[:, :, None] * jnp.eye(gram.shape[-1], dtype=gram.dtype)
 
 
-def gram_extremes(gram: jax.Array, mask=None, *, nonnegative: bool = False):
+def gram_extremes(
+    gram: Float[Array, "B s s"],
+    mask: Bool[ArrayLike, "B s"] | None = None,
+    *,
+    nonnegative: bool = False,
+) -> tuple[Float[Array, " B"], Float[Array, " B"], Float[Array, "B s"], Float[Array, "B s"]]:
     """Extreme quotients of each Gram and the codes that attain them.
 
     Args:
@@ -78,7 +87,14 @@ def support_quotient_extremes(op, supports, mask=None, *, table=None, nonnegativ
     return extreme_eigenvalues(jnp.where(op.is_finite(), gram, jnp.nan), mask)
 
 
-def support_extremes(op, supports, mask=None, *, table=None, nonnegative: bool = False):
+def support_extremes(
+    op,
+    supports: Int[Array, "B s"],
+    mask: Bool[ArrayLike, "B s"] | None = None,
+    *,
+    table=None,
+    nonnegative: bool = False,
+) -> tuple[Float[Array, " B"], Float[Array, " B"], Float[Array, "B s"], Float[Array, "B s"]]:
     """:func:`gram_extremes` of the restricted Grams of ``supports`` (``(B, s)`` flat code
     indices) of the layer ``op``; ``table`` is ``op.gram_table()`` computed once."""
     gram = restricted_gram(op, supports, mask, table=table)

@@ -27,11 +27,14 @@ which :func:`jaxcs.orthant_extremes` runs on dense Grams); the residuals are the
 statement).
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, Float
 
 from jaxcs._pytree import Pytree, static_field
 from jaxcs._validate import positive_int
@@ -53,10 +56,10 @@ class MaskedExtremes(Pytree):
         steps: Lanczos (or ascent) steps taken per support.
     """
 
-    eig_min: jax.Array
-    eig_max: jax.Array
-    residual_min: jax.Array
-    residual_max: jax.Array
+    eig_min: Float[Array, " B"]
+    eig_max: Float[Array, " B"]
+    residual_min: Float[Array, " B"]
+    residual_max: Float[Array, " B"]
     steps: int = static_field()
 
 

@@ -9,10 +9,13 @@ runs it on dense Grams (with eigenvector starts and a final exact face);
 :func:`~jaxcs.analysis.rip.spectrum.masked.masked_extremes` on the matrix-free masked operator.
 """
 
+# jaxtyping's shape strings are no forward references:
+# ruff: noqa: F722
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Bool, Float
 
 ORTHANT_STEPS = 50  # projected-ascent steps per support for the extremes of a non-negative model
 
@@ -56,7 +59,13 @@ def orthant_ascent(apply, z, keep, shift, sign: int, steps: int, fallback=None):
     return jnp.maximum(best, sign * jnp.sum(z * apply(z), axis=-1)), z
 
 
-def orthant_extremes(gram, start, mask=None, *, steps: int = ORTHANT_STEPS):
+def orthant_extremes(
+    gram: Float[Array, "B k k"],
+    start: Float[Array, "B k"],
+    mask: Bool[ArrayLike, "B k"] | None = None,
+    *,
+    steps: int = ORTHANT_STEPS,
+) -> tuple[Float[Array, " B"], Float[Array, " B"]]:
     """Extremes of the Rayleigh quotient ``zᵀ G z / ‖z‖²`` over ``z ≥ 0`` by projected ascent.
 
     The model-RIP of a non-negative model only concerns codes ``z ≥ 0``; the extreme
