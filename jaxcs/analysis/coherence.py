@@ -19,8 +19,6 @@ Any other operator (a dense matrix, ``op.T``, a user's own :class:`~jaxcs.Abstra
 has no filters: its coherence is over all columns of ``Wᵀ``, from the dense Gram ``W Wᵀ``.
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import functools

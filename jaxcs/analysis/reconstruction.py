@@ -15,8 +15,6 @@ error is below :data:`SUCCESS_TOLERANCE` (``10⁻³``), :func:`is_success`: the 
 criterion of the sweeps (``run.success_tolerance``, the ``successes`` column of their tables).
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import math

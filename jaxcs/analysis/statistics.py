@@ -7,8 +7,6 @@ max, a fixed-bin histogram, and a count of non-finite values, which are excluded
 so memory does not grow with ``num_samples`` unless the samples are kept on request.
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 from collections.abc import Callable

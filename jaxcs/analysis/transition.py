@@ -11,8 +11,6 @@ Two questions a recovery sweep over ``(δ, ρ) = (m/n, k/m)`` asks (NumPy only, 
   result table.
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import math

@@ -15,8 +15,6 @@ stages and writes the report. Conventions, for every layer-wise quantity:
   is what the layer computes.
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import math

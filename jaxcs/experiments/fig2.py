@@ -21,8 +21,6 @@ after each round the merged results are handed to ``on_round`` (the CLI writes i
 so an interrupted run keeps every completed round.
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import dataclasses

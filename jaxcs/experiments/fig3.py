@@ -16,8 +16,6 @@ Results come back in stages (ratios, then each chunk of eigenvalues), each hande
 ``on_stage`` so that the CLI can keep the JSON of every finished stage.
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import dataclasses

@@ -1,8 +1,6 @@
 """Arrays a user brings: image stacks and labels in ``.npy`` / ``.npz`` files, and Flax
 variables in msgpack files. Pickled objects are never loaded."""
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import zipfile

@@ -8,8 +8,6 @@ recorded. For one layer it is the one-step reconstruction ``Wᵀ 𝕄(W x, k)`` 
 Layout as in :mod:`jaxcs.layers.iht_layer`: channels last, any number of leading batch axes.
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence

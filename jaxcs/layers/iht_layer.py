@@ -34,8 +34,6 @@ pooled like the others (ceil mode). Flax's ``nn.max_pool(..., padding="VALID")``
 region instead, so the two agree exactly when ``pool_size`` divides the conv output.
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence

@@ -6,8 +6,6 @@ ReLU-then-max pooling, per region, is the signed max-|·| pooling of ``W x``: wh
 pair's pooled values is larger, with its sign).
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import jax.numpy as jnp

@@ -8,8 +8,6 @@ reads an :class:`~jaxcs.layers.IHTEncoder` so; the paper's trained networks are 
 way (``jaxcs.experiments.networks.tied_decode``).
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence

@@ -20,8 +20,6 @@ Shipped models: the region models (:class:`~jaxcs.BlockModel`, :class:`~jaxcs.Po
 channels active at each).
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 import abc
 from collections.abc import Iterator, Sequence
 

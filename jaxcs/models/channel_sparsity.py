@@ -11,8 +11,6 @@ entries of largest magnitude; jointly, the ``k`` positions of largest energy ``Î
 position. A NaN in ``v`` makes every value NaN, as for the region models.
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import abc

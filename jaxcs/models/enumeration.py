@@ -8,8 +8,6 @@ the regions' cell counts (``C(R, s) · c^s`` when every region has ``c`` cells: 
 may be astronomically large, and listing stops at the caller's budget.
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import itertools

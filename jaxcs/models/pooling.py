@@ -18,8 +18,6 @@ pooled array (C order over ``(*pooled, K)``). For a top-k model (``pool_size`` o
 flat index of the code.
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import math

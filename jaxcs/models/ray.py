@@ -14,8 +14,6 @@ by ``g``; when rounding makes ``μ g`` equal for two different ``g`` (or overflo
 larger ``g``. Exact ties in ``g`` itself follow the rule above.
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import math

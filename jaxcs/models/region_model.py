@@ -20,8 +20,6 @@ By default ``capacity`` is ``k`` rounded up to a multiple of 8 (at least 8; for 
 code shape. A model built with a traced ``k`` and no ``capacity`` has room for every region.
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import abc

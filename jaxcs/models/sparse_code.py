@@ -1,8 +1,6 @@
 """Model-sparse codes in index form (:class:`SparseCode`): what projections return and solvers
 carry, so that ``Wᵀ z``, norms and distances cost ``O(slots)``, not the code size."""
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import math

@@ -1,7 +1,5 @@
 """The dot test ``⟨W x, z⟩ = ⟨x, Wᵀ z⟩`` for any operator (as SCICO's ``valid_adjoint``)."""
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import jax.numpy as jnp

@@ -10,8 +10,6 @@ except where a Gram follows from the parts: a scalar multiple keeps its operator
 (``G_S`` scaled by ``c²``), and a horizontal stack sums its parts' Grams (``G = Σ G_i``).
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 import math
 from collections.abc import Sequence
 from typing import cast

@@ -23,8 +23,6 @@ operator of your own declares the shapes of its array fields to get that check).
 forms (lineax's pattern).
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 import abc
 import math
 from typing import TYPE_CHECKING, Any

@@ -21,8 +21,6 @@ one gather: ``values[i_a, i_b, key_0, …, key_{d−1}]`` with ``key_d`` read fr
 map ``(δ + R, clip class) -> box``.
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 from typing import NamedTuple

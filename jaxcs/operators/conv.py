@@ -14,8 +14,6 @@ fast paths in :mod:`~jaxcs.operators.conv_sparse`, the other frameworks' layouts
 :mod:`~jaxcs.operators.conv_import`.
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import math

@@ -24,8 +24,6 @@ each non-zero ``z_s`` at ``(j_s, i_s)`` adding one window :meth:`CorrelationTabl
 ``[i_s]`` (scaled by ``z_s``) around its shift.
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import itertools

@@ -1,7 +1,5 @@
 """Random and normalized filter banks ``(*filter_shape, M, K)`` (Theorem 3.1)."""
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import math

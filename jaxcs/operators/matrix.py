@@ -1,7 +1,5 @@
 """A dense operator: ``W`` given as an ``m × N`` matrix (classical compressive sensing, tests)."""
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import math

@@ -1,7 +1,5 @@
 """Operator norm by power iteration (for safe IHT step sizes)."""
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import jax

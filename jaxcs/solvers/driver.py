@@ -16,8 +16,6 @@ Under ``vmap`` a finished problem is frozen (its state stops changing) while the
 and each reports its own status and step count, so batched results equal unbatched ones.
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 from functools import partial

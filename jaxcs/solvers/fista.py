@@ -8,8 +8,6 @@ known switches, then an ℓ1 refit restricted to the projected support::
     z       = argmin_z ‖x − Wᵀ z‖² + λ‖z‖₁   s.t.  z_i = 0 where z_model_i = 0
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import math

@@ -29,8 +29,6 @@ The gradient ``W r`` (argument ``gradient`` of IHT, NIHT and HTP, chosen once in
 Both compute the same ``W r`` up to rounding.
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 from typing import TypeGuard

@@ -23,8 +23,6 @@ sweeps on 2 or 4 devices). The factorization below is ``s`` vectorised rank-1 up
 same on every backend, and runs inside the sharded program like any other ``lax`` operation.
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import jax

@@ -5,8 +5,6 @@ Both solve ``min ‖x − Φ b‖`` over codes ``b`` supported on a set ``T`` of
 Gram or by conjugate gradients (:mod:`jaxcs.solvers.least_squares`).
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import jax

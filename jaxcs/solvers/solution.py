@@ -1,7 +1,5 @@
 """Typed results of the solvers: per-problem status, step count and residuals."""
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 from jaxtyping import Array, Bool, Float, Int

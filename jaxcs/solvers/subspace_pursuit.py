@@ -5,8 +5,6 @@ and the operator's ``mv`` / ``residual`` / ``gram_table``): a solver of one's ow
 same way.
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import jax.numpy as jnp

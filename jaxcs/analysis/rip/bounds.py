@@ -1,8 +1,6 @@
 """Closed forms of the model-RIP: the δ that extreme quotients imply, and Theorem 3.3's bound on
 the one-step reconstruction."""
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import jax

@@ -12,8 +12,6 @@ pieces together, cheapest sufficient first:
   :func:`model_rip_upper_bound`, reported as vacuous when it reaches 1.
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import math

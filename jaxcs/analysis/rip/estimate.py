@@ -2,8 +2,6 @@
 checks its arguments, resolves ``"auto"`` by the cost model and runs :func:`sample_model_rip`
 under ``jax.jit``."""
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import jax

@@ -12,8 +12,6 @@ one of them, and eigenvalues interlace). Non-negative models (δ over ``z ≥ 0`
 :mod:`jaxcs.analysis.rip.spectrum.gram`).
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import math

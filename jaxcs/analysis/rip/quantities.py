@@ -1,8 +1,6 @@
 """Per-code model-RIP quantities of a batch of codes: the ratios ``‖Wᵀz‖/‖z‖`` and
 ``‖(WWᵀz)_S‖/‖z‖`` and the extreme quotients of each code's restricted Gram ``G_S``."""
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import jax

@@ -1,8 +1,6 @@
 """The result of a model-RIP estimate, :class:`RIPEstimate`: its statistics, its δ lower bounds,
 its report and its exact JSON form."""
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import json

@@ -2,8 +2,6 @@
 chunk and streams their per-code quantities into :class:`~jaxcs.Statistics` (no checks;
 jit/vmap/shard-able)."""
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -13,8 +13,6 @@ where ``|v|`` is smallest, and keeps the best candidate if it improves. Every qu
 an actual support of the model, so every figure is a lower bound on δ, never above the exact one.
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import math

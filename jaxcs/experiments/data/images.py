@@ -1,8 +1,6 @@
 """Natural test images bundled with scikit-image and scikit-learn (no network access), and
 scikit-learn's 8×8 handwritten digits, as float32 arrays in ``[0, 1]``."""
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 from collections.abc import Iterable

@@ -1,8 +1,6 @@
 """Classification tasks cut from bundled images (the offline stand-in for CIFAR-10): each class
 is one image, its samples are patches of it; train and test patches come from disjoint rows."""
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import dataclasses

@@ -13,8 +13,6 @@ Parameter layout (``variables['params']``): ``block_{i}`` with ``kernel (l, l, M
 (``nn.Dense``). Batch statistics: ``variables['batch_stats']['norm_{i}']``.
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import dataclasses

@@ -9,8 +9,6 @@
   job with Optax (mean squared error), for comparison.
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import time

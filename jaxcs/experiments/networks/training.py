@@ -6,8 +6,6 @@ its batch norm has no scale or shift), so the same step trains both kinds. Shuff
 initialisation and every other random choice come from the one key.
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import math

@@ -16,8 +16,6 @@ Both stages are backward stable, so the result is exact to working precision as
 ``eigvalsh``'s is: ``|λ̂ − λ| ≤ c · k · ε · ‖G‖`` with ``ε`` the dtype's machine epsilon.
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import jax

@@ -15,8 +15,6 @@ everywhere. Maximised over *every* support of size ``1 … k`` this is exact
 (:func:`jaxcs.exact_model_rip`).
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import jax.numpy as jnp

@@ -27,8 +27,6 @@ which :func:`jaxcs.orthant_extremes` runs on dense Grams); the residuals are the
 statement).
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import jax

@@ -9,8 +9,6 @@ runs it on dense Grams (with eigenvector starts and a final exact face);
 :func:`~jaxcs.analysis.rip.spectrum.masked.masked_extremes` on the matrix-free masked operator.
 """
 
-# jaxtyping's shape strings are no forward references:
-# ruff: noqa: F722
 from __future__ import annotations
 
 import jax
