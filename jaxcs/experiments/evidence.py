@@ -238,7 +238,7 @@ def algorithm2_lambda(op, x: Float[Array, "*batch_in_shape"], fraction: float) -
 
 
 def bracket_summary(bracket) -> dict:
-    """The JSON of a :class:`~jaxcs.RIPBracket`."""
+    """The JSON of a :class:`~jaxcs.analysis.RIPBracket`."""
     upper = float(bracket.upper)
     return {
         "lower": float(bracket.lower),

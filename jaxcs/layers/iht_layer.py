@@ -157,7 +157,7 @@ class IHTLayer(nn.Module):
     channel keeps the largest entry of every pooling region (clipped at 0: ReLU then max
     pooling), keeps the ``k`` largest pooled values (``block_sparsify``), and unpools them at
     their switches. The code is ``𝕄_known(ReLU(W x), k)`` (eqs. 2–3), which equals
-    ``jaxcs.iht_codes(W, x, PoolingModel(pool_size, k, nonnegative=True), 1)``, the first
+    ``jaxcs.analysis.iht_codes(W, x, PoolingModel(pool_size, k, nonnegative=True), 1)``, the first
     step of Algorithm 1 from ``z_0 = 0``. The pooled values equal Flax's
     ``nn.max_pool(nn.relu(conv(x)), pool_size, strides=pool_size)`` when ``k`` is ``None``
     and ``pool_size`` divides the conv output (see the module docstring for partial regions).

@@ -1,6 +1,6 @@
 """Every support of a structured sparsity model, counted and listed in chunks.
 
-A support of size ``s`` of a :class:`~jaxcs.RegionModel` picks ``s`` distinct regions and one
+A support of size ``s`` of a :class:`~jaxcs.models.RegionModel` picks ``s`` distinct regions and one
 cell in each, so there are ``e_s(c_1, …, c_R)`` of them: the elementary symmetric polynomial of
 the regions' cell counts (``C(R, s) · c^s`` when every region has ``c`` cells: the block model's
 ``n^k · C(K, k)``). The lists feed the exact model-RIP constant

@@ -6,7 +6,7 @@ A step-size search (NIHT's safeguard) projects ``z + μ g`` for several ``μ`` w
 depend on ``μ``. Hence the ``k`` regions kept by ``𝕄(z + μ g)`` lie among the regions that hold
 ``z`` and the ``capacity`` best of the others by ``g`` alone: one pass over ``g`` per ray, then
 each ``μ`` ranks ``2 · capacity`` candidate regions, with the same tie rule as
-:func:`jaxcs.pool_project` (lowest cell in a region, then lowest region).
+:func:`jaxcs.models.pool_project` (lowest cell in a region, then lowest region).
 
 In floating point one caveat remains: the other regions are chosen, and their cells picked,
 by ``g``; when rounding makes ``μ g`` equal for two different ``g`` (or overflows both to
@@ -110,7 +110,7 @@ def project_ray(model: RegionModel, z: SparseCode, g: Float[Array, "*spatial K"]
     """Prepare ``μ ↦ model.project_sparse(z + μ g)`` (module docstring), for one code.
 
     Args:
-        model: a :class:`~jaxcs.RegionModel` with a budget ``k`` and a capacity.
+        model: a :class:`~jaxcs.models.RegionModel` with a budget ``k`` and a capacity.
         z: a :class:`~jaxcs.SparseCode` (the slots of ``model.project_sparse`` of anything, its
             values possibly changed): used slots in distinct regions, the non-zeros of ``z``
             among them. Its used slots are the regions that hold ``z``.

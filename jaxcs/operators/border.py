@@ -143,7 +143,7 @@ def border_correlation_table(op) -> BorderCorrelationTable:
 
     Costs ``Π_d (Σ_κ |box_κ|) · M · K²`` multiply-adds (one matrix product per combination of
     boxes; 289 tap products for 3×3 filters at stride 1, against the 81 of
-    :func:`~jaxcs.correlation_table`): about 2 s for a VGG-16 3×3×512×512 layer on two CPU
+    :func:`~jaxcs.operators.correlation_table`): about 2 s for a VGG-16 3×3×512×512 layer on two CPU
     cores, as long as the correlation table takes (the products are small and many).
 
     Returns:

@@ -379,9 +379,9 @@ class ConvOperator(AbstractOperator):
         no windows, uses :meth:`AbstractOperator.normal_sparse`, ``mv(rmv_sparse(code))``).
 
         ``(W Wᵀ z)[j', i'] = Σ_s z_s · C[i', i_s, j' − j_s]`` (``C`` the correlation table,
-        :func:`~jaxcs.correlation_table`; shifts in output units, any stride): each used slot
-        ``(j_s, i_s)`` adds the window ``scale · z_s · N[i_s]`` of
-        :meth:`~jaxcs.CorrelationTable.normal_windows` at the shifts ``j_s + δ``,
+        :func:`~jaxcs.operators.correlation_table`; shifts in output units, any stride): each used
+        slot ``(j_s, i_s)`` adds the window ``scale · z_s · N[i_s]`` of
+        :meth:`~jaxcs.operators.CorrelationTable.normal_windows` at the shifts ``j_s + δ``,
         ``|δ_d| ≤ R_d`` (dropped outside the code for ``"valid"``, taken mod ``n`` for
         ``"circular"``), and with ``add_code`` also ``z_s`` at ``δ = 0``: ``s`` in-place
         window updates of ``prod(2R + 1) · K`` cells, against the ``n · l · M · K``
@@ -451,7 +451,7 @@ class ConvOperator(AbstractOperator):
 
     # ----------------------------------------------------------------------------- Grams
     def gram_table(self) -> CorrelationTable | BorderCorrelationTable:
-        """The correlation table ``C[i, i', δ]`` (:func:`~jaxcs.correlation_table`) for
+        """The correlation table ``C[i, i', δ]`` (:func:`~jaxcs.operators.correlation_table`) for
         ``"valid"`` and ``"circular"`` padding; for ``"same"``, whose zero padding truncates
         the border columns, the :class:`~jaxcs.operators.BorderCorrelationTable`
         (``C`` restricted by the border clip class of the first column, exact)."""

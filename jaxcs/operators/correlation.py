@@ -216,8 +216,8 @@ def gram_table(op):
     """What :func:`restricted_gram` gathers ``G_S`` from, computed once per operator:
     ``op.gram_table()`` (a :class:`CorrelationTable` for a ``"valid"``/``"circular"``
     :class:`~jaxcs.ConvOperator`, a :class:`~jaxcs.operators.BorderCorrelationTable`
-    for ``"same"``, the whole Gram as a :class:`~jaxcs.DenseGram` for a small dense operator,
-    else ``None``)."""
+    for ``"same"``, the whole Gram as a :class:`~jaxcs.operators.DenseGram` for a small dense
+    operator, else ``None``)."""
     check_operator(op)
     return op.gram_table()
 
@@ -289,7 +289,7 @@ def restricted_gram(
     Returns:
         ``(*batch, k, k)`` symmetric Grams. Cost ``O(k²)`` per support from a convolution's
         table (correlation table, border table for ``"same"``) or a
-        :class:`~jaxcs.DenseGram`, ``O(k² · N)`` from the columns of a large
+        :class:`~jaxcs.operators.DenseGram`, ``O(k² · N)`` from the columns of a large
         :class:`~jaxcs.MatrixOperator`, one batched ``rmv`` for other operators.
     """
     check_operator(op)
@@ -304,7 +304,7 @@ def restricted_gram_pairs(
 
     ``G_S`` is symmetric, so its ``k(k − 1)/2`` distinct off-diagonal entries carry all of it;
     it gathers half the entries of the full Gram (whether that is faster depends on what XLA fuses
-    the gather with: :func:`jaxcs.code_ratios` gathers the full Gram).
+    the gather with: :func:`jaxcs.analysis.code_ratios` gathers the full Gram).
 
     Returns:
         ``(diagonal, upper)``: ``(*batch, k)`` and ``(*batch, k(k − 1)/2)``, the latter in the

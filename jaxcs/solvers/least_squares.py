@@ -2,8 +2,8 @@
 slots of a code, for HTP and CoSaMP. Two ways:
 
 - ``"direct"``: the normal equations ``G_T δ = (W r₀)_T`` from the restricted Gram
-  (:func:`jaxcs.restricted_gram`, a gather from the operator's :meth:`gram_table`, computed
-  once per operator) for the correction ``δ`` of a start ``b₀`` supported on ``T``
+  (:func:`jaxcs.operators.restricted_gram`, a gather from the operator's :meth:`gram_table`,
+  computed once per operator) for the correction ``δ`` of a start ``b₀`` supported on ``T``
   (``r₀ = x − Φ b₀``; ``b₀ = 0``, ``r₀ = x`` when none is given), by
   :func:`ridge_cholesky_inverse`: a Cholesky factorization written in ``lax`` operations.
   Rank-deficient ``G_T`` (CoSaMP's ``|T| ≤ 3k`` may exceed the measurements) is handled by a

@@ -179,10 +179,10 @@ def solve_problem(spec: ProgramSpec, inputs: dict, fixed_filters=None) -> dict:
 def support_extremes(out: dict, nonnegative: bool) -> dict:
     """Replace the restricted Grams of a block's outputs by their extreme Rayleigh quotients
     ``eig_min``, ``eig_max`` (over ``z ≥ 0`` for a non-negative model, as
-    :func:`jaxcs.code_ratios`).
+    :func:`jaxcs.analysis.code_ratios`).
 
     Computed after the sharded program, on the host (NumPy's LAPACK) or, for a non-negative
-    model, by :func:`jaxcs.orthant_extremes` on one device: XLA's CPU ``eigh`` deadlocked
+    model, by :func:`jaxcs.analysis.orthant_extremes` on one device: XLA's CPU ``eigh`` deadlocked
     inside a program sharded over several simulated CPU devices.
     """
     out = dict(out)

@@ -114,7 +114,7 @@ def _quantile(values: np.ndarray, q: float) -> float:
 
 def _delta(low: np.ndarray, high: np.ndarray) -> float:
     """``max(1 − min low, max high − 1)``: the δ lower bound of extreme quotients
-    ``‖Φz‖² / ‖z‖²`` (:func:`jaxcs.delta_lower_bound_from`)."""
+    ``‖Φz‖² / ‖z‖²`` (:func:`jaxcs.analysis.delta_lower_bound_from`)."""
     if not low.size:
         return float("nan")
     return float(max(1 - low.min(), high.max() - 1))

@@ -216,7 +216,7 @@ def exact_model_rip(
 
     Args:
         op: the layer ``W`` (any operator; codes have ``op.out_shape``).
-        model: a :class:`~jaxcs.RegionModel` with a concrete ``k`` (``BlockModel``,
+        model: a :class:`~jaxcs.models.RegionModel` with a concrete ``k`` (``BlockModel``,
             ``PoolingModel``, ``TopKModel``; signed or non-negative), or a signed model that
             enumerates its supports (``PerChannelModel``, ``JointModel``, one's own with
             ``support_size``, ``support_count``, ``iter_supports``).

@@ -1,5 +1,5 @@
 """The model-RIP Monte Carlo kernel :func:`sample_model_rip`: draws codes of the model chunk by
-chunk and streams their per-code quantities into :class:`~jaxcs.Statistics` (no checks;
+chunk and streams their per-code quantities into :class:`~jaxcs.analysis.Statistics` (no checks;
 jit/vmap/shard-able)."""
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def sample_model_rip(
     (chunk ``c`` is ``model.sample_sparse(fold_in(key, c), op.out_shape, (chunk_size,),
     distribution=distribution, dtype=op.dtype)``), evaluates :func:`code_ratios` on each chunk
     (and ``extra``, when given) and streams every per-code quantity into :class:`Statistics`
-    (:func:`~jaxcs.monte_carlo`).
+    (:func:`~jaxcs.analysis.monte_carlo`).
 
     A pure function of its array arguments: every keyword except ``progress_id`` is static
     configuration given as a Python value, so it runs inside the caller's ``jit``, ``vmap``

@@ -91,7 +91,8 @@ def search_model_rip(
     Args:
         key: PRNG key.
         op: the layer ``W`` (any operator; codes have ``op.out_shape``).
-        model: a :class:`~jaxcs.RegionModel` with a concrete ``k ≥ 1`` and a capacity of at most
+        model: a :class:`~jaxcs.models.RegionModel` with a concrete ``k ≥ 1`` and a capacity of at
+        most
             1024 slots (each evaluation is a ``k × k`` eigendecomposition).
         budget: evaluations of ``G_S`` in all.
         restarts: hill climbs (even; half per side).

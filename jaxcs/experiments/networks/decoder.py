@@ -4,7 +4,7 @@
   decoder, :func:`jaxcs.layers.decode_backwards`): for each block, from the top down, undo
   batch norm (a per-channel affine map), unpool at the block's max-pooling switches, and apply
   ``Wᵀ`` (the transposed convolution with the block's raw filters; no bias, no ReLU), as
-  :func:`jaxcs.decode_stack` does for an :class:`~jaxcs.IHTEncoder`.
+  :func:`jaxcs.layers.decode_stack` does for an :class:`~jaxcs.layers.IHTEncoder`.
 - :class:`PixelDecoder` / :func:`train_decoder`: a small convolutional decoder trained for the
   job with Optax (mean squared error), for comparison.
 """

@@ -23,8 +23,8 @@ A **non-negative** model counts only codes ``z ≥ 0``, whose extremes the signe
 overstate: there the quotient is pushed by projected power steps ``z ← P₊(A z)`` (maximum) and
 ``z ← P₊(c z − A z)`` (minimum, ``c`` above the spectrum), every iterate a code of the model, the
 best quotient kept (the ascent of :func:`~jaxcs.analysis.rip.spectrum.orthant.orthant_ascent`,
-which :func:`jaxcs.orthant_extremes` runs on dense Grams); the residuals are then NaN (no accuracy
-statement).
+which :func:`jaxcs.analysis.orthant_extremes` runs on dense Grams); the residuals are then NaN (no
+accuracy statement).
 """
 
 from __future__ import annotations
