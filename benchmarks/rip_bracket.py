@@ -115,7 +115,8 @@ def lanczos_vs_dense(dense_sizes, lanczos_sizes, steps: int, quick: bool) -> dic
     op = jaxcs.ConvOperator(w, (15, 15), 1, "same")
     k_fig3 = round(0.239 * 15 * 15 * K)
     dense = []
-    rmv = jax.jit(op.rmv)
+    # not jax.jit(op.rmv): jit hashes a bound method's module, and its arrays are unhashable
+    rmv = jax.jit(lambda codes: op.rmv(codes))
     for k in dense_sizes:
         model = jaxcs.PoolingModel((2, 2), k)
         code = model.sample_sparse(jr.key(k), op.out_shape, (1,))
