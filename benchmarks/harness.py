@@ -65,7 +65,8 @@ def alternating(runs: dict[Name, Callable[[int], Any]], rounds: int) -> dict[Nam
 def interleaved(
     runs: dict[Name, Callable[[int], Any]], rounds: int, *, settle: bool = False
 ) -> dict[Name, list[float]]:
-    """Seconds of every run in every round, the rounds :func:`alternating`."""
+    """Seconds (:func:`timed`) of every run in every round, in :func:`alternating`'s order:
+    round ``r`` calls each ``fn(r + 1)`` once, the order reversed on odd rounds."""
 
     def seconds(fn: Callable[[int], Any], r: int) -> float:
         return timed(partial(fn, r), settle=settle)[0]
