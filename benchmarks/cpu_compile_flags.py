@@ -24,26 +24,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+from harness import alternating, save
+
 SETTINGS = {
     "fusion_emitters (XLA default)": "",
     "loop_emitters": "--xla_cpu_use_fusion_emitters=false",
 }
 
 CHILD = r"""
-import json, math, sys, time
+import json, statistics
 import jax, jax.numpy as jnp, jax.random as jr, numpy as np
 import jaxcs
+from harness import first_and_runs
 
 def timed(fn, repeats=3):
-    start = time.perf_counter()
-    out = jax.block_until_ready(fn())
-    first = time.perf_counter() - start
-    runs = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        runs.append(time.perf_counter() - start)
-    return out, first, sorted(runs)[len(runs) // 2]
+    first, runs, out = first_and_runs(fn, repeats)
+    return out, first, statistics.median(runs)
 
 w = jaxcs.gaussian_filters(jr.key(0), (5,), 32, 96)
 op = jaxcs.ConvOperator(w, (32,))
@@ -69,6 +65,10 @@ print(json.dumps({"rows": rows, "solutions": solutions}))
 
 def run_child(flags: str) -> dict:
     env = dict(os.environ, JAX_PLATFORMS="cpu")
+    # the harness beside this script, then whatever the caller had on the path (jaxcs)
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH")])
+    )
     env["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()
     out = subprocess.run(
         [sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, check=True
@@ -100,10 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
 
-    results: dict[str, list[dict]] = {name: [] for name in SETTINGS}
-    for _ in range(args.rounds):
-        for name, flags in SETTINGS.items():
-            results[name].append(run_child(flags))
+    results = alternating(
+        {name: lambda _, flags=flags: run_child(flags) for name, flags in SETTINGS.items()},
+        args.rounds,
+    )
     base, fast = SETTINGS
     rows = []
     for i, row in enumerate(results[base][0]["rows"]):
@@ -125,23 +125,16 @@ def main(argv: list[str] | None = None) -> int:
     agreement = compare(results[base][0]["solutions"], results[fast][0]["solutions"])
     print(agreement)
 
-    from jaxcs.io import environment
-
-    args.output.mkdir(parents=True, exist_ok=True)
-    out = args.output / "cpu_compile_flags_cpu.json"
-    out.write_text(
-        json.dumps(
-            {
-                "benchmark": "cpu_compile_flags",
-                "settings": SETTINGS,
-                "rounds": args.rounds,
-                "rows": rows,
-                "agreement": agreement,
-                "affinity": sorted(os.sched_getaffinity(0)),
-                "environment": environment(),
-            },
-            indent=1,
-        )
+    out = save(
+        args.output / "cpu_compile_flags_cpu.json",
+        {
+            "benchmark": "cpu_compile_flags",
+            "settings": SETTINGS,
+            "rounds": args.rounds,
+            "rows": rows,
+            "agreement": agreement,
+            "affinity": sorted(os.sched_getaffinity(0)),
+        },
     )
     print(f"wrote {out}")
     return 0

@@ -1,5 +1,6 @@
-"""What every benchmark script shares: timing a call to its last result, interleaved rounds,
-medians, and the JSON record written beside the figures.
+"""What every benchmark script shares: timing a call to its last result (its first call apart
+from later ones, or per call over many), interleaved rounds, medians, and the JSON record written
+beside the figures.
 
 Figures are compared side by side in one process: each round runs every contender once (in
 alternating order, so that neither always runs first on a warm or a cold machine), and a
@@ -11,12 +12,15 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+import timeit
+from collections.abc import Callable, Hashable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 SETTLE_SECONDS = 0.3
+
+Name = TypeVar("Name", bound=Hashable)
 
 
 def timed(fn: Callable[[], Any], *, settle: bool = False) -> tuple[float, Any]:
@@ -32,21 +36,45 @@ def timed(fn: Callable[[], Any], *, settle: bool = False) -> tuple[float, Any]:
     return time.perf_counter() - start, out
 
 
-def interleaved(
-    runs: dict[str, Callable[[int], Any]], rounds: int, *, settle: bool = False
-) -> dict[str, list[float]]:
-    """Seconds of every run in every round: round ``r`` calls each ``fn(r + 1)`` once (the
+def first_and_runs(fn: Callable[[], Any], repeats: int) -> tuple[float, list[float], Any]:
+    """Seconds of the first call of ``fn`` (compilation and one run), seconds of each of
+    ``repeats`` later calls (the run alone), and the first call's result."""
+    first, out = timed(fn)
+    return first, [timed(fn)[0] for _ in range(repeats)], out
+
+
+def per_call(fn: Callable[[], Any], number: int, repeat: int = 5) -> float:
+    """Seconds per call of ``fn`` (too short to time one by one, e.g. Python dispatch): the
+    fastest of ``repeat`` batches of ``number`` calls, over ``number``. Nothing waits for JAX
+    arrays."""
+    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number
+
+
+def alternating(runs: dict[Name, Callable[[int], Any]], rounds: int) -> dict[Name, list[Any]]:
+    """The result of every run in every round: round ``r`` calls each ``fn(r + 1)`` once (the
     round number, e.g. a seed that is not the warm-up's 0), in the given order on even rounds
-    and reversed on odd ones."""
+    and reversed on odd ones. For runs that time themselves (e.g. a fresh process each)."""
     names = list(runs)
-    seconds: dict[str, list[float]] = {name: [] for name in names}
+    results: dict[Name, list[Any]] = {name: [] for name in names}
     for r in range(rounds):
         for name in names if r % 2 == 0 else names[::-1]:
-            seconds[name].append(timed(partial(runs[name], r + 1), settle=settle)[0])
-    return seconds
+            results[name].append(runs[name](r + 1))
+    return results
 
 
-def medians(samples: dict[str, list[float]]) -> dict[str, dict]:
+def interleaved(
+    runs: dict[Name, Callable[[int], Any]], rounds: int, *, settle: bool = False
+) -> dict[Name, list[float]]:
+    """Seconds (:func:`timed`) of every run in every round, in :func:`alternating`'s order:
+    round ``r`` calls each ``fn(r + 1)`` once, the order reversed on odd rounds."""
+
+    def seconds(fn: Callable[[int], Any], r: int) -> float:
+        return timed(partial(fn, r), settle=settle)[0]
+
+    return alternating({name: partial(seconds, fn) for name, fn in runs.items()}, rounds)
+
+
+def medians(samples: dict[Name, list[float]]) -> dict[Name, dict]:
     """``{name: {"median": …, "all": […]}}`` (what the JSON records keep)."""
     return {name: {"median": statistics.median(v), "all": list(v)} for name, v in samples.items()}
 

@@ -21,11 +21,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from harness import alternating, save
 
+HERE = Path(__file__).resolve().parent
 CHILD = r"""
-import json, time, timeit
+import json
 import jax, jax.numpy as jnp, jax.random as jr
 import jaxcs
+from harness import per_call
 
 w = jaxcs.gaussian_filters(jr.key(0), (5,), 32, 96)
 op = jaxcs.ConvOperator(w, (32,))
@@ -43,22 +46,23 @@ touch(*trees).block_until_ready()
 leaves, treedef = jax.tree.flatten(trees)
 
 
-def per_call(fn, number):
-    return min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e6
+def per_call_us(fn, number):
+    return per_call(fn, number) * 1e6
 
 
 out = {
-    "flatten_us": per_call(lambda: jax.tree.flatten(trees), 2000),
-    "unflatten_us": per_call(lambda: jax.tree.unflatten(treedef, leaves), 2000),
-    "jit_dispatch_us": per_call(lambda: touch(*trees), 2000),
-    "construct_model_us": per_call(lambda: jaxcs.BlockModel(10), 2000),
+    "flatten_us": per_call_us(lambda: jax.tree.flatten(trees), 2000),
+    "unflatten_us": per_call_us(lambda: jax.tree.unflatten(treedef, leaves), 2000),
+    "jit_dispatch_us": per_call_us(lambda: touch(*trees), 2000),
+    "construct_model_us": per_call_us(lambda: jaxcs.BlockModel(10), 2000),
 }
 print(json.dumps(out))
 """
 
 
 def _run(tree: Path, cpu: str | None) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(tree), JAX_PLATFORMS="cpu")
+    # the tree's jaxcs, and the harness beside this script
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tree), str(HERE)]), JAX_PLATFORMS="cpu")
     command = [sys.executable, "-c", CHILD]
     if cpu is not None:
         command = ["taskset", "-c", cpu, *command]
@@ -74,10 +78,13 @@ def main() -> int:
     parser.add_argument("--output", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
     trees = dict(item.split("=", 1) for item in args.tree)
-    rounds: dict[str, list[dict]] = {label: [] for label in trees}
-    for _ in range(args.rounds):
-        for label, path in trees.items():
-            rounds[label].append(_run(Path(path).resolve(), args.cpu))
+    rounds = alternating(
+        {
+            label: lambda _, path=path: _run(Path(path).resolve(), args.cpu)
+            for label, path in trees.items()
+        },
+        args.rounds,
+    )
     medians = {
         label: {key: float(np.median([r[key] for r in runs])) for key in runs[0]}
         for label, runs in rounds.items()
@@ -98,8 +105,7 @@ def main() -> int:
         "median_us": medians,
         f"ratio_to_{first}": ratios,
     }
-    out = Path(args.output) / "pytree_base_cpu.json"
-    out.write_text(json.dumps(record, indent=1) + "\n")
+    out = save(Path(args.output) / "pytree_base_cpu.json", record)
     for label in labels:
         print(label, {k: round(v, 2) for k, v in medians[label].items()})
     for label, r in ratios.items():

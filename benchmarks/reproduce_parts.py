@@ -54,6 +54,7 @@ import json
 import os
 import statistics
 import time
+from functools import partial
 from pathlib import Path
 
 import flax.linen as nn
@@ -61,6 +62,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+from harness import interleaved, save, timed
 
 from jaxcs.analysis import estimate_model_rip, model_rip_bracket, one_step_reconstruction
 from jaxcs.experiments import evidence
@@ -71,7 +73,7 @@ from jaxcs.experiments.networks import (
     make_train_step,
 )
 from jaxcs.experiments.reproduce import ReproduceSetup
-from jaxcs.io import environment, write_json
+from jaxcs.io import environment
 from jaxcs.models import PoolingModel, project_ray
 from jaxcs.solvers import NIHT, algorithm2, recover
 
@@ -160,26 +162,19 @@ def bench_training(sizes: Sizes, rounds: int) -> dict:
     states["flax"] = [step, variables, optimizer.init(variables["params"])]
     names = ("flax", "jaxcs", "jaxcs_frozen")
 
-    def run(name):
+    losses = {}
+
+    def run(name, _round=0):
         step, variables, opt_state = states[name]
         for _ in range(sizes.train_steps):
             variables, opt_state, loss = step(variables, opt_state, x, y)
         jax.block_until_ready((variables, loss))
         states[name][1:] = [variables, opt_state]
-        return float(loss)
+        losses[name] = float(loss)
 
-    first = {}
-    for name in names:  # compile + warm up
-        start = time.perf_counter()
-        run(name)
-        first[name] = time.perf_counter() - start
-    times = {name: [] for name in names}
-    losses = {}
-    for _ in range(rounds):
-        for name in names:
-            start = time.perf_counter()
-            losses[name] = run(name)
-            times[name].append((time.perf_counter() - start) / sizes.train_steps)
+    first = {name: timed(partial(run, name))[0] for name in names}  # compile + warm up
+    calls = interleaved({name: partial(run, name) for name in names}, rounds)
+    times = {name: [t / sizes.train_steps for t in v] for name, v in calls.items()}
     median = {name: statistics.median(v) for name, v in times.items()}
     speed = {name: 1 / median[name] for name in names}
     return {
@@ -400,19 +395,9 @@ def bench_parts(sizes: Sizes, rounds: int, which: list[int]) -> list[dict]:
     _, blocks, ops = analysed_blocks(sizes)
     which = [i for i in which if i < len(blocks)]
     plans = {i: block_calls(i, ops[i], blocks[i], sizes) for i in which}
-    first = {}
-    for i, (_, calls, _) in plans.items():  # compile + warm up
-        for name, fn in calls.items():
-            start = time.perf_counter()
-            fn(0)
-            first[i, name] = time.perf_counter() - start
-    times = {(i, name): [] for i, (_, calls, _) in plans.items() for name in calls}
-    for r in range(rounds):
-        for i, (_, calls, _) in plans.items():
-            for name, fn in calls.items():
-                start = time.perf_counter()
-                fn(r + 1)
-                times[i, name].append(time.perf_counter() - start)
+    runs = {(i, name): fn for i, (_, calls, _) in plans.items() for name, fn in calls.items()}
+    first = {key: timed(partial(fn, 0))[0] for key, fn in runs.items()}  # compile + warm up
+    times = interleaved(runs, rounds)
     rows = []
     for i, (entries, _, extra) in plans.items():
         median = {name: statistics.median(times[i, name]) for (j, name) in times if j == i}
@@ -514,10 +499,9 @@ def main() -> None:
         }
     ]
     path = Path(args.output)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if args.merge:
         result = merge(path, result)
-    write_json(path, result)
+    save(path, result)
     if "training" in sections:
         t = result["training_step"]
         speed = {name: round(v, 2) for name, v in t["steps_per_second"].items()}

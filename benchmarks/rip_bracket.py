@@ -22,15 +22,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import jax
 import jax.random as jr
 import numpy as np
+from harness import first_and_runs, save, timed
 
 import jaxcs
-from jaxcs.io import environment, write_json
 
 
 def fig2_budgets(budgets, seeds) -> dict:
@@ -40,14 +39,16 @@ def fig2_budgets(budgets, seeds) -> dict:
     rows = []
     for budget in budgets:
         for seed in range(seeds):
-            started = time.perf_counter()
-            sampled = jaxcs.estimate_model_rip(jr.key(seed), op, model, budget)
-            sampled_delta = float(sampled.delta_lower_bound)
-            sampled_time = time.perf_counter() - started
-            started = time.perf_counter()
-            search = jaxcs.search_model_rip(jr.key(seed), op, model, budget)
+            key = jr.key(seed)
+            sampled_time, sampled_delta = timed(
+                lambda key=key, budget=budget: float(
+                    jaxcs.estimate_model_rip(key, op, model, budget).delta_lower_bound
+                )
+            )
+            search_time, search = timed(
+                lambda key=key, budget=budget: jaxcs.search_model_rip(key, op, model, budget)
+            )
             search_delta = float(search.delta)
-            search_time = time.perf_counter() - started
             rows.append(
                 dict(
                     budget=budget,
@@ -114,26 +115,27 @@ def lanczos_vs_dense(dense_sizes, lanczos_sizes, steps: int, quick: bool) -> dic
     op = jaxcs.ConvOperator(w, (15, 15), 1, "same")
     k_fig3 = round(0.239 * 15 * 15 * K)
     dense = []
-    rmv = jax.jit(op.rmv)
+    # not jax.jit(op.rmv): jit hashes a bound method's module, and its arrays are unhashable
+    rmv = jax.jit(lambda codes: op.rmv(codes))
     for k in dense_sizes:
         model = jaxcs.PoolingModel((2, 2), k)
         code = model.sample_sparse(jr.key(k), op.out_shape, (1,))
         support = np.asarray(code.indices[0])
-        started = time.perf_counter()
-        # the columns of Φ on S: Wᵀ applied to the unit codes of S, 256 at a time
-        columns = []
-        for start in range(0, k, 256):
-            rows = support[start : start + 256]
-            units = np.zeros((len(rows), int(np.prod(op.out_shape))), np.float32)
-            units[np.arange(len(rows)), rows] = 1
-            x = rmv(units.reshape((len(rows),) + tuple(op.out_shape)))
-            columns.append(np.asarray(x).reshape(len(rows), -1))
-        columns = np.concatenate(columns)
-        gram = columns @ columns.T
-        gather = time.perf_counter() - started
-        started = time.perf_counter()
-        np.linalg.eigvalsh(gram.astype(np.float64))
-        eig = time.perf_counter() - started
+
+        def gram_on_support(support=support, k=k):
+            # the columns of Φ on S: Wᵀ applied to the unit codes of S, 256 at a time
+            columns = []
+            for start in range(0, k, 256):
+                rows = support[start : start + 256]
+                units = np.zeros((len(rows), int(np.prod(op.out_shape))), np.float32)
+                units[np.arange(len(rows)), rows] = 1
+                x = rmv(units.reshape((len(rows),) + tuple(op.out_shape)))
+                columns.append(np.asarray(x).reshape(len(rows), -1))
+            columns = np.concatenate(columns)
+            return columns @ columns.T
+
+        gather, gram = timed(gram_on_support)
+        eig, _ = timed(lambda gram=gram: np.linalg.eigvalsh(gram.astype(np.float64)))
         dense.append(dict(k=k, gram_seconds=gather, eigvalsh_seconds=eig))
         print(dense[-1])
     largest = dense[-1]
@@ -143,10 +145,8 @@ def lanczos_vs_dense(dense_sizes, lanczos_sizes, steps: int, quick: bool) -> dic
         model = jaxcs.PoolingModel((2, 2), k)
         code = model.sample_sparse(jr.key(k), op.out_shape, (4,))
         run = jax.jit(lambda op, code: jaxcs.analysis.masked_extremes(op, code, steps=steps))
-        jax.block_until_ready(run(op, code))  # compile
-        started = time.perf_counter()
-        found = jax.block_until_ready(run(op, code))
-        per_support = (time.perf_counter() - started) / 4
+        _, (seconds,), found = first_and_runs(lambda run=run, code=code: run(op, code), 1)
+        per_support = seconds / 4
         lanczos.append(
             dict(
                 k=k,
@@ -190,7 +190,6 @@ def main() -> None:
     args = parser.parse_args()
     quick = args.quick
     record = {
-        "environment": environment(),
         "fig2_budgets": fig2_budgets(
             [1024, 4096] if quick else [1024, 4096, 16384], 2 if quick else 3
         ),
@@ -203,10 +202,8 @@ def main() -> None:
         ),
         "fig3": fig3_run(Path("examples/fig3/fig3.json")),
     }
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
     name = f"rip_bracket_{jax.default_backend()}{'_quick' if quick else ''}.json"
-    print(f"saved: {write_json(out / name, record)}")
+    print(f"saved: {save(Path(args.output) / name, record)}")
 
 
 if __name__ == "__main__":

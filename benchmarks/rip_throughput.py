@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from functools import partial
 from pathlib import Path
 
@@ -40,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
-from harness import interleaved, medians, save
+from harness import interleaved, medians, save, timed
 from jax import lax
 
 import jaxcs
@@ -314,10 +313,7 @@ def bench_memory(quick: bool) -> dict:
     kwargs = dict(method="gram", eigenvalues=False, chunk_size=8192)
     jax.block_until_ready(jaxcs.estimate_model_rip(jr.key(0), op, model, small, **kwargs))
     before = peak_mib()
-    start = time.perf_counter()
-    est = jaxcs.estimate_model_rip(jr.key(1), op, model, large, **kwargs)
-    jax.block_until_ready(est)
-    seconds = time.perf_counter() - start
+    seconds, est = timed(lambda: jaxcs.estimate_model_rip(jr.key(1), op, model, large, **kwargs))
     after = peak_mib()
     return {
         "num_samples": [small, large],
@@ -335,12 +331,8 @@ def bench_coherence() -> dict:
     op = jaxcs.ConvOperator(w, (14, 14), padding="same")
     out = {}
     for shifts in (False, True):
-        start = time.perf_counter()
-        mu = float(jaxcs.coherence(op, shifts=shifts))
-        out[f"shifts_{shifts}"] = {
-            "coherence": mu,
-            "seconds_first_call": time.perf_counter() - start,
-        }
+        seconds, mu = timed(lambda shifts=shifts: float(jaxcs.coherence(op, shifts=shifts)))
+        out[f"shifts_{shifts}"] = {"coherence": mu, "seconds_first_call": seconds}
     return {"filters": [3, 3, 512, 512], **out}
 
 

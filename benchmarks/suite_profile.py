@@ -32,6 +32,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from harness import save
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 FILE_SECONDS = ROOT / "tests" / "file_seconds.json"
@@ -181,32 +183,28 @@ def main(argv: list[str] | None = None) -> int:
     for r in sorted(records, key=lambda r: -r["wall_s"])[: args.top]:
         print(f"{r['wall_s']:7.1f} s {r['compile_s']:7.1f} s compiling  {r['test'][:110]}")
 
-    args.output.mkdir(parents=True, exist_ok=True)
-    out = args.output / f"suite_profile_{args.label}.json"
-    out.write_text(
-        json.dumps(
-            {
-                "pytest_wall_s": wall,
-                "exit_status": status,
-                "pytest_args": extra,
-                "workers": workers,
-                "totals": summary,
-                "files": files,
-                "names": named,
-                "slowest": sorted(records, key=lambda r: -r["wall_s"])[:50],
-                "machine": {
-                    "platform": platform.platform(),
-                    "processor": platform.processor(),
-                    "cpus": os.cpu_count(),
-                    "python": platform.python_version(),
-                    "jax": jax.__version__,
-                    "numpy": np.__version__,
-                    "ci": bool(os.environ.get("CI")),
-                },
-                "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    out = save(
+        args.output / f"suite_profile_{args.label}.json",
+        {
+            "pytest_wall_s": wall,
+            "exit_status": status,
+            "pytest_args": extra,
+            "workers": workers,
+            "totals": summary,
+            "files": files,
+            "names": named,
+            "slowest": sorted(records, key=lambda r: -r["wall_s"])[:50],
+            "machine": {
+                "platform": platform.platform(),
+                "processor": platform.processor(),
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "jax": jax.__version__,
+                "numpy": np.__version__,
+                "ci": bool(os.environ.get("CI")),
             },
-            indent=1,
-        )
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        },
     )
     print(f"\nwrote {out}")
     if args.records:

@@ -30,8 +30,10 @@ import json
 import os
 import subprocess
 import sys
-import time
+from functools import partial
 from pathlib import Path
+
+from harness import alternating, save, timed
 
 GRID = {
     "matrix": {"n": 128, "delta": [0.25, 0.5, 0.75], "rho": [0.1, 0.2, 0.3, 0.4]},
@@ -46,9 +48,7 @@ def grid(seeds: int) -> dict:
 def engine(seeds: int) -> dict:
     import jaxcs
 
-    started = time.perf_counter()
-    result = jaxcs.sweep(grid(seeds), progress=False)
-    total = time.perf_counter() - started
+    total, result = timed(lambda: jaxcs.sweep(grid(seeds), progress=False))
     groups = result.header["groups"]
     run = sum(g["run_seconds"] for g in groups)
     compile_seconds = sum(g["compile_seconds"] for g in groups)
@@ -74,33 +74,40 @@ def loop(seeds: int, *, per_problem: bool = False) -> dict:
 
     config = jaxcs.load_config(grid(seeds))
     rng = np.random.default_rng(0)
-    started = time.perf_counter()
-    successes = problems = 0
-    for cell in config.cells:
-        m, n, k = cell.derived["m"], cell.params["n"], cell.k
-        for batch in [1] * seeds if per_problem else [seeds]:
-            phi = rng.normal(size=(m, n)).astype(np.float32) / np.sqrt(m)
-            z = np.zeros((batch, n), np.float32)
-            for row in z:
-                row[rng.choice(n, k, replace=False)] = rng.normal(size=k)
-            solution = jaxcs.recover(
-                jaxcs.MatrixOperator(phi).T,
-                z @ phi.T,
-                jaxcs.TopKModel(k),
-                jaxcs.NIHT(),
-                max_steps=200,
-            )
-            error = np.linalg.norm(np.asarray(solution.z) - z, axis=1)
-            successes += int(np.sum(error / np.linalg.norm(z, axis=1) < 1e-3))
-            problems += batch
+
+    def run() -> tuple[int, int]:
+        successes = problems = 0
+        for cell in config.cells:
+            m, n, k = cell.derived["m"], cell.params["n"], cell.k
+            for batch in [1] * seeds if per_problem else [seeds]:
+                phi = rng.normal(size=(m, n)).astype(np.float32) / np.sqrt(m)
+                z = np.zeros((batch, n), np.float32)
+                for row in z:
+                    row[rng.choice(n, k, replace=False)] = rng.normal(size=k)
+                solution = jaxcs.recover(
+                    jaxcs.MatrixOperator(phi).T,
+                    z @ phi.T,
+                    jaxcs.TopKModel(k),
+                    jaxcs.NIHT(),
+                    max_steps=200,
+                )
+                error = np.linalg.norm(np.asarray(solution.z) - z, axis=1)
+                successes += int(np.sum(error / np.linalg.norm(z, axis=1) < 1e-3))
+                problems += batch
+        return successes, problems
+
+    seconds, (successes, problems) = timed(run)
     return {
-        "seconds": time.perf_counter() - started,
+        "seconds": seconds,
         "problems": problems,
         "success_rate": successes / problems,
     }
 
 
-def devices_run(seeds: int, devices: int) -> dict:
+def devices_run(seeds: int, devices: int, round_number: int = 0) -> dict:
+    """The engine's figures in a fresh process with ``devices`` simulated CPU devices (the
+    round number, passed by :func:`harness.alternating`, plays no part)."""
+    del round_number
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
     code = f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
@@ -118,7 +125,7 @@ def main(argv=None) -> int:
     parser.add_argument("--output", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args(argv)
 
-    from jaxcs.io import environment, write_json
+    from jaxcs.io import environment
 
     first_loop = loop(args.seeds)  # compiles one program per (m, capacity)
     warm_loop = loop(args.seeds)
@@ -144,10 +151,9 @@ def main(argv=None) -> int:
     a["ratio_steady"] = steady / a["loop_warm_problems_per_second"]
     a["pass_20x_steady"] = a["ratio_steady"] >= 20
 
-    runs = {1: [], 4: []}
-    for _ in range(args.rounds):  # interleaved: 1, 4, 1, 4, ...
-        for devices in runs:
-            runs[devices].append(devices_run(args.seeds, devices))
+    runs = alternating(
+        {devices: partial(devices_run, args.seeds, devices) for devices in (1, 4)}, args.rounds
+    )
     one = min(r["run_seconds"] for r in runs[1])
     four = min(r["run_seconds"] for r in runs[4])
     b = {
@@ -178,9 +184,7 @@ def main(argv=None) -> int:
         f"(b) run seconds, 4 simulated devices / 1: {b['ratio_4_over_1']:.2f} (best rounds), "
         f"{b['ratio_4_over_1_median']:.2f} (medians)"
     )
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / f"sweep_throughput_{record['environment']['backend']}.json", record)
+    save(Path(args.output) / f"sweep_throughput_{record['environment']['backend']}.json", record)
     return 0
 
 

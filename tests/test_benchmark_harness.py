@@ -1,5 +1,6 @@
 """The timing harness every benchmark script shares (``benchmarks/harness.py``): interleaved
-rounds in alternating order, medians, paired ratios, and the JSON record with the machine."""
+rounds in alternating order, first calls apart from later ones, per-call seconds, medians, paired
+ratios, and the JSON record with the machine."""
 
 import importlib.util
 import json
@@ -41,3 +42,15 @@ def test_medians_paired_ratio_and_record(tmp_path):
     assert record["figure"] == 1.5 and record["environment"]["jax"]
     seconds, out = harness.timed(lambda: 7)
     assert out == 7 and seconds >= 0
+
+
+def test_alternating_keeps_results_and_first_call_apart():
+    results = harness.alternating({"one": lambda r: ("one", r), 4: lambda r: (4, r)}, 3)
+    assert results == {"one": [("one", 1), ("one", 2), ("one", 3)], 4: [(4, 1), (4, 2), (4, 3)]}
+    calls = []
+    first, runs, out = harness.first_and_runs(lambda: calls.append(1) or len(calls), 3)
+    assert out == 1 and len(calls) == 4 and len(runs) == 3
+    assert first >= 0 and all(t >= 0 for t in runs)
+    counted = []
+    seconds = harness.per_call(lambda: counted.append(1), number=10, repeat=2)
+    assert len(counted) == 20 and 0 <= seconds < 1
