@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.linalg
 
 import jaxcs
 from jaxcs.solvers import support_least_squares
@@ -148,7 +149,9 @@ def test_no_lapack_in_the_program(make):
 
 # ------------------------------------------------------------------ CoSaMP with 3k > m
 def np_cosamp(phi, y, k, *, from_iterate, steps=100, tol=1e-6):
-    """CoSaMP (Needell & Tropp 2009, Algorithm 1) with ``numpy.linalg.lstsq``.
+    """CoSaMP (Needell & Tropp 2009, Algorithm 1) with LAPACK's minimum-norm least squares
+    (``gelsy``, a complete orthogonal factorization: as ``numpy.linalg.lstsq``'s ``gelsd``, the
+    minimum-norm solution when ``Φ_T`` has more columns than rows, three times faster here).
 
     ``from_iterate=False``: ``b_T = Φ_T⁺ y`` as published; ``True``: the least-squares
     solution nearest the iterate, ``b_T = z_T + Φ_T⁺ (y − Φ z)`` (the same when ``Φ_T`` has
@@ -159,7 +162,8 @@ def np_cosamp(phi, y, k, *, from_iterate, steps=100, tol=1e-6):
         omega = np.argsort(-np.abs(phi.T @ r), kind="stable")[: 2 * k]
         support = np.union1d(omega, np.flatnonzero(z))
         b = z.copy() if from_iterate else np.zeros_like(z)
-        b[support] += np.linalg.lstsq(phi[:, support], r if from_iterate else y, rcond=None)[0]
+        rhs = r if from_iterate else y
+        b[support] += scipy.linalg.lstsq(phi[:, support], rhs, lapack_driver="gelsy")[0]
         keep = np.argsort(-np.abs(b), kind="stable")[:k]
         z = np.zeros_like(z)
         z[keep] = b[keep]
