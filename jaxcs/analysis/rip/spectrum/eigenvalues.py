@@ -22,6 +22,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float
 
+from jaxcs.analysis.rip.spectrum.decouple import decouple_unused
+
 
 def extreme_eigenvalues(
     matrices: Float[ArrayLike, "*batch k k"], mask: Bool[ArrayLike, "*batch k"] | None = None
@@ -59,12 +61,7 @@ def extreme_eigenvalues(
     scale = jnp.max(jnp.abs(a), axis=(-2, -1))
     scale = jnp.where(scale > 0, scale, 1)
     a = a / scale[:, None, None]
-    diagonal = jnp.diagonal(a, axis1=-2, axis2=-1)
-    # An unused slot gets a decoupled diagonal entry equal to a used one: a diagonal entry lies
-    # within [λ_min, λ_max] of the used block, so the extremes are unchanged.
-    fill = jnp.max(jnp.where(used, diagonal, -jnp.inf), axis=-1)
-    fill = jnp.where(finite, fill, 0)
-    a = a + jnp.where(used, 0, fill[:, None])[:, :, None] * jnp.eye(k, dtype=a.dtype)
+    a = decouple_unused(a, used)
     # Slots after the last one used anywhere in the batch are decoupled already: the
     # reflectors stop there.
     last = jnp.max(jnp.where(jnp.any(used, axis=0), jnp.arange(k), 0))

@@ -3,9 +3,7 @@
 ``δ_k`` of eq. 1 is ``max_S max(1 − λ_min(G_S), λ_max(G_S) − 1)`` over the supports of the
 model. Everything that brackets it (enumeration, search, sampling) evaluates a batch of
 supports with this one kernel: the Grams gathered from the correlation table, then the extreme
-eigenpairs. Unused slots of a fixed-size support array get a decoupled diagonal entry equal to a
-used one: a diagonal entry lies within ``[λ_min, λ_max]`` of the used block, so its extremes are
-unchanged.
+eigenpairs, the unused slots of a fixed-size support array decoupled (``decouple.py``).
 
 For a **non-negative** model only codes ``z ≥ 0`` count. On a support's face ``F`` the Rayleigh
 quotient's only interior local extrema are the extreme eigenvectors of ``G_F``, so the extremes
@@ -20,6 +18,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
+from jaxcs.analysis.rip.spectrum.decouple import decouple_unused
 from jaxcs.analysis.rip.spectrum.eigenvalues import extreme_eigenvalues
 from jaxcs.operators import restricted_gram
 
@@ -27,14 +26,11 @@ from jaxcs.operators import restricted_gram
 def padded_gram(
     gram: Float[Array, "B s s"], mask: Bool[ArrayLike, "B s"] | None
 ) -> Float[Array, "B s s"]:
-    """``gram`` (``(B, s, s)``, unused rows/columns zero) with the unused diagonal filled by
-    the first used diagonal entry (see the module docstring)."""
+    """``gram`` (``(B, s, s)``, unused rows/columns zero) with the unused slots decoupled
+    (:func:`~jaxcs.analysis.rip.spectrum.decouple.decouple_unused`)."""
     if mask is None:
         return gram
-    diagonal = jnp.diagonal(gram, axis1=-2, axis2=-1)
-    first = jnp.take_along_axis(diagonal, jnp.argmax(mask, axis=-1)[:, None], axis=-1)
-    fill = jnp.where(mask, 0, first)
-    return gram + fill[:, :, None] * jnp.eye(gram.shape[-1], dtype=gram.dtype)
+    return decouple_unused(gram, jnp.asarray(mask, bool))
 
 
 def gram_extremes(

@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float
 
+from jaxcs.analysis.rip.spectrum.decouple import decouple_unused
+
 ORTHANT_STEPS = 50  # projected-ascent steps per support for the extremes of a non-negative model
 
 
@@ -100,10 +102,7 @@ def orthant_extremes(
     diagonal = jnp.diagonal(gram, axis1=-2, axis2=-1)
     q_max = jnp.max(jnp.where(used, diagonal, -jnp.inf), axis=-1)
     q_min = jnp.min(jnp.where(used, diagonal, jnp.inf), axis=-1)
-    # Unused slots get a decoupled diagonal entry inside the used block's spectrum (a used
-    # diagonal entry), so that the extreme eigenpairs are those of the used block.
-    fill = jnp.where(used, 0, jnp.where(jnp.isfinite(q_max), q_max, 0)[:, None])
-    evals, evecs = jnp.linalg.eigh(gram + fill[:, :, None] * jnp.eye(gram.shape[-1], dtype=dtype))
+    evals, evecs = jnp.linalg.eigh(decouple_unused(gram, used))
 
     def quotient(z):
         return jnp.sum(z * jnp.einsum("bij,...bj->...bi", gram, z), axis=-1)
