@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from typing import Any
+
+from jaxcs._validate import positive_ints
 
 
 def check_int_fields(setup, *, zero_allowed: tuple[str, ...] = ("seed",), skip=()) -> None:
@@ -26,22 +27,9 @@ def check_int_fields(setup, *, zero_allowed: tuple[str, ...] = ("seed",), skip=(
 
 def shape_field(setup, name: str, ndim: int) -> None:
     """Normalise the shape field ``name`` of the frozen dataclass ``setup`` to a tuple of
-    ``ndim`` ints ``≥ 1`` (an int ``n`` means ``(n,) * ndim``); else a ValueError naming it."""
-    value = getattr(setup, name)
-    shape: Any = (
-        (value,) * ndim if isinstance(value, int) and not isinstance(value, bool) else value
-    )
-    try:
-        shape = tuple(shape)
-    except TypeError:
-        shape = None
-    if (
-        shape is None
-        or len(shape) != ndim
-        or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape)
-    ):
-        raise ValueError(f"{name} must be {ndim} int(s) >= 1 (or one int for all); got {value!r}")
-    object.__setattr__(setup, name, shape)
+    ``ndim`` ints ``≥ 1`` (an int ``n`` means ``(n,) * ndim``); else a ValueError naming it
+    (:func:`jaxcs._validate.positive_ints`)."""
+    object.__setattr__(setup, name, positive_ints(getattr(setup, name), name, ndim))
 
 
 def refuse_renamed(**renamed: str):
