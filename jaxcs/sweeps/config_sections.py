@@ -88,8 +88,8 @@ RENAMED = {"operator": {"input_shape": "in_spatial"}}
 def check_section(name: str, table: Mapping, keys: dict, solvers: dict | None = None) -> dict:
     renamed = sorted(k for k, new in RENAMED.get(name, {}).items() if k in table and new in keys)
     if renamed:
-        old = renamed[0]
-        raise ConfigError(f"{name}.{old} is now {name}.{RENAMED[name][old]} (the glossary)")
+        old, new = renamed[0], RENAMED[name][renamed[0]]
+        raise ConfigError(f"{name}.{old} is now {name}.{new} (the README's glossary)")
     unknown = sorted(set(table) - set(keys))
     if unknown:
         extra = f" or a [solver.NAME] table for {list(solvers)}" if solvers else ""
